@@ -1,0 +1,1 @@
+//! FastCGI wire format (sans-IO).
