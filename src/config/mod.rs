@@ -1,11 +1,15 @@
 //! Configuration: the directive table, typed per-server and
 //! per-directory settings with their 2.3.9 defaults, and merging.
 
+mod cmd_options;
 mod command;
 pub mod defaults;
+mod server;
 mod values;
 
 #[cfg(test)]
 mod test_files;
 
+pub use cmd_options::{CmdOptions, ProcessOptions, OPTION_NAMES};
 pub use command::{split_command_line, Command, FileId};
+pub use server::ServerConfig;
