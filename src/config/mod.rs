@@ -4,6 +4,7 @@
 mod cmd_options;
 mod command;
 pub mod defaults;
+mod dir;
 mod server;
 mod values;
 
@@ -12,4 +13,5 @@ mod test_files;
 
 pub use cmd_options::{CmdOptions, ProcessOptions, OPTION_NAMES};
 pub use command::{split_command_line, Command, FileId};
+pub use dir::{DirConfig, Wrapper};
 pub use server::ServerConfig;
