@@ -1,0 +1,160 @@
+//! Writers: each appends whole, padded records to a `Vec<u8>`.
+
+use super::{
+    begin_request, end_request, record, EndRequest, Header, RecordType, Role, MAX_CONTENT_LEN,
+    NULL_REQUEST_ID,
+};
+
+/// Appends one record: header, `content`, zero padding to a multiple of 8.
+///
+/// # Panics
+/// If `content` is longer than `MAX_CONTENT_LEN`: the length would not fit
+/// the header, and truncating it would corrupt the stream.
+pub fn encode_record(dst: &mut Vec<u8>, rtype: RecordType, request_id: u16, content: &[u8]) {
+    let len = u16::try_from(content.len()).unwrap_or_else(|_| {
+        panic!(
+            "FastCGI record content of {} bytes exceeds {MAX_CONTENT_LEN}",
+            content.len()
+        )
+    });
+    let header = Header::new(rtype, request_id, len);
+    dst.extend_from_slice(&header.to_bytes());
+    dst.extend_from_slice(content);
+    dst.resize(dst.len() + usize::from(header.padding_length), 0);
+}
+
+pub fn encode_begin_request(dst: &mut Vec<u8>, request_id: u16, role: Role, keep_conn: bool) {
+    let body = begin_request::encode_body(role, keep_conn);
+    encode_record(dst, RecordType::BeginRequest, request_id, &body);
+}
+
+pub fn encode_abort_request(dst: &mut Vec<u8>, request_id: u16) {
+    encode_record(dst, RecordType::AbortRequest, request_id, &[]);
+}
+
+pub fn encode_end_request(dst: &mut Vec<u8>, request_id: u16, end: &EndRequest) {
+    let body = end_request::encode_body(end);
+    encode_record(dst, RecordType::EndRequest, request_id, &body);
+}
+
+/// The management reply to a record of a type the application does not know.
+pub fn encode_unknown_type(dst: &mut Vec<u8>, unknown: u8) {
+    let body = record::unknown_type_body(unknown);
+    encode_record(dst, RecordType::UnknownType, NULL_REQUEST_ID, &body);
+}
+
+/// Splits `data` into records of at most 65535 bytes; does NOT add the empty
+/// terminator. Empty `data` writes nothing (an empty record would end the
+/// stream).
+pub fn encode_stream_chunk(dst: &mut Vec<u8>, rtype: RecordType, request_id: u16, data: &[u8]) {
+    for chunk in data.chunks(MAX_CONTENT_LEN) {
+        encode_record(dst, rtype, request_id, chunk);
+    }
+}
+
+/// The empty record that ends a stream.
+pub fn encode_stream_end(dst: &mut Vec<u8>, rtype: RecordType, request_id: u16) {
+    encode_record(dst, rtype, request_id, &[]);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::ProtocolStatus;
+    use super::*;
+
+    /// (type, request id, content length, padding length) of the header at
+    /// `at`, read straight from the bytes rather than through `Header`.
+    fn header_at(bytes: &[u8], at: usize) -> (u8, u16, usize, usize) {
+        let h = &bytes[at..at + 8];
+        let id = u16::from_be_bytes([h[2], h[3]]);
+        let len = usize::from(u16::from_be_bytes([h[4], h[5]]));
+        (h[1], id, len, usize::from(h[6]))
+    }
+
+    #[test]
+    fn begin_request_bytes() {
+        let mut out = Vec::new();
+        encode_begin_request(&mut out, 1, Role::Responder, true);
+        assert_eq!(out, [1, 1, 0, 1, 0, 8, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0]);
+    }
+
+    #[test]
+    fn end_request_bytes() {
+        let mut out = Vec::new();
+        let end = EndRequest {
+            app_status: 2,
+            protocol_status: ProtocolStatus::Overloaded,
+        };
+        encode_end_request(&mut out, 0x0102, &end);
+        assert_eq!(out, [1, 3, 1, 2, 0, 8, 0, 0, 0, 0, 0, 2, 2, 0, 0, 0]);
+    }
+
+    #[test]
+    fn abort_and_unknown_type_bytes() {
+        let mut out = Vec::new();
+        encode_abort_request(&mut out, 5);
+        encode_unknown_type(&mut out, 42);
+        assert_eq!(
+            out,
+            [
+                1, 2, 0, 5, 0, 0, 0, 0, // ABORT_REQUEST, empty
+                1, 11, 0, 0, 0, 8, 0, 0, 42, 0, 0, 0, 0, 0, 0, 0, // UNKNOWN_TYPE
+            ]
+        );
+    }
+
+    #[test]
+    fn record_is_padded_with_zeros() {
+        let mut out = vec![0xEE]; // existing bytes are kept
+        encode_record(&mut out, RecordType::Stdout, 1, b"Hello");
+        assert_eq!(
+            out,
+            [0xEE, 1, 6, 0, 1, 0, 5, 3, 0, b'H', b'e', b'l', b'l', b'o', 0, 0, 0]
+        );
+    }
+
+    #[test]
+    fn max_content_fits() {
+        let mut out = Vec::new();
+        encode_record(&mut out, RecordType::Stdin, 1, &[7; MAX_CONTENT_LEN]);
+        assert_eq!(header_at(&out, 0), (5, 1, 65535, 1));
+        assert_eq!(out.len(), 8 + 65535 + 1);
+    }
+
+    #[test]
+    #[should_panic(expected = "65536 bytes exceeds 65535")]
+    fn oversized_content_panics() {
+        encode_record(&mut Vec::new(), RecordType::Stdout, 1, &[0; 65536]);
+    }
+
+    #[test]
+    fn stream_over_64k_is_split() {
+        let data: Vec<u8> = (0..150_000u32).map(|i| i as u8).collect();
+        let mut out = Vec::new();
+        encode_stream_chunk(&mut out, RecordType::Stdin, 3, &data);
+        encode_stream_end(&mut out, RecordType::Stdin, 3);
+
+        let mut at = 0;
+        let mut lens = Vec::new();
+        let mut joined = Vec::new();
+        while at < out.len() {
+            let (t, id, len, pad) = header_at(&out, at);
+            assert_eq!((t, id), (5, 3));
+            joined.extend_from_slice(&out[at + 8..at + 8 + len]);
+            lens.push(len);
+            at += 8 + len + pad;
+        }
+        assert_eq!(at, out.len());
+        assert_eq!(lens, [65535, 65535, 150_000 - 2 * 65535, 0]);
+        assert_eq!(joined, data);
+    }
+
+    #[test]
+    fn empty_chunk_writes_nothing() {
+        let mut out = Vec::new();
+        encode_stream_chunk(&mut out, RecordType::Stdout, 1, b"");
+        assert!(out.is_empty());
+        encode_stream_end(&mut out, RecordType::Stdout, 1);
+        assert_eq!(out, [1, 6, 0, 1, 0, 0, 0, 0]);
+    }
+}
