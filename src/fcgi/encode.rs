@@ -1,8 +1,8 @@
 //! Writers: each appends whole, padded records to a `Vec<u8>`.
 
 use super::{
-    begin_request, end_request, record, EndRequest, Header, RecordType, Role, MAX_CONTENT_LEN,
-    NULL_REQUEST_ID,
+    begin_request, encode_pair, end_request, record, EndRequest, Header, RecordType, Role,
+    MAX_CONTENT_LEN, NULL_REQUEST_ID,
 };
 
 /// Appends one record: header, `content`, zero padding to a multiple of 8.
@@ -55,6 +55,56 @@ pub fn encode_stream_chunk(dst: &mut Vec<u8>, rtype: RecordType, request_id: u16
 /// The empty record that ends a stream.
 pub fn encode_stream_end(dst: &mut Vec<u8>, rtype: RecordType, request_id: u16) {
     encode_record(dst, rtype, request_id, &[]);
+}
+
+/// Encodes all pairs as one PARAMS byte stream, split into records of at
+/// most 65535 bytes (a pair may straddle records), then the empty record
+/// that ends the stream.
+pub fn encode_params<'a, I>(dst: &mut Vec<u8>, request_id: u16, pairs: I)
+where
+    I: IntoIterator<Item = (&'a [u8], &'a [u8])>,
+{
+    let mut stream = Vec::new();
+    for (name, value) in pairs {
+        encode_pair(&mut stream, name, value);
+    }
+    encode_stream_chunk(dst, RecordType::Params, request_id, &stream);
+    encode_stream_end(dst, RecordType::Params, request_id);
+}
+
+/// A GET_VALUES management record asking for `names` (e.g. `MAX_CONNS`).
+/// Unlike PARAMS it is one record, not a stream.
+///
+/// # Panics
+/// If the names do not fit in one record.
+pub fn encode_get_values<'a, I>(dst: &mut Vec<u8>, names: I)
+where
+    I: IntoIterator<Item = &'a [u8]>,
+{
+    let pairs = names.into_iter().map(|name| (name, &b""[..]));
+    encode_pairs_record(dst, RecordType::GetValues, pairs);
+}
+
+/// The GET_VALUES_RESULT reply, one record.
+///
+/// # Panics
+/// If the pairs do not fit in one record.
+pub fn encode_get_values_result<'a, I>(dst: &mut Vec<u8>, pairs: I)
+where
+    I: IntoIterator<Item = (&'a [u8], &'a [u8])>,
+{
+    encode_pairs_record(dst, RecordType::GetValuesResult, pairs);
+}
+
+fn encode_pairs_record<'a, I>(dst: &mut Vec<u8>, rtype: RecordType, pairs: I)
+where
+    I: IntoIterator<Item = (&'a [u8], &'a [u8])>,
+{
+    let mut body = Vec::new();
+    for (name, value) in pairs {
+        encode_pair(&mut body, name, value);
+    }
+    encode_record(dst, rtype, NULL_REQUEST_ID, &body);
 }
 
 #[cfg(test)]
@@ -147,6 +197,58 @@ mod tests {
         assert_eq!(at, out.len());
         assert_eq!(lens, [65535, 65535, 150_000 - 2 * 65535, 0]);
         assert_eq!(joined, data);
+    }
+
+    #[test]
+    fn params_bytes() {
+        let mut out = Vec::new();
+        encode_params(&mut out, 1, [(&b"A"[..], &b"bc"[..]), (b"DE", b"")]);
+        assert_eq!(
+            out,
+            [
+                1, 4, 0, 1, 0, 9, 7, 0, // PARAMS, 9 bytes, 7 bytes of padding
+                1, 2, b'A', b'b', b'c', 2, 0, b'D', b'E', // the pairs
+                0, 0, 0, 0, 0, 0, 0, // padding
+                1, 4, 0, 1, 0, 0, 0, 0, // the empty PARAMS record
+            ]
+        );
+    }
+
+    #[test]
+    fn no_params_is_just_the_terminator() {
+        let mut out = Vec::new();
+        encode_params(&mut out, 9, []);
+        assert_eq!(out, [1, 4, 0, 9, 0, 0, 0, 0]);
+    }
+
+    #[test]
+    fn params_over_64k_are_split() {
+        let value = vec![b'v'; 70_000];
+        let mut out = Vec::new();
+        encode_params(&mut out, 2, [(&b"BIG"[..], &value[..])]);
+        // 1 + 4 length bytes, 3 name bytes, 70000 value bytes.
+        assert_eq!(header_at(&out, 0), (4, 2, 65535, 1));
+        let second = 8 + 65535 + 1;
+        assert_eq!(header_at(&out, second), (4, 2, 70_008 - 65535, 7));
+        let third = second + 8 + 4473 + 7;
+        assert_eq!(header_at(&out, third), (4, 2, 0, 0));
+        assert_eq!(out.len(), third + 8);
+        assert_eq!(&out[8..16], [3, 0x80, 0x01, 0x11, 0x70, b'B', b'I', b'G']);
+    }
+
+    #[test]
+    fn get_values_bytes() {
+        let mut out = Vec::new();
+        encode_get_values(&mut out, [super::super::MAX_CONNS]);
+        let mut expect = vec![1, 9, 0, 0, 0, 16, 0, 0, 14, 0];
+        expect.extend_from_slice(b"FCGI_MAX_CONNS");
+        assert_eq!(out, expect);
+
+        let mut out = Vec::new();
+        encode_get_values_result(&mut out, [(&b"FCGI_MPXS_CONNS"[..], &b"0"[..])]);
+        assert_eq!(&out[..8], [1, 10, 0, 0, 0, 18, 6, 0]);
+        assert_eq!(&out[8..10], [15, 1]);
+        assert_eq!(out.len(), 32);
     }
 
     #[test]

@@ -8,20 +8,26 @@
 //! `cgi-fcgi` binary compiles it on its own with `#[path]`.
 
 mod begin_request;
+mod buf;
 mod encode;
 mod end_request;
 mod error;
 mod header;
+mod pairs;
 mod record;
 
 pub use self::begin_request::Role;
 pub use self::encode::{
-    encode_abort_request, encode_begin_request, encode_end_request, encode_record,
-    encode_stream_chunk, encode_stream_end, encode_unknown_type,
+    encode_abort_request, encode_begin_request, encode_end_request, encode_get_values,
+    encode_get_values_result, encode_params, encode_record, encode_stream_chunk, encode_stream_end,
+    encode_unknown_type,
 };
 pub use self::end_request::{EndRequest, ProtocolStatus};
 pub use self::error::ProtocolError;
 pub use self::header::{padding_for, Header};
+pub use self::pairs::{
+    decode_pairs, encode_pair, encoded_pair_len, Pair, PairDecoder, MAX_PAIR_PART_LEN,
+};
 pub use self::record::{Record, RecordType};
 
 /// The only protocol version (`FCGI_VERSION_1`).
