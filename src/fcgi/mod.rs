@@ -9,6 +9,7 @@
 
 mod begin_request;
 mod buf;
+mod decode;
 mod encode;
 mod end_request;
 mod error;
@@ -17,6 +18,7 @@ mod pairs;
 mod record;
 
 pub use self::begin_request::Role;
+pub use self::decode::Decoder;
 pub use self::encode::{
     encode_abort_request, encode_begin_request, encode_end_request, encode_get_values,
     encode_get_values_result, encode_params, encode_record, encode_stream_chunk, encode_stream_end,
@@ -47,3 +49,6 @@ pub const MAX_CONNS: &[u8] = b"FCGI_MAX_CONNS";
 pub const MAX_REQS: &[u8] = b"FCGI_MAX_REQS";
 /// GET_VALUES variable: "1" if the application multiplexes connections.
 pub const MPXS_CONNS: &[u8] = b"FCGI_MPXS_CONNS";
+
+#[cfg(test)]
+mod tests;
