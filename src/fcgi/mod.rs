@@ -52,3 +52,6 @@ pub const MPXS_CONNS: &[u8] = b"FCGI_MPXS_CONNS";
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod proptests;

@@ -4,7 +4,7 @@ use super::*;
 
 /// Feeds `wire` to a fresh decoder in pieces whose sizes cycle through
 /// `splits`, and collects every record.
-fn decode_in_pieces(wire: &[u8], splits: &[usize]) -> Vec<Record> {
+pub(super) fn decode_in_pieces(wire: &[u8], splits: &[usize]) -> Vec<Record> {
     let mut dec = Decoder::new();
     let mut records = Vec::new();
     let mut rest = wire;
@@ -25,7 +25,7 @@ fn decode_in_pieces(wire: &[u8], splits: &[usize]) -> Vec<Record> {
 
 /// Decodes the pairs of a PARAMS stream, feeding the pair decoder the
 /// records' content re-cut at `splits`.
-fn pairs_from(records: &[Record], splits: &[usize]) -> Vec<Pair> {
+pub(super) fn pairs_from(records: &[Record], splits: &[usize]) -> Vec<Pair> {
     let stream: Vec<u8> = records.iter().flat_map(|r| r.content.clone()).collect();
     let mut dec = PairDecoder::new();
     let mut pairs = Vec::new();
