@@ -2,7 +2,7 @@
 
 use super::{
     begin_request, encode_pair, end_request, record, EndRequest, Header, RecordType, Role,
-    MAX_CONTENT_LEN, NULL_REQUEST_ID,
+    HEADER_LEN, MAX_CONTENT_LEN, NULL_REQUEST_ID,
 };
 
 /// Appends one record: header, `content`, zero padding to a multiple of 8.
@@ -11,15 +11,31 @@ use super::{
 /// If `content` is longer than `MAX_CONTENT_LEN`: the length would not fit
 /// the header, and truncating it would corrupt the stream.
 pub fn encode_record(dst: &mut Vec<u8>, rtype: RecordType, request_id: u16, content: &[u8]) {
-    let len = u16::try_from(content.len()).unwrap_or_else(|_| {
-        panic!(
-            "FastCGI record content of {} bytes exceeds {MAX_CONTENT_LEN}",
-            content.len()
-        )
-    });
-    let header = Header::new(rtype, request_id, len);
-    dst.extend_from_slice(&header.to_bytes());
+    content_len(content.len()); // panic before writing anything
+    let start = open_record(dst);
     dst.extend_from_slice(content);
+    close_record(dst, start, rtype, request_id);
+}
+
+fn content_len(len: usize) -> u16 {
+    u16::try_from(len).unwrap_or_else(|_| {
+        panic!("FastCGI record content of {len} bytes exceeds {MAX_CONTENT_LEN}")
+    })
+}
+
+/// Reserves room for a header; returns where it goes.
+fn open_record(dst: &mut Vec<u8>) -> usize {
+    let start = dst.len();
+    dst.resize(start + HEADER_LEN, 0);
+    start
+}
+
+/// Writes the header at `start` for the content appended after it, then the
+/// padding.
+fn close_record(dst: &mut Vec<u8>, start: usize, rtype: RecordType, request_id: u16) {
+    let len = content_len(dst.len() - start - HEADER_LEN);
+    let header = Header::new(rtype, request_id, len);
+    dst[start..start + HEADER_LEN].copy_from_slice(&header.to_bytes());
     dst.resize(dst.len() + usize::from(header.padding_length), 0);
 }
 
@@ -64,11 +80,22 @@ pub fn encode_params<'a, I>(dst: &mut Vec<u8>, request_id: u16, pairs: I)
 where
     I: IntoIterator<Item = (&'a [u8], &'a [u8])>,
 {
-    let mut stream = Vec::new();
+    // Pairs go straight into `dst` after a header slot; only a stream longer
+    // than one record is moved out again to be cut.
+    let start = open_record(dst);
     for (name, value) in pairs {
-        encode_pair(&mut stream, name, value);
+        encode_pair(dst, name, value);
     }
-    encode_stream_chunk(dst, RecordType::Params, request_id, &stream);
+    let len = dst.len() - start - HEADER_LEN;
+    if len > MAX_CONTENT_LEN {
+        let stream = dst.split_off(start + HEADER_LEN);
+        dst.truncate(start);
+        encode_stream_chunk(dst, RecordType::Params, request_id, &stream);
+    } else if len > 0 {
+        close_record(dst, start, RecordType::Params, request_id);
+    } else {
+        dst.truncate(start);
+    }
     encode_stream_end(dst, RecordType::Params, request_id);
 }
 
@@ -100,11 +127,11 @@ fn encode_pairs_record<'a, I>(dst: &mut Vec<u8>, rtype: RecordType, pairs: I)
 where
     I: IntoIterator<Item = (&'a [u8], &'a [u8])>,
 {
-    let mut body = Vec::new();
+    let start = open_record(dst);
     for (name, value) in pairs {
-        encode_pair(&mut body, name, value);
+        encode_pair(dst, name, value);
     }
-    encode_record(dst, rtype, NULL_REQUEST_ID, &body);
+    close_record(dst, start, rtype, NULL_REQUEST_ID);
 }
 
 #[cfg(test)]
@@ -234,6 +261,36 @@ mod tests {
         assert_eq!(header_at(&out, third), (4, 2, 0, 0));
         assert_eq!(out.len(), third + 8);
         assert_eq!(&out[8..16], [3, 0x80, 0x01, 0x11, 0x70, b'B', b'I', b'G']);
+    }
+
+    #[test]
+    fn params_at_the_record_boundary() {
+        // One pair with 1 + 4 length bytes and a 1-byte name: the stream is
+        // 6 + value bytes long.
+        for (stream_len, expect) in [(65535, vec![65535, 0]), (65536, vec![65535, 1, 0])] {
+            let value = vec![b'v'; stream_len - 6];
+            let mut out = vec![0xEE];
+            encode_params(&mut out, 1, [(&b"N"[..], &value[..])]);
+            let mut at = 1;
+            let mut lens = Vec::new();
+            while at < out.len() {
+                let (t, _, len, pad) = header_at(&out, at);
+                assert_eq!(t, 4);
+                lens.push(len);
+                at += 8 + len + pad;
+            }
+            assert_eq!(lens, expect);
+            assert_eq!(out[0], 0xEE);
+            let [hi, lo] = (value.len() as u16).to_be_bytes();
+            assert_eq!(&out[9..15], [1, 0x80, 0, hi, lo, b'N']);
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "exceeds 65535")]
+    fn get_values_too_large_panics() {
+        let names = vec![&[b'n'; 1000][..]; 70];
+        encode_get_values(&mut Vec::new(), names);
     }
 
     #[test]
