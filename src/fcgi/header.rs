@@ -34,7 +34,7 @@ impl Header {
     }
 
     /// The header's wire bytes; the reserved byte is zero.
-    pub fn to_bytes(&self) -> [u8; HEADER_LEN] {
+    pub fn to_bytes(self) -> [u8; HEADER_LEN] {
         let [id_hi, id_lo] = self.request_id.to_be_bytes();
         let [len_hi, len_lo] = self.content_length.to_be_bytes();
         [
