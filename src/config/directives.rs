@@ -1,6 +1,8 @@
 //! The directive table: one row per directive of mod_fcgid 2.3.9, with
 //! its deprecated names as aliases.
 
+use std::ffi::CStr;
+
 /// Where a directive may appear. The httpd-facing layer registers
 /// `GlobalOnly` and `Server` as `RSRC_CONF`, `Dir` as
 /// `ACCESS_CONF | OR_FILEINFO`, `ServerAndDir` as all three; and it
@@ -94,20 +96,31 @@ pub enum Setting {
 /// One directive with all the names it answers to.
 #[derive(Debug)]
 pub struct Directive {
-    /// The current name.
-    pub name: &'static str,
+    /// The current name. C strings, because httpd's command table is built
+    /// from these at compile time (see `ffi::directives`).
+    pub name: &'static CStr,
     /// Deprecated names that mean the same.
-    pub aliases: &'static [&'static str],
+    pub aliases: &'static [&'static CStr],
     pub scope: Scope,
     pub args: Args,
     /// The arguments' form, e.g. `seconds`; shown after the name.
     pub syntax: &'static str,
     /// One line for httpd's `-L` listing.
-    pub usage: &'static str,
+    pub usage: &'static CStr,
     pub setting: Setting,
 }
 
 impl Directive {
+    /// The canonical name.
+    pub fn name(&self) -> &'static str {
+        self.name.to_str().unwrap_or_default()
+    }
+
+    /// The deprecated names, as text.
+    pub fn alias_names(&self) -> impl Iterator<Item = &'static str> {
+        self.aliases.iter().map(|a| a.to_str().unwrap_or_default())
+    }
+
     /// True if the directive fills `DirConfig` rather than `ServerConfig`.
     pub fn is_dir_setting(&self) -> bool {
         matches!(self.scope, Scope::Dir | Scope::ServerAndDir)
@@ -130,7 +143,7 @@ pub fn directives() -> &'static [Directive] {
 /// Finds a directive by its name or a deprecated name, any case.
 pub fn lookup(name: &str) -> Option<&'static Directive> {
     TABLE.iter().find(|d| {
-        d.name.eq_ignore_ascii_case(name) || d.aliases.iter().any(|a| a.eq_ignore_ascii_case(name))
+        d.name().eq_ignore_ascii_case(name) || d.alias_names().any(|a| a.eq_ignore_ascii_case(name))
     })
 }
 
@@ -161,13 +174,13 @@ pub fn check_place(d: &Directive, written_name: &str, place: Place) -> Result<()
 
 /// Shorthand for the table rows.
 const fn row(
-    name: &'static str,
-    aliases: &'static [&'static str],
+    name: &'static CStr,
+    aliases: &'static [&'static CStr],
     scope: Scope,
     args: Args,
     setting: Setting,
     syntax: &'static str,
-    usage: &'static str,
+    usage: &'static CStr,
 ) -> Directive {
     Directive {
         name,
@@ -184,114 +197,114 @@ use Args::*;
 use Scope::*;
 
 #[rustfmt::skip]
-static TABLE: &[Directive] = &[
+pub const TABLE: &[Directive] = &[
     // Whole server.
-    row("FcgidIdleScanInterval", &["IdleScanInterval"], GlobalOnly, One,
+    row(c"FcgidIdleScanInterval", &[c"IdleScanInterval"], GlobalOnly, One,
         Setting::IdleScanInterval, "seconds",
-        "how often to look for idle or too old processes to stop (default 120)"),
-    row("FcgidBusyScanInterval", &["BusyScanInterval"], GlobalOnly, One,
+        c"how often to look for idle or too old processes to stop (default 120)"),
+    row(c"FcgidBusyScanInterval", &[c"BusyScanInterval"], GlobalOnly, One,
         Setting::BusyScanInterval, "seconds",
-        "how often to look for processes busy past FcgidBusyTimeout (default 120)"),
-    row("FcgidErrorScanInterval", &["ErrorScanInterval"], GlobalOnly, One,
+        c"how often to look for processes busy past FcgidBusyTimeout (default 120)"),
+    row(c"FcgidErrorScanInterval", &[c"ErrorScanInterval"], GlobalOnly, One,
         Setting::ErrorScanInterval, "seconds",
-        "how often processes due to stop are signalled, TERM then KILL (default 3)"),
-    row("FcgidZombieScanInterval", &["ZombieScanInterval"], GlobalOnly, One,
+        c"how often processes due to stop are signalled, TERM then KILL (default 3)"),
+    row(c"FcgidZombieScanInterval", &[c"ZombieScanInterval"], GlobalOnly, One,
         Setting::ZombieScanInterval, "seconds",
-        "how often to collect processes that have exited (default 3)"),
-    row("FcgidMaxProcesses", &["MaxProcessCount"], GlobalOnly, One,
+        c"how often to collect processes that have exited (default 3)"),
+    row(c"FcgidMaxProcesses", &[c"MaxProcessCount"], GlobalOnly, One,
         Setting::MaxProcesses, "count",
-        "most FastCGI processes the whole server may run (default 1000)"),
-    row("FcgidSpawnScore", &["SpawnScore"], GlobalOnly, One,
+        c"most FastCGI processes the whole server may run (default 1000)"),
+    row(c"FcgidSpawnScore", &[c"SpawnScore"], GlobalOnly, One,
         Setting::SpawnScore, "score",
-        "spawn-throttle points added when a process starts (default 1)"),
-    row("FcgidTerminationScore", &["TerminationScore"], GlobalOnly, One,
+        c"spawn-throttle points added when a process starts (default 1)"),
+    row(c"FcgidTerminationScore", &[c"TerminationScore"], GlobalOnly, One,
         Setting::TerminationScore, "score",
-        "spawn-throttle points added when a process ends (default 2)"),
-    row("FcgidTimeScore", &["TimeScore"], GlobalOnly, One,
+        c"spawn-throttle points added when a process ends (default 2)"),
+    row(c"FcgidTimeScore", &[c"TimeScore"], GlobalOnly, One,
         Setting::TimeScore, "score",
-        "spawn-throttle points taken off each second (default 1)"),
-    row("FcgidSpawnScoreUpLimit", &["SpawnScoreUpLimit"], GlobalOnly, One,
+        c"spawn-throttle points taken off each second (default 1)"),
+    row(c"FcgidSpawnScoreUpLimit", &[c"SpawnScoreUpLimit"], GlobalOnly, One,
         Setting::SpawnScoreUpLimit, "score",
-        "no new process for a class whose points reach this (default 10)"),
-    row("FcgidIPCDir", &["SocketPath"], GlobalOnly, One,
+        c"no new process for a class whose points reach this (default 10)"),
+    row(c"FcgidIPCDir", &[c"SocketPath"], GlobalOnly, One,
         Setting::IpcDir, "directory",
-        "directory of the processes' sockets, under ServerRoot if relative (default logs/fcgidsock)"),
-    row("FcgidProcessTableFile", &["SharememPath"], GlobalOnly, One,
+        c"directory of the processes' sockets, under ServerRoot if relative (default logs/fcgidsock)"),
+    row(c"FcgidProcessTableFile", &[c"SharememPath"], GlobalOnly, One,
         Setting::ProcessTableFile, "file",
-        "file behind the shared process table, under ServerRoot if relative (default logs/fcgid_shm)"),
-    row("FcgidFixPathinfo", &["PHP_Fix_Pathinfo_Enable"], GlobalOnly, One,
+        c"file behind the shared process table, under ServerRoot if relative (default logs/fcgid_shm)"),
+    row(c"FcgidFixPathinfo", &[c"PHP_Fix_Pathinfo_Enable"], GlobalOnly, One,
         Setting::FixPathinfo, "0|1",
-        "1 sets SCRIPT_NAME as PHP's cgi.fix_pathinfo=1 expects (default 0)"),
-    row("FcgidWin32PreventOrphans", &[], GlobalOnly, Flag,
+        c"1 sets SCRIPT_NAME as PHP's cgi.fix_pathinfo=1 expects (default 0)"),
+    row(c"FcgidWin32PreventOrphans", &[], GlobalOnly, Flag,
         Setting::Win32PreventOrphans, "On|Off",
-        "Windows only; accepted and ignored on Unix"),
+        c"Windows only; accepted and ignored on Unix"),
     // Main server or virtual host.
-    row("FcgidIdleTimeout", &["IdleTimeout"], Server, One,
+    row(c"FcgidIdleTimeout", &[c"IdleTimeout"], Server, One,
         Setting::IdleTimeout, "seconds",
-        "stop a process idle this long; 0 never (default 300)"),
-    row("FcgidBusyTimeout", &["BusyTimeout"], Server, One,
+        c"stop a process idle this long; 0 never (default 300)"),
+    row(c"FcgidBusyTimeout", &[c"BusyTimeout"], Server, One,
         Setting::BusyTimeout, "seconds",
-        "kill a process still on one request after this long (default 300)"),
-    row("FcgidProcessLifeTime", &["ProcessLifeTime"], Server, One,
+        c"kill a process still on one request after this long (default 300)"),
+    row(c"FcgidProcessLifeTime", &[c"ProcessLifeTime"], Server, One,
         Setting::ProcessLifetime, "seconds",
-        "stop an idle process older than this; 0 never (default 3600)"),
-    row("FcgidConnectTimeout", &["IPCConnectTimeout"], Server, One,
+        c"stop an idle process older than this; 0 never (default 3600)"),
+    row(c"FcgidConnectTimeout", &[c"IPCConnectTimeout"], Server, One,
         Setting::ConnectTimeout, "seconds",
-        "longest wait to connect to a process (default 3)"),
-    row("FcgidIOTimeout", &["IPCCommTimeout"], Server, One,
+        c"longest wait to connect to a process (default 3)"),
+    row(c"FcgidIOTimeout", &[c"IPCCommTimeout"], Server, One,
         Setting::IoTimeout, "seconds",
-        "longest wait for each read from or write to a process, at least 1 (default 40)"),
-    row("FcgidMaxProcessesPerClass", &["DefaultMaxClassProcessCount"], Server, One,
+        c"longest wait for each read from or write to a process, at least 1 (default 40)"),
+    row(c"FcgidMaxProcessesPerClass", &[c"DefaultMaxClassProcessCount"], Server, One,
         Setting::MaxProcessesPerClass, "count",
-        "most processes of one application class (default 100)"),
-    row("FcgidMinProcessesPerClass", &["DefaultMinClassProcessCount"], Server, One,
+        c"most processes of one application class (default 100)"),
+    row(c"FcgidMinProcessesPerClass", &[c"DefaultMinClassProcessCount"], Server, One,
         Setting::MinProcessesPerClass, "count",
-        "idle processes of a class are not stopped below this count (default 3)"),
-    row("FcgidMaxRequestsPerProcess", &["MaxRequestsPerProcess"], Server, One,
+        c"idle processes of a class are not stopped below this count (default 3)"),
+    row(c"FcgidMaxRequestsPerProcess", &[c"MaxRequestsPerProcess"], Server, One,
         Setting::MaxRequestsPerProcess, "count",
-        "retire a process after this many requests; 0 no limit (default 0)"),
-    row("FcgidMaxRequestInMem", &["MaxRequestInMem"], Server, One,
+        c"retire a process after this many requests; 0 no limit (default 0)"),
+    row(c"FcgidMaxRequestInMem", &[c"MaxRequestInMem"], Server, One,
         Setting::MaxRequestInMem, "bytes",
-        "request body bytes kept in memory, the rest goes to a temp file (default 65536)"),
-    row("FcgidMaxRequestLen", &["MaxRequestLen"], Server, One,
+        c"request body bytes kept in memory, the rest goes to a temp file (default 65536)"),
+    row(c"FcgidMaxRequestLen", &[c"MaxRequestLen"], Server, One,
         Setting::MaxRequestLen, "bytes",
-        "refuse request bodies longer than this (default 131072)"),
-    row("FcgidOutputBufferSize", &["OutputBufferSize"], Server, One,
+        c"refuse request bodies longer than this (default 131072)"),
+    row(c"FcgidOutputBufferSize", &[c"OutputBufferSize"], Server, One,
         Setting::OutputBufferSize, "bytes",
-        "response bytes gathered from the application before passing them on (default 65536)"),
-    row("FcgidInitialEnv", &["DefaultInitEnv"], Server, OneOrTwo,
+        c"response bytes gathered from the application before passing them on (default 65536)"),
+    row(c"FcgidInitialEnv", &[c"DefaultInitEnv"], Server, OneOrTwo,
         Setting::InitialEnv, "name [value]",
-        "environment variable for every process started for this server"),
-    row("FcgidPassHeader", &["PassHeader"], Server, One,
+        c"environment variable for every process started for this server"),
+    row(c"FcgidPassHeader", &[c"PassHeader"], Server, One,
         Setting::PassHeader, "header",
-        "request header to hand to the application as an environment variable too"),
-    row("FcgidCmdOptions", &[], Server, OneOrMore,
+        c"request header to hand to the application as an environment variable too"),
+    row(c"FcgidCmdOptions", &[], Server, OneOrMore,
         Setting::CmdOptions, "command option value [option value ...]",
-        "settings for one command: ConnectTimeout IdleTimeout InitialEnv IOTimeout \
+        c"settings for one command: ConnectTimeout IdleTimeout InitialEnv IOTimeout \
          MaxProcesses MaxProcessLifetime MaxRequestsPerProcess MinProcesses"),
     // Directory (FcgidWrapper also server-wide).
-    row("FcgidWrapper", &["FCGIWrapper"], ServerAndDir, OneToThree,
+    row(c"FcgidWrapper", &[c"FCGIWrapper"], ServerAndDir, OneToThree,
         Setting::Wrapper, "command [.suffix] [virtual]",
-        "run scripts through this program (e.g. php-cgi), for one suffix or all files; \
+        c"run scripts through this program (e.g. php-cgi), for one suffix or all files; \
          virtual: the script file need not exist"),
-    row("FcgidAuthenticator", &["FastCgiAuthenticator"], Dir, One,
+    row(c"FcgidAuthenticator", &[c"FastCgiAuthenticator"], Dir, One,
         Setting::Authenticator, "command",
-        "FastCGI program that checks user names and passwords"),
-    row("FcgidAuthenticatorAuthoritative", &["FastCgiAuthenticatorAuthoritative"], Dir, Flag,
+        c"FastCGI program that checks user names and passwords"),
+    row(c"FcgidAuthenticatorAuthoritative", &[c"FastCgiAuthenticatorAuthoritative"], Dir, Flag,
         Setting::AuthenticatorAuthoritative, "On|Off",
-        "Off passes a failed authentication on to other modules (default On)"),
-    row("FcgidAuthorizer", &["FastCgiAuthorizer"], Dir, One,
+        c"Off passes a failed authentication on to other modules (default On)"),
+    row(c"FcgidAuthorizer", &[c"FastCgiAuthorizer"], Dir, One,
         Setting::Authorizer, "command",
-        "FastCGI program that decides what an authenticated user may access"),
-    row("FcgidAuthorizerAuthoritative", &["FastCgiAuthorizerAuthoritative"], Dir, Flag,
+        c"FastCGI program that decides what an authenticated user may access"),
+    row(c"FcgidAuthorizerAuthoritative", &[c"FastCgiAuthorizerAuthoritative"], Dir, Flag,
         Setting::AuthorizerAuthoritative, "On|Off",
-        "Off passes a failed authorization on to other modules (default On)"),
-    row("FcgidAccessChecker", &["FastCgiAccessChecker"], Dir, One,
+        c"Off passes a failed authorization on to other modules (default On)"),
+    row(c"FcgidAccessChecker", &[c"FastCgiAccessChecker"], Dir, One,
         Setting::AccessChecker, "command",
-        "FastCGI program that checks access before authentication"),
-    row("FcgidAccessCheckerAuthoritative", &["FastCgiAccessCheckerAuthoritative"], Dir, Flag,
+        c"FastCGI program that checks access before authentication"),
+    row(c"FcgidAccessCheckerAuthoritative", &[c"FastCgiAccessCheckerAuthoritative"], Dir, Flag,
         Setting::AccessCheckerAuthoritative, "On|Off",
-        "Off passes a failed access check on to other modules (default On)"),
+        c"Off passes a failed access check on to other modules (default On)"),
 ];
 
 #[cfg(test)]

@@ -25,5 +25,7 @@ pub use apply::{apply_dir, apply_server};
 pub use cmd_options::{CmdOptions, ProcessOptions, OPTION_NAMES};
 pub use command::{split_command_line, Command, FileId};
 pub use dir::{DirConfig, Wrapper};
-pub use directives::{check_place, directives, lookup, Args, Directive, Place, Scope, Setting};
+pub use directives::{
+    check_place, directives, lookup, Args, Directive, Place, Scope, Setting, TABLE,
+};
 pub use server::ServerConfig;

@@ -1,0 +1,50 @@
+/* Functions for the APIs that httpd and APR only provide as C macros.
+ * Nothing else belongs here. */
+#include "wrapper.h"
+
+const unsigned long FCGID_MODULE_MAGIC_COOKIE = MODULE_MAGIC_COOKIE;
+
+void fcgid_shim_brigade_insert_tail(apr_bucket_brigade *bb, apr_bucket *b)
+{
+    APR_BRIGADE_INSERT_TAIL(bb, b);
+}
+
+int fcgid_shim_brigade_empty(apr_bucket_brigade *bb)
+{
+    return APR_BRIGADE_EMPTY(bb);
+}
+
+apr_bucket *fcgid_shim_brigade_first(apr_bucket_brigade *bb)
+{
+    return APR_BRIGADE_FIRST(bb);
+}
+
+apr_bucket *fcgid_shim_brigade_sentinel(apr_bucket_brigade *bb)
+{
+    return APR_BRIGADE_SENTINEL(bb);
+}
+
+apr_bucket *fcgid_shim_bucket_next(apr_bucket *b)
+{
+    return APR_BUCKET_NEXT(b);
+}
+
+int fcgid_shim_bucket_is_eos(apr_bucket *b)
+{
+    return APR_BUCKET_IS_EOS(b);
+}
+
+apr_status_t fcgid_shim_bucket_read(apr_bucket *b, const char **str, apr_size_t *len)
+{
+    return apr_bucket_read(b, str, len, APR_BLOCK_READ);
+}
+
+void fcgid_shim_bucket_delete(apr_bucket *b)
+{
+    apr_bucket_delete(b);
+}
+
+const apr_array_header_t *fcgid_shim_table_elts(const apr_table_t *t)
+{
+    return apr_table_elts(t);
+}

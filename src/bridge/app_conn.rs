@@ -1,0 +1,228 @@
+//! One FastCGI request on a connection to an app process: send the request,
+//! then read STDOUT (as header lines, then body chunks), STDERR lines and
+//! END_REQUEST. Socket IO here, protocol in `crate::fcgi`.
+
+use crate::fcgi::{self, Decoder, EndRequest, ProtocolError, ProtocolStatus, RecordType, Role};
+use crate::sys;
+use std::io::{self, Read, Write};
+use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+use std::time::Duration;
+
+const REQUEST_ID: u16 = 1;
+
+#[derive(Debug)]
+pub enum AppError {
+    Connect(io::Error),
+    Io(io::Error),
+    Protocol(ProtocolError),
+    /// The app closed the connection before END_REQUEST.
+    Truncated,
+    /// END_REQUEST with a status other than REQUEST_COMPLETE.
+    Rejected(ProtocolStatus),
+}
+
+impl std::fmt::Display for AppError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AppError::Connect(e) => write!(f, "cannot connect to the application: {e}"),
+            AppError::Io(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                write!(f, "the application did not answer within FcgidIOTimeout")
+            }
+            AppError::Io(e) => write!(f, "error talking to the application: {e}"),
+            AppError::Protocol(e) => write!(f, "the application broke the FastCGI protocol: {e}"),
+            AppError::Truncated => {
+                f.write_str("the application closed the connection before ending the request")
+            }
+            AppError::Rejected(s) => write!(
+                f,
+                "the application refused the request (FastCGI protocol status {s:?})"
+            ),
+        }
+    }
+}
+
+pub struct AppConn<'l> {
+    stream: UnixStream,
+    decoder: Decoder,
+    stdout: Vec<u8>,
+    stdout_pos: usize,
+    stderr_line: Vec<u8>,
+    end: Option<EndRequest>,
+    log_stderr: &'l dyn Fn(&str),
+}
+
+impl<'l> AppConn<'l> {
+    pub fn connect(
+        socket: &Path,
+        connect_timeout: Duration,
+        io_timeout: Duration,
+        log_stderr: &'l dyn Fn(&str),
+    ) -> Result<Self, AppError> {
+        let stream = sys::connect_unix(socket, connect_timeout).map_err(AppError::Connect)?;
+        stream
+            .set_read_timeout(Some(io_timeout))
+            .map_err(AppError::Io)?;
+        stream
+            .set_write_timeout(Some(io_timeout))
+            .map_err(AppError::Io)?;
+        Ok(AppConn {
+            stream,
+            decoder: Decoder::new(),
+            stdout: Vec::new(),
+            stdout_pos: 0,
+            stderr_line: Vec::new(),
+            end: None,
+            log_stderr,
+        })
+    }
+
+    /// Sends BEGIN_REQUEST, the environment as PARAMS and the body as STDIN.
+    pub fn send_request(
+        &mut self,
+        role: Role,
+        params: &[(Vec<u8>, Vec<u8>)],
+        body: &[u8],
+    ) -> Result<(), AppError> {
+        let mut out = Vec::with_capacity(1024 + body.len() + body.len() / 8192 * 8);
+        fcgi::encode_begin_request(&mut out, REQUEST_ID, role, false);
+        fcgi::encode_params(
+            &mut out,
+            REQUEST_ID,
+            params.iter().map(|(k, v)| (k.as_slice(), v.as_slice())),
+        );
+        fcgi::encode_stream_chunk(&mut out, RecordType::Stdin, REQUEST_ID, body);
+        fcgi::encode_stream_end(&mut out, RecordType::Stdin, REQUEST_ID);
+        self.stream.write_all(&out).map_err(AppError::Io)
+    }
+
+    /// True once END_REQUEST has arrived and all STDOUT was taken.
+    pub fn finished(&self) -> bool {
+        self.end.is_some() && self.stdout_pos == self.stdout.len()
+    }
+
+    /// Is more input waiting on the socket right now?
+    pub fn input_waiting(&self) -> bool {
+        sys::readable_now(self.stream.as_raw_fd())
+    }
+
+    /// Reads from the socket until at least one record was decoded (or the
+    /// request ended).
+    fn fill(&mut self) -> Result<(), AppError> {
+        let mut buf = [0u8; 65536];
+        loop {
+            if self.decode_available()? || self.end.is_some() {
+                return Ok(());
+            }
+            let n = self.stream.read(&mut buf).map_err(AppError::Io)?;
+            if n == 0 {
+                return Err(AppError::Truncated);
+            }
+            self.decoder.feed(&buf[..n]);
+        }
+    }
+
+    /// Decodes buffered records; true if any was decoded.
+    fn decode_available(&mut self) -> Result<bool, AppError> {
+        let mut any = false;
+        while self.end.is_none() {
+            let Some(rec) = self.decoder.next_record().map_err(AppError::Protocol)? else {
+                break;
+            };
+            any = true;
+            if rec.request_id != REQUEST_ID {
+                continue;
+            }
+            match rec.rtype {
+                RecordType::Stdout => {
+                    if self.stdout_pos == self.stdout.len() {
+                        self.stdout.clear();
+                        self.stdout_pos = 0;
+                    }
+                    self.stdout.extend_from_slice(&rec.content);
+                }
+                RecordType::Stderr => self.stderr(&rec.content),
+                RecordType::EndRequest => {
+                    let end = rec.end_request().map_err(AppError::Protocol)?;
+                    self.flush_stderr();
+                    if end.protocol_status != ProtocolStatus::RequestComplete {
+                        return Err(AppError::Rejected(end.protocol_status));
+                    }
+                    self.end = Some(end);
+                }
+                // Anything else is not ours to act on; skipped, never misread.
+                _ => {}
+            }
+        }
+        Ok(any)
+    }
+
+    fn stderr(&mut self, bytes: &[u8]) {
+        self.stderr_line.extend_from_slice(bytes);
+        while let Some(nl) = self.stderr_line.iter().position(|&c| c == b'\n') {
+            let line: Vec<u8> = self.stderr_line.drain(..=nl).collect();
+            let text = String::from_utf8_lossy(&line);
+            let text = text.trim_end_matches(['\r', '\n']);
+            if !text.is_empty() {
+                (self.log_stderr)(text);
+            }
+        }
+    }
+
+    fn flush_stderr(&mut self) {
+        if !self.stderr_line.is_empty() {
+            self.stderr_line.push(b'\n');
+            self.stderr(&[]);
+        }
+    }
+
+    /// The next STDOUT line (with its newline), at most `max` bytes; None at
+    /// the end of STDOUT. For httpd's CGI header scanner.
+    pub fn next_line(&mut self, max: usize) -> Result<Option<Vec<u8>>, AppError> {
+        loop {
+            let pending = &self.stdout[self.stdout_pos..];
+            let cut = match pending.iter().position(|&c| c == b'\n') {
+                Some(nl) => Some((nl + 1).min(max)),
+                None if pending.len() >= max => Some(max),
+                None if self.end.is_some() && !pending.is_empty() => Some(pending.len()),
+                None => None,
+            };
+            if let Some(n) = cut {
+                let line = pending[..n].to_vec();
+                self.stdout_pos += n;
+                return Ok(Some(line));
+            }
+            if self.end.is_some() {
+                return Ok(None);
+            }
+            // Keep the partial line, read more.
+            self.fill()?;
+        }
+    }
+
+    /// The STDOUT bytes available now, reading if none are; empty when the
+    /// request has ended.
+    pub fn next_body_chunk(&mut self) -> Result<Vec<u8>, AppError> {
+        while self.stdout_pos == self.stdout.len() && self.end.is_none() {
+            self.fill()?;
+        }
+        let chunk = self.stdout[self.stdout_pos..].to_vec();
+        self.stdout_pos = self.stdout.len();
+        Ok(chunk)
+    }
+
+    /// Reads and discards the rest of the response, so the process ends the
+    /// request cleanly and can serve another.
+    pub fn drain(&mut self) -> Result<(), AppError> {
+        while !self.finished() {
+            self.next_body_chunk()?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,133 @@
+//! Adjustments to the CGI environment httpd built, before it goes to the
+//! app as FastCGI PARAMS. Pure functions over byte pairs.
+
+pub type Env = Vec<(Vec<u8>, Vec<u8>)>;
+
+fn set(env: &mut Env, name: &[u8], value: Vec<u8>) {
+    match env.iter_mut().find(|(k, _)| k == name) {
+        Some(slot) => slot.1 = value,
+        None => env.push((name.to_vec(), value)),
+    }
+}
+
+/// Never forward a client's `Proxy:` header as HTTP_PROXY (httpoxy):
+/// apps would take it as their outbound proxy.
+pub fn drop_httpoxy(env: &mut Env) {
+    env.retain(|(k, _)| k != b"HTTP_PROXY");
+}
+
+/// `FcgidPassHeader`: each named request header under its own name and as
+/// `HTTP_<NAME>` (dashes become underscores, upper case).
+pub fn pass_headers(env: &mut Env, headers: &[(String, String)]) {
+    for (name, value) in headers {
+        if name.eq_ignore_ascii_case("proxy") {
+            continue;
+        }
+        set(env, name.as_bytes(), value.as_bytes().to_vec());
+        let cgi: String = name
+            .chars()
+            .map(|c| {
+                if c == '-' {
+                    '_'
+                } else {
+                    c.to_ascii_uppercase()
+                }
+            })
+            .collect();
+        set(
+            env,
+            format!("HTTP_{cgi}").as_bytes(),
+            value.as_bytes().to_vec(),
+        );
+    }
+}
+
+/// The body was read whole (de-chunked): tell the app its real length.
+pub fn set_content_length(env: &mut Env, len: usize, had_header: bool) {
+    if len > 0 || had_header {
+        set(env, b"CONTENT_LENGTH", len.to_string().into_bytes());
+    }
+}
+
+/// `FcgidFixPathinfo 1`: SCRIPT_NAME as PHP's `cgi.fix_pathinfo=1` expects,
+/// i.e. the URI path without the PATH_INFO tail.
+pub fn fix_pathinfo(env: &mut Env, uri: &str) {
+    let path_info = env
+        .iter()
+        .find(|(k, _)| k == b"PATH_INFO")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default();
+    let uri = uri.as_bytes();
+    let script = if !path_info.is_empty() && uri.ends_with(&path_info) {
+        &uri[..uri.len() - path_info.len()]
+    } else {
+        uri
+    };
+    set(env, b"SCRIPT_NAME", script.to_vec());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Env {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.as_bytes().to_vec(), v.as_bytes().to_vec()))
+            .collect()
+    }
+
+    fn get<'a>(e: &'a Env, k: &str) -> Option<&'a [u8]> {
+        e.iter()
+            .find(|(n, _)| n == k.as_bytes())
+            .map(|(_, v)| v.as_slice())
+    }
+
+    #[test]
+    fn httpoxy_header_is_removed_and_never_passed() {
+        let mut e = env(&[("HTTP_PROXY", "evil:8080"), ("HTTP_HOST", "x")]);
+        drop_httpoxy(&mut e);
+        pass_headers(&mut e, &[("Proxy".into(), "evil:8080".into())]);
+        assert_eq!(get(&e, "HTTP_PROXY"), None);
+        assert_eq!(get(&e, "Proxy"), None);
+        assert_eq!(get(&e, "HTTP_HOST"), Some(&b"x"[..]));
+    }
+
+    #[test]
+    fn passed_header_appears_under_both_names() {
+        let mut e = env(&[]);
+        pass_headers(
+            &mut e,
+            &[
+                ("Authorization".into(), "Basic abc".into()),
+                ("X-Trace-Id".into(), "7".into()),
+            ],
+        );
+        assert_eq!(get(&e, "Authorization"), Some(&b"Basic abc"[..]));
+        assert_eq!(get(&e, "HTTP_AUTHORIZATION"), Some(&b"Basic abc"[..]));
+        assert_eq!(get(&e, "HTTP_X_TRACE_ID"), Some(&b"7"[..]));
+    }
+
+    #[test]
+    fn content_length_reflects_the_body_read() {
+        let mut e = env(&[]);
+        set_content_length(&mut e, 0, false);
+        assert_eq!(get(&e, "CONTENT_LENGTH"), None, "no body, no header");
+        set_content_length(&mut e, 1234, false);
+        assert_eq!(
+            get(&e, "CONTENT_LENGTH"),
+            Some(&b"1234"[..]),
+            "chunked body"
+        );
+    }
+
+    #[test]
+    fn fix_pathinfo_strips_path_info_from_script_name() {
+        let mut e = env(&[
+            ("SCRIPT_NAME", "/app.php/extra/bit"),
+            ("PATH_INFO", "/extra/bit"),
+        ]);
+        fix_pathinfo(&mut e, "/app.php/extra/bit");
+        assert_eq!(get(&e, "SCRIPT_NAME"), Some(&b"/app.php"[..]));
+    }
+}

@@ -1,0 +1,246 @@
+//! The `fcgid-script` handler: checks the request, borrows a process from
+//! the manager, runs the FastCGI exchange and streams the response.
+
+use super::app_conn::{AppConn, AppError};
+use super::class::{class_for, Target};
+use super::env;
+use crate::fcgi::Role;
+use crate::ffi::bindings::{
+    DECLINED, HTTP_FORBIDDEN, HTTP_INTERNAL_SERVER_ERROR, HTTP_NOT_FOUND, HTTP_NOT_MODIFIED,
+    HTTP_REQUEST_ENTITY_TOO_LARGE, HTTP_SERVICE_UNAVAILABLE, OK,
+};
+use crate::ffi::directives::{dir_config, server_config};
+use crate::ffi::log::Level;
+use crate::ffi::request::{FileKind, Request};
+use crate::pm::client::{self, AcquireError};
+use crate::pm::wire::Outcome;
+use std::os::raw::c_int;
+
+const HTTP_BAD_GATEWAY: c_int = 502;
+
+pub fn handle(req: &mut Request) -> c_int {
+    if req.handler() != Some("fcgid-script") {
+        return DECLINED as c_int;
+    }
+    let filename = req.filename().unwrap_or("").to_string();
+    if !req.allows_exec_cgi() {
+        req.log(
+            Level::Err,
+            &format!("mod_fcgid: Options ExecCGI is off in this directory: {filename}"),
+        );
+        return HTTP_FORBIDDEN as c_int;
+    }
+    let server = server_config(req.server());
+    let dir = dir_config(req.per_dir_config());
+    let wrapper_virtual = dir.wrapper_for(&filename).is_some_and(|w| w.is_virtual);
+    let file_id = match req.file_kind() {
+        FileKind::Regular { device, inode } => Some((device, inode)),
+        FileKind::Directory => {
+            req.log(
+                Level::Err,
+                &format!("mod_fcgid: attempt to invoke directory as script: {filename}"),
+            );
+            return HTTP_FORBIDDEN as c_int;
+        }
+        FileKind::Missing if !wrapper_virtual => {
+            req.log(
+                Level::Err,
+                &format!("mod_fcgid: script not found or unable to stat: {filename}"),
+            );
+            return HTTP_NOT_FOUND as c_int;
+        }
+        _ => None,
+    };
+    let (uid, gid) = crate::ffi::process::httpd_user();
+    let target = Target {
+        filename: &filename,
+        file_id,
+        vhost: req.vhost_id(),
+        uid,
+        gid,
+    };
+    let Some(spec) = class_for(&target, server, dir) else {
+        req.log(
+            Level::Err,
+            &format!("mod_fcgid: {filename} is not a regular file"),
+        );
+        return HTTP_FORBIDDEN as c_int;
+    };
+    let opts = server.process_options(&String::from_utf8_lossy(&spec.argv[0]));
+
+    // The whole body is read before a process is taken: a slow client never
+    // holds an app process.
+    let had_length = req.header_in(c"Content-Length").is_some();
+    let body = match req.read_body(server.max_request_len() as usize) {
+        Ok(b) => b,
+        Err(None) => {
+            req.log(
+                Level::Err,
+                &format!(
+                    "mod_fcgid: request body is larger than FcgidMaxRequestLen ({} bytes)",
+                    server.max_request_len()
+                ),
+            );
+            return HTTP_REQUEST_ENTITY_TOO_LARGE as c_int;
+        }
+        Err(Some(status)) => {
+            req.log(
+                Level::Info,
+                "mod_fcgid: could not read the request body from the client",
+            );
+            return status;
+        }
+    };
+
+    let mut params = req.cgi_environment();
+    env::drop_httpoxy(&mut params);
+    let passed: Vec<(String, String)> = server
+        .pass_headers
+        .iter()
+        .filter_map(|h| {
+            let name = std::ffi::CString::new(h.as_str()).ok()?;
+            req.header_in(&name).map(|v| (h.clone(), v.to_string()))
+        })
+        .collect();
+    env::pass_headers(&mut params, &passed);
+    env::set_content_length(&mut params, body.len(), had_length);
+    if server.fix_pathinfo() {
+        env::fix_pathinfo(&mut params, req.uri().unwrap_or(""));
+    }
+
+    let Some(pm_socket) = crate::pm::launch::manager_socket() else {
+        req.log(Level::Err, "mod_fcgid: the process manager is not running");
+        return HTTP_SERVICE_UNAVAILABLE as c_int;
+    };
+    let lease = match client::acquire(&pm_socket, spec, server.wait_timeout()) {
+        Ok(l) => l,
+        Err(AcquireError::Refused(reason)) => {
+            req.log(
+                Level::Warn,
+                &format!("mod_fcgid: can't apply process slot for {filename}: {reason}"),
+            );
+            return HTTP_SERVICE_UNAVAILABLE as c_int;
+        }
+        Err(e) => {
+            req.log(
+                Level::Err,
+                &format!("mod_fcgid: can't apply process slot for {filename}: {e}"),
+            );
+            return HTTP_SERVICE_UNAVAILABLE as c_int;
+        }
+    };
+
+    let request_ptr = req.as_ptr();
+    let log_stderr = move |line: &str| {
+        crate::ffi::log::request_raw(
+            Level::Warn,
+            0,
+            request_ptr,
+            &format!("mod_fcgid: stderr: {line}"),
+        )
+    };
+    let result = exchange(
+        req,
+        &lease.socket,
+        &opts,
+        &params,
+        &body,
+        server.output_buffer_size(),
+        &log_stderr,
+    );
+    let (status, outcome) = match result {
+        Ok(status) => (status, Outcome::Done),
+        Err((status, e)) => {
+            req.log(Level::Err, &format!("mod_fcgid: {filename}: {e}"));
+            (status, Outcome::Broken)
+        }
+    };
+    lease.release(outcome);
+    status
+}
+
+/// Runs one request against the app and answers the client. On failure,
+/// the status to return (if no header was sent yet) and what went wrong.
+fn exchange(
+    req: &mut Request,
+    socket: &std::path::Path,
+    opts: &crate::config::ProcessOptions,
+    params: &[(Vec<u8>, Vec<u8>)],
+    body: &[u8],
+    buffer_size: usize,
+    log_stderr: &dyn Fn(&str),
+) -> Result<c_int, (c_int, AppError)> {
+    let unavailable = |e| (HTTP_SERVICE_UNAVAILABLE as c_int, e);
+    let mut app = AppConn::connect(socket, opts.connect_timeout, opts.io_timeout, log_stderr)
+        .map_err(unavailable)?;
+    app.send_request(Role::Responder, params, body)
+        .map_err(|e| (HTTP_INTERNAL_SERVER_ERROR as c_int, e))?;
+
+    let mut read_error = None;
+    let scanned = req.scan_cgi_headers(&mut |room| match app.next_line(room) {
+        Ok(line) => line,
+        Err(e) => {
+            read_error = Some(e);
+            None
+        }
+    });
+    if let Some(e) = read_error {
+        return Err((HTTP_INTERNAL_SERVER_ERROR as c_int, e));
+    }
+    if scanned != OK as c_int {
+        // Still read the app's answer to the end so the process stays usable.
+        app.drain().map_err(|e| (scanned, e))?;
+        if scanned == HTTP_NOT_MODIFIED as c_int {
+            req.set_status(scanned);
+            return Ok(OK as c_int);
+        }
+        return Ok(scanned);
+    }
+    if let Some(location) = req.location_out() {
+        if req.status() == 200 {
+            app.drain()
+                .map_err(|e| (HTTP_INTERNAL_SERVER_ERROR as c_int, e))?;
+            if location.starts_with('/') {
+                req.internal_redirect_as_get(&location);
+                return Ok(OK as c_int);
+            }
+            return Ok(302);
+        }
+    }
+    stream_body(req, &mut app, buffer_size)?;
+    Ok(OK as c_int)
+}
+
+/// Sends STDOUT to the client as it arrives: flushed whenever the app pauses,
+/// or when `buffer_size` bytes are waiting.
+fn stream_body(
+    req: &mut Request,
+    app: &mut AppConn,
+    buffer_size: usize,
+) -> Result<(), (c_int, AppError)> {
+    let mut out = req.output();
+    let mut client_gone = false;
+    let mut buffered = 0;
+    while !app.finished() {
+        let chunk = match app.next_body_chunk() {
+            Ok(c) => c,
+            Err(e) => {
+                out.abort(HTTP_BAD_GATEWAY);
+                return Err((HTTP_BAD_GATEWAY, e));
+            }
+        };
+        if client_gone || chunk.is_empty() {
+            continue;
+        }
+        buffered += chunk.len();
+        client_gone = out.write(&chunk).is_err();
+        if !client_gone && (buffered >= buffer_size || !app.input_waiting()) {
+            client_gone = out.flush().is_err();
+            buffered = 0;
+        }
+    }
+    if !client_gone {
+        let _ = out.finish();
+    }
+    Ok(())
+}

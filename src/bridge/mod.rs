@@ -1,0 +1,7 @@
+//! The request bridge: from an httpd request to a FastCGI exchange with an
+//! app process and back.
+
+pub mod app_conn;
+pub mod class;
+pub mod env;
+pub mod handler;

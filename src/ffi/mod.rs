@@ -1,0 +1,11 @@
+//! The FFI layer: raw bindings and the safe wrappers built on them. Nothing
+//! outside this module touches an httpd or APR pointer.
+
+pub mod bindings;
+pub mod directives;
+pub mod guard;
+pub mod log;
+pub mod output;
+pub mod pool;
+pub mod process;
+pub mod request;

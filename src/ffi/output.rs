@@ -1,0 +1,90 @@
+//! Writes a response body to httpd's output filters through a brigade.
+
+use super::bindings as b;
+use std::os::raw::c_char;
+
+pub struct Output {
+    r: *mut b::request_rec,
+    bb: *mut b::apr_bucket_brigade,
+}
+
+/// The client went away or a filter failed; the rest of the body is dropped.
+#[derive(Debug)]
+pub struct OutputFailed(pub b::apr_status_t);
+
+impl Output {
+    /// # Safety
+    /// `r` must be a live request_rec that outlives the Output.
+    pub(super) unsafe fn new(r: *mut b::request_rec) -> Output {
+        let bb = b::apr_brigade_create((*r).pool, (*(*r).connection).bucket_alloc);
+        Output { r, bb }
+    }
+
+    /// Queues `data` (copied) for the client.
+    pub fn write(&mut self, data: &[u8]) -> Result<(), OutputFailed> {
+        // SAFETY: apr_brigade_write copies `data` into heap buckets of our brigade;
+        // no flush callback is given.
+        let rv = unsafe {
+            b::apr_brigade_write(
+                self.bb,
+                None,
+                std::ptr::null_mut(),
+                data.as_ptr() as *const c_char,
+                data.len(),
+            )
+        };
+        if rv != 0 {
+            return Err(OutputFailed(rv));
+        }
+        Ok(())
+    }
+
+    /// Sends what is queued, with a FLUSH so it reaches the client now.
+    pub fn flush(&mut self) -> Result<(), OutputFailed> {
+        // SAFETY: the bucket is created from our connection's allocator and handed
+        // to our brigade, which ap_pass_brigade then consumes.
+        unsafe {
+            let alloc = (*(*self.r).connection).bucket_alloc;
+            b::fcgid_shim_brigade_insert_tail(self.bb, b::apr_bucket_flush_create(alloc));
+        }
+        self.pass()
+    }
+
+    /// Sends what is queued plus end-of-stream.
+    pub fn finish(&mut self) -> Result<(), OutputFailed> {
+        // SAFETY: as in `flush`.
+        unsafe {
+            let alloc = (*(*self.r).connection).bucket_alloc;
+            b::fcgid_shim_brigade_insert_tail(self.bb, b::apr_bucket_eos_create(alloc));
+        }
+        self.pass()
+    }
+
+    /// Ends a response cut short after its headers were sent: an error
+    /// bucket makes httpd close the connection instead of ending the body
+    /// normally, so the client can tell the response is incomplete.
+    pub fn abort(&mut self, status: std::os::raw::c_int) {
+        // SAFETY: buckets from our connection's allocator, for our brigade; the
+        // connection record is live for the request.
+        unsafe {
+            let c = (*self.r).connection;
+            (*c).keepalive = b::ap_conn_keepalive_e_AP_CONN_CLOSE;
+            let alloc = (*c).bucket_alloc;
+            let err = b::ap_bucket_error_create(status, std::ptr::null(), (*self.r).pool, alloc);
+            b::fcgid_shim_brigade_insert_tail(self.bb, err);
+            b::fcgid_shim_brigade_insert_tail(self.bb, b::apr_bucket_eos_create(alloc));
+        }
+        let _ = self.pass();
+    }
+
+    fn pass(&mut self) -> Result<(), OutputFailed> {
+        // SAFETY: r->output_filters is the request's filter chain.
+        let rv = unsafe { b::ap_pass_brigade((*self.r).output_filters, self.bb) };
+        // SAFETY: the brigade is ours; cleanup empties it for reuse.
+        unsafe { b::apr_brigade_cleanup(self.bb as *mut std::ffi::c_void) };
+        if rv != 0 {
+            return Err(OutputFailed(rv));
+        }
+        Ok(())
+    }
+}

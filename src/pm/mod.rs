@@ -1,0 +1,35 @@
+//! The process manager: one daemon, forked from the httpd parent, that owns
+//! every app process for all httpd children.
+//!
+//! - `wire`: messages between httpd children and the manager (pure)
+//! - `policy`: spawn and stop rules (pure, takes time as input)
+//! - `state`: the manager's bookkeeping as a state machine (pure)
+//! - `daemon`: the manager's event loop (sockets, processes, signals)
+//! - `client`: what an httpd child calls to borrow and return a process
+//! - `launch`: forking the manager from httpd and restarting it
+
+pub mod client;
+pub mod daemon;
+pub mod launch;
+pub mod policy;
+pub mod state;
+pub mod wire;
+
+#[cfg(test)]
+mod state_tests;
+
+/// The pools as `key: value` lines: one block per class.
+pub fn status_text(mgr: &state::Manager) -> String {
+    let mut out = String::new();
+    for c in mgr.view() {
+        let exits: Vec<String> = c.exits.iter().map(|(r, n)| format!("{r}={n}")).collect();
+        out.push_str(&format!(
+            "class: {}\ncommand: {}\nprocesses: {}\nbusy: {}\nidle: {}\nwaiting: {}\nspawns: {}\nrequests: {}\nexits: {}\n",
+            c.key, c.command, c.processes, c.busy, c.idle, c.waiting, c.spawns, c.requests, exits.join(" ")
+        ));
+        for (pid, state, requests) in c.pids {
+            out.push_str(&format!("process: {pid} {state} {requests}\n"));
+        }
+    }
+    out
+}

@@ -1,0 +1,512 @@
+//! The manager's bookkeeping as a deterministic state machine: events and the
+//! current time go in, actions for the daemon to carry out come out. It never
+//! touches a socket, a process or the clock, so tests can replay anything.
+
+use super::policy::{self, ExitReason, GlobalLimits, Hold, SpawnScore};
+use super::wire::ClassSpec;
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+pub type ConnId = u64;
+pub type ProcId = u64;
+
+/// How long a process asked to stop gets before SIGKILL.
+pub const STOP_GRACE: Duration = Duration::from_secs(3);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Start process `proc` of class `class`, then report `spawned`.
+    Spawn { proc: ProcId, spec: ClassSpec },
+    /// Lend `proc` (listening at `socket`) to the request on `conn`.
+    Grant {
+        conn: ConnId,
+        proc: ProcId,
+        socket: Vec<u8>,
+    },
+    /// Tell the request on `conn` that no process can be had.
+    Refuse { conn: ConnId, reason: String },
+    /// Send SIGTERM (`kill == false`) or SIGKILL to a process.
+    Signal { pid: i32, kill: bool },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ProcState {
+    Starting,
+    Idle { since: Instant },
+    Busy { conn: ConnId, since: Instant },
+    Stopping { since: Instant, killed: bool },
+}
+
+#[derive(Debug)]
+struct Proc {
+    class: String,
+    pid: i32,
+    socket: Vec<u8>,
+    started: Instant,
+    requests: u32,
+    state: ProcState,
+    stop_reason: Option<ExitReason>,
+}
+
+#[derive(Debug)]
+struct Waiter {
+    conn: ConnId,
+    deadline: Instant,
+}
+
+#[derive(Debug)]
+struct Class {
+    spec: ClassSpec,
+    procs: Vec<ProcId>,
+    waiters: VecDeque<Waiter>,
+    score: SpawnScore,
+    spawns: u64,
+    requests: u64,
+    exits: BTreeMap<ExitReason, u64>,
+}
+
+/// A snapshot of one class, for the status page and the tests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClassView {
+    pub key: String,
+    pub command: String,
+    pub processes: u32,
+    pub busy: u32,
+    pub idle: u32,
+    pub waiting: u32,
+    pub spawns: u64,
+    pub requests: u64,
+    pub exits: Vec<(&'static str, u64)>,
+    pub pids: Vec<(i32, &'static str, u32)>,
+}
+
+pub struct Manager {
+    global: GlobalLimits,
+    classes: HashMap<String, Class>,
+    procs: HashMap<ProcId, Proc>,
+    next_proc: ProcId,
+    actions: Vec<Action>,
+}
+
+impl Manager {
+    pub fn new(global: GlobalLimits) -> Self {
+        Manager {
+            global,
+            classes: HashMap::new(),
+            procs: HashMap::new(),
+            next_proc: 1,
+            actions: Vec::new(),
+        }
+    }
+
+    fn take_actions(&mut self) -> Vec<Action> {
+        std::mem::take(&mut self.actions)
+    }
+
+    /// Live processes of the whole server (starting, idle, busy or stopping).
+    pub fn process_count(&self) -> u32 {
+        self.procs.len() as u32
+    }
+
+    pub fn busy_count(&self) -> u32 {
+        self.procs
+            .values()
+            .filter(|p| matches!(p.state, ProcState::Busy { .. }))
+            .count() as u32
+    }
+
+    /// A request on `conn` wants a process of `spec`'s class, waiting at most `wait`.
+    pub fn acquire(
+        &mut self,
+        conn: ConnId,
+        spec: ClassSpec,
+        wait: Duration,
+        now: Instant,
+    ) -> Vec<Action> {
+        let key = spec.key.clone();
+        let class = self.classes.entry(key.clone()).or_insert_with(|| Class {
+            spec: spec.clone(),
+            procs: Vec::new(),
+            waiters: VecDeque::new(),
+            score: SpawnScore::new(now),
+            spawns: 0,
+            requests: 0,
+            exits: BTreeMap::new(),
+        });
+        class.spec = spec;
+        class.waiters.push_back(Waiter {
+            conn,
+            deadline: now + wait,
+        });
+        self.serve_waiters(&key, now);
+        self.take_actions()
+    }
+
+    /// Hands idle processes to waiters in arrival order, and spawns for the
+    /// waiters that are left while the class may grow.
+    fn serve_waiters(&mut self, key: &str, now: Instant) {
+        loop {
+            let Some(class) = self.classes.get(key) else {
+                return;
+            };
+            if class.waiters.is_empty() {
+                return;
+            }
+            // The most recently used idle process: the others can then age out.
+            let idle = class
+                .procs
+                .iter()
+                .filter_map(|id| match self.procs[id].state {
+                    ProcState::Idle { since } => Some((since, *id)),
+                    _ => None,
+                })
+                .max();
+            if let Some((_, proc)) = idle {
+                let waiter = self
+                    .classes
+                    .get_mut(key)
+                    .unwrap()
+                    .waiters
+                    .pop_front()
+                    .unwrap();
+                self.lend(proc, waiter.conn, now);
+                continue;
+            }
+            let starting = class
+                .procs
+                .iter()
+                .filter(|id| self.procs[id].state == ProcState::Starting)
+                .count();
+            if starting >= class.waiters.len() || self.try_spawn(key, now).is_err() {
+                return;
+            }
+        }
+    }
+
+    fn lend(&mut self, proc: ProcId, conn: ConnId, now: Instant) {
+        let p = self.procs.get_mut(&proc).unwrap();
+        p.state = ProcState::Busy { conn, since: now };
+        self.actions.push(Action::Grant {
+            conn,
+            proc,
+            socket: p.socket.clone(),
+        });
+    }
+
+    fn try_spawn(&mut self, key: &str, now: Instant) -> Result<(), Hold> {
+        let all = self.process_count();
+        let global = self.global;
+        let class = self.classes.get_mut(key).unwrap();
+        class.score.decay(now, global.time_score);
+        policy::may_spawn(
+            class.procs.len() as u32,
+            all,
+            &class.spec.limits,
+            &global,
+            &class.score,
+        )?;
+        class.score.add(global.spawn_score);
+        class.spawns += 1;
+        let id = self.next_proc;
+        self.next_proc += 1;
+        class.procs.push(id);
+        let spec = class.spec.clone();
+        self.procs.insert(
+            id,
+            Proc {
+                class: key.to_string(),
+                pid: 0,
+                socket: Vec::new(),
+                started: now,
+                requests: 0,
+                state: ProcState::Starting,
+                stop_reason: None,
+            },
+        );
+        self.actions.push(Action::Spawn { proc: id, spec });
+        Ok(())
+    }
+
+    /// The daemon started `proc` (pid and socket), or failed to (`None`).
+    pub fn spawned(
+        &mut self,
+        proc: ProcId,
+        started: Option<(i32, Vec<u8>)>,
+        now: Instant,
+    ) -> Vec<Action> {
+        let Some(p) = self.procs.get_mut(&proc) else {
+            return Vec::new();
+        };
+        let key = p.class.clone();
+        match started {
+            Some((pid, socket)) => {
+                p.pid = pid;
+                p.socket = socket;
+                p.state = ProcState::Idle { since: now };
+                self.serve_waiters(&key, now);
+            }
+            None => {
+                self.forget(proc, ExitReason::Died, now);
+                // Waiters keep waiting: the spawn score limits retries, and
+                // their deadlines bound the wait.
+            }
+        }
+        self.take_actions()
+    }
+
+    /// The request on `conn` gives `proc` back.
+    pub fn release(
+        &mut self,
+        conn: ConnId,
+        proc: ProcId,
+        broken: bool,
+        now: Instant,
+    ) -> Vec<Action> {
+        let Some(p) = self.procs.get_mut(&proc) else {
+            return Vec::new();
+        };
+        if !matches!(p.state, ProcState::Busy { conn: holder, .. } if holder == conn) {
+            return Vec::new();
+        }
+        p.requests += 1;
+        let key = p.class.clone();
+        let class = self.classes.get_mut(&key).unwrap();
+        class.requests += 1;
+        if broken {
+            self.stop(proc, ExitReason::Broken, now);
+        } else if policy::retire_after(p.requests, &class.spec.limits) {
+            self.stop(proc, ExitReason::MaxRequests, now);
+        } else {
+            p.state = ProcState::Idle { since: now };
+        }
+        self.serve_waiters(&key, now);
+        self.take_actions()
+    }
+
+    /// The connection `conn` closed. A process it still held is in an unknown
+    /// state (its request was cut), so it is stopped; a wait is abandoned.
+    pub fn conn_closed(&mut self, conn: ConnId, now: Instant) -> Vec<Action> {
+        for class in self.classes.values_mut() {
+            class.waiters.retain(|w| w.conn != conn);
+        }
+        let held: Vec<ProcId> = self
+            .procs
+            .iter()
+            .filter(|(_, p)| matches!(p.state, ProcState::Busy { conn: c, .. } if c == conn))
+            .map(|(id, _)| *id)
+            .collect();
+        for proc in held {
+            let key = self.procs[&proc].class.clone();
+            self.stop(proc, ExitReason::Broken, now);
+            self.serve_waiters(&key, now);
+        }
+        self.take_actions()
+    }
+
+    fn stop(&mut self, proc: ProcId, reason: ExitReason, now: Instant) {
+        let p = self.procs.get_mut(&proc).unwrap();
+        if matches!(p.state, ProcState::Stopping { .. }) {
+            return;
+        }
+        p.state = ProcState::Stopping {
+            since: now,
+            killed: false,
+        };
+        p.stop_reason = Some(reason);
+        if p.pid > 0 {
+            self.actions.push(Action::Signal {
+                pid: p.pid,
+                kill: false,
+            });
+        }
+    }
+
+    fn forget(&mut self, proc: ProcId, reason: ExitReason, now: Instant) {
+        let Some(p) = self.procs.remove(&proc) else {
+            return;
+        };
+        let global = self.global;
+        if let Some(class) = self.classes.get_mut(&p.class) {
+            class.procs.retain(|id| *id != proc);
+            class.score.decay(now, global.time_score);
+            class.score.add(global.termination_score);
+            *class
+                .exits
+                .entry(p.stop_reason.unwrap_or(reason))
+                .or_insert(0) += 1;
+        }
+    }
+
+    /// Process `pid` has exited (and was reaped). Returns the socket path to remove.
+    pub fn exited(&mut self, pid: i32, now: Instant) -> (Option<Vec<u8>>, Vec<Action>) {
+        let Some((&proc, _)) = self.procs.iter().find(|(_, p)| p.pid == pid && p.pid > 0) else {
+            return (None, Vec::new());
+        };
+        let socket = self.procs[&proc].socket.clone();
+        let key = self.procs[&proc].class.clone();
+        self.forget(proc, ExitReason::Died, now);
+        self.serve_waiters(&key, now);
+        (Some(socket), self.take_actions())
+    }
+
+    /// Timers: refused waits, idle and lifetime limits, busy timeouts,
+    /// SIGKILL after the stop grace, spawns the score now allows.
+    pub fn tick(&mut self, now: Instant) -> Vec<Action> {
+        let keys: Vec<String> = self.classes.keys().cloned().collect();
+        for key in &keys {
+            self.expire_waiters(key, now);
+            self.reap_idle(key, now);
+        }
+        let mut to_stop = Vec::new();
+        for (id, p) in self.procs.iter_mut() {
+            match p.state {
+                ProcState::Busy { since, .. } => {
+                    let limit = self.classes[&p.class].spec.limits.busy_timeout;
+                    if now.saturating_duration_since(since) >= limit {
+                        to_stop.push(*id);
+                    }
+                }
+                ProcState::Stopping {
+                    since,
+                    killed: false,
+                } if now.saturating_duration_since(since) >= STOP_GRACE => {
+                    p.state = ProcState::Stopping {
+                        since,
+                        killed: true,
+                    };
+                    self.actions.push(Action::Signal {
+                        pid: p.pid,
+                        kill: true,
+                    });
+                }
+                _ => {}
+            }
+        }
+        for id in to_stop {
+            self.stop(id, ExitReason::BusyTimeout, now);
+        }
+        for key in &keys {
+            self.serve_waiters(key, now);
+        }
+        self.take_actions()
+    }
+
+    fn expire_waiters(&mut self, key: &str, now: Instant) {
+        let all = self.process_count();
+        let global = self.global;
+        let class = self.classes.get_mut(key).unwrap();
+        while class.waiters.front().is_some_and(|w| w.deadline <= now) {
+            let w = class.waiters.pop_front().unwrap();
+            class.score.decay(now, global.time_score);
+            let why = match policy::may_spawn(
+                class.procs.len() as u32,
+                all,
+                &class.spec.limits,
+                &global,
+                &class.score,
+            ) {
+                Err(hold) => hold.to_string(),
+                Ok(()) => "no process became free in time".to_string(),
+            };
+            let cmd =
+                String::from_utf8_lossy(class.spec.argv.first().map(Vec::as_slice).unwrap_or(b""))
+                    .into_owned();
+            self.actions.push(Action::Refuse {
+                conn: w.conn,
+                reason: format!(
+                    "no process of class {cmd} was free: {why} ({} busy)",
+                    class.procs.len()
+                ),
+            });
+        }
+    }
+
+    fn reap_idle(&mut self, key: &str, now: Instant) {
+        let class = &self.classes[key];
+        let limits = class.spec.limits;
+        let mut live = class
+            .procs
+            .iter()
+            .filter(|id| !matches!(self.procs[id].state, ProcState::Stopping { .. }))
+            .count() as u32;
+        let mut stops = Vec::new();
+        for id in &class.procs {
+            let p = &self.procs[id];
+            if let ProcState::Idle { since } = p.state {
+                if let Some(reason) = policy::idle_verdict(now, p.started, since, &limits, live) {
+                    stops.push((*id, reason));
+                    live -= 1;
+                }
+            }
+        }
+        for (id, reason) in stops {
+            self.stop(id, reason, now);
+        }
+    }
+
+    /// Stops everything (server stop): refuses waiters, signals every process.
+    pub fn shutdown(&mut self, now: Instant) -> Vec<Action> {
+        for class in self.classes.values_mut() {
+            for w in class.waiters.drain(..) {
+                self.actions.push(Action::Refuse {
+                    conn: w.conn,
+                    reason: "the server is stopping".into(),
+                });
+            }
+        }
+        let ids: Vec<ProcId> = self.procs.keys().copied().collect();
+        for id in ids {
+            self.stop(id, ExitReason::Shutdown, now);
+        }
+        self.take_actions()
+    }
+
+    /// When the next timer is due, so the daemon knows how long to sleep.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.classes
+            .values()
+            .filter_map(|c| c.waiters.front().map(|w| w.deadline))
+            .min()
+    }
+
+    pub fn view(&self) -> Vec<ClassView> {
+        let mut out: Vec<ClassView> = self
+            .classes
+            .iter()
+            .map(|(key, c)| {
+                let states: Vec<&Proc> = c.procs.iter().map(|id| &self.procs[id]).collect();
+                let count = |f: fn(&ProcState) -> bool| {
+                    states.iter().filter(|p| f(&p.state)).count() as u32
+                };
+                ClassView {
+                    key: key.clone(),
+                    command: String::from_utf8_lossy(
+                        c.spec.argv.first().map(Vec::as_slice).unwrap_or(b""),
+                    )
+                    .into_owned(),
+                    processes: states.len() as u32,
+                    busy: count(|s| matches!(s, ProcState::Busy { .. })),
+                    idle: count(|s| matches!(s, ProcState::Idle { .. })),
+                    waiting: c.waiters.len() as u32,
+                    spawns: c.spawns,
+                    requests: c.requests,
+                    exits: c.exits.iter().map(|(r, n)| (r.name(), *n)).collect(),
+                    pids: states
+                        .iter()
+                        .map(|p| {
+                            let state = match p.state {
+                                ProcState::Starting => "starting",
+                                ProcState::Idle { .. } => "idle",
+                                ProcState::Busy { .. } => "busy",
+                                ProcState::Stopping { .. } => "stopping",
+                            };
+                            (p.pid, state, p.requests)
+                        })
+                        .collect(),
+                }
+            })
+            .collect();
+        out.sort_by(|a, b| a.key.cmp(&b.key));
+        out
+    }
+}

@@ -1,0 +1,1 @@
+//! Replays of the manager's state machine.

@@ -1,0 +1,339 @@
+//! Messages between httpd children and the process manager, and their
+//! framing: a 4-byte big-endian length, then a 1-byte kind, then fields.
+//! Pure: bytes in, messages out.
+
+use std::time::Duration;
+
+/// Everything the manager needs to identify a class and spawn its processes.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ClassSpec {
+    /// Executable identity (device, inode) plus command line, vhost and user:
+    /// processes are shared only within one class.
+    pub key: String,
+    pub argv: Vec<Vec<u8>>,
+    pub cwd: Vec<u8>,
+    pub env: Vec<(Vec<u8>, Vec<u8>)>,
+    pub limits: ClassLimits,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ClassLimits {
+    pub max_processes: u32,
+    pub min_processes: u32,
+    pub idle_timeout: Duration,
+    pub lifetime: Duration,
+    pub busy_timeout: Duration,
+    /// 0 = unlimited
+    pub max_requests: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// The request completed; the process is ready for another.
+    Done,
+    /// The process misbehaved or the request was cut: stop it.
+    Broken,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Message {
+    /// child -> PM: lend me a process of this class; wait at most `wait`.
+    Acquire { spec: ClassSpec, wait: Duration },
+    /// PM -> child: use the process listening at `socket`.
+    Granted { proc_id: u64, socket: Vec<u8> },
+    /// PM -> child: no process could be had; `reason` is for the log.
+    Refused { reason: String },
+    /// child -> PM: the lent process is back.
+    Release { proc_id: u64, outcome: Outcome },
+    /// anyone -> PM: describe the pools.
+    StatusQuery,
+    /// PM -> asker: the description (one `key: value` line per fact).
+    Status { text: String },
+}
+
+const ACQUIRE: u8 = 1;
+const GRANTED: u8 = 2;
+const REFUSED: u8 = 3;
+const RELEASE: u8 = 4;
+const STATUS_QUERY: u8 = 5;
+const STATUS: u8 = 6;
+
+/// A frame larger than this is refused: it can only be corruption.
+pub const MAX_FRAME: usize = 16 * 1024 * 1024;
+
+#[derive(Debug, PartialEq, Eq)]
+pub struct WireError(pub &'static str);
+
+impl std::fmt::Display for WireError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "bad process-manager message: {}", self.0)
+    }
+}
+
+struct Writer(Vec<u8>);
+
+impl Writer {
+    fn u8(&mut self, v: u8) {
+        self.0.push(v);
+    }
+    fn u32(&mut self, v: u32) {
+        self.0.extend_from_slice(&v.to_be_bytes());
+    }
+    fn u64(&mut self, v: u64) {
+        self.0.extend_from_slice(&v.to_be_bytes());
+    }
+    fn bytes(&mut self, v: &[u8]) {
+        self.u32(v.len() as u32);
+        self.0.extend_from_slice(v);
+    }
+    fn millis(&mut self, d: Duration) {
+        self.u64(d.as_millis().min(u64::MAX as u128) as u64);
+    }
+}
+
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], WireError> {
+        if self.0.len() < n {
+            return Err(WireError("truncated field"));
+        }
+        let (head, rest) = self.0.split_at(n);
+        self.0 = rest;
+        Ok(head)
+    }
+    fn u8(&mut self) -> Result<u8, WireError> {
+        Ok(self.take(1)?[0])
+    }
+    fn u32(&mut self) -> Result<u32, WireError> {
+        Ok(u32::from_be_bytes(self.take(4)?.try_into().unwrap()))
+    }
+    fn u64(&mut self) -> Result<u64, WireError> {
+        Ok(u64::from_be_bytes(self.take(8)?.try_into().unwrap()))
+    }
+    fn bytes(&mut self) -> Result<Vec<u8>, WireError> {
+        let n = self.u32()? as usize;
+        Ok(self.take(n)?.to_vec())
+    }
+    fn string(&mut self) -> Result<String, WireError> {
+        String::from_utf8(self.bytes()?).map_err(|_| WireError("text is not UTF-8"))
+    }
+    fn millis(&mut self) -> Result<Duration, WireError> {
+        Ok(Duration::from_millis(self.u64()?))
+    }
+}
+
+impl Message {
+    /// Appends this message as one frame.
+    pub fn encode(&self, dst: &mut Vec<u8>) {
+        let mut w = Writer(Vec::new());
+        match self {
+            Message::Acquire { spec, wait } => {
+                w.u8(ACQUIRE);
+                w.millis(*wait);
+                w.bytes(spec.key.as_bytes());
+                w.u32(spec.argv.len() as u32);
+                for a in &spec.argv {
+                    w.bytes(a);
+                }
+                w.bytes(&spec.cwd);
+                w.u32(spec.env.len() as u32);
+                for (k, v) in &spec.env {
+                    w.bytes(k);
+                    w.bytes(v);
+                }
+                let l = &spec.limits;
+                w.u32(l.max_processes);
+                w.u32(l.min_processes);
+                w.millis(l.idle_timeout);
+                w.millis(l.lifetime);
+                w.millis(l.busy_timeout);
+                w.u32(l.max_requests);
+            }
+            Message::Granted { proc_id, socket } => {
+                w.u8(GRANTED);
+                w.u64(*proc_id);
+                w.bytes(socket);
+            }
+            Message::Refused { reason } => {
+                w.u8(REFUSED);
+                w.bytes(reason.as_bytes());
+            }
+            Message::Release { proc_id, outcome } => {
+                w.u8(RELEASE);
+                w.u64(*proc_id);
+                w.u8(matches!(outcome, Outcome::Broken) as u8);
+            }
+            Message::StatusQuery => w.u8(STATUS_QUERY),
+            Message::Status { text } => {
+                w.u8(STATUS);
+                w.bytes(text.as_bytes());
+            }
+        }
+        dst.extend_from_slice(&(w.0.len() as u32).to_be_bytes());
+        dst.extend_from_slice(&w.0);
+    }
+
+    /// Takes one complete frame off the front of `buf`, if there is one.
+    pub fn decode(buf: &mut Vec<u8>) -> Result<Option<Message>, WireError> {
+        if buf.len() < 4 {
+            return Ok(None);
+        }
+        let len = u32::from_be_bytes(buf[..4].try_into().unwrap()) as usize;
+        if len == 0 || len > MAX_FRAME {
+            return Err(WireError("frame length out of range"));
+        }
+        if buf.len() < 4 + len {
+            return Ok(None);
+        }
+        let msg = Self::parse(&buf[4..4 + len])?;
+        buf.drain(..4 + len);
+        Ok(Some(msg))
+    }
+
+    fn parse(body: &[u8]) -> Result<Message, WireError> {
+        let mut r = Reader(body);
+        let msg = match r.u8()? {
+            ACQUIRE => {
+                let wait = r.millis()?;
+                let key = r.string()?;
+                let argc = r.u32()? as usize;
+                let argv = (0..argc).map(|_| r.bytes()).collect::<Result<_, _>>()?;
+                let cwd = r.bytes()?;
+                let envc = r.u32()? as usize;
+                let env = (0..envc)
+                    .map(|_| Ok((r.bytes()?, r.bytes()?)))
+                    .collect::<Result<_, _>>()?;
+                let limits = ClassLimits {
+                    max_processes: r.u32()?,
+                    min_processes: r.u32()?,
+                    idle_timeout: r.millis()?,
+                    lifetime: r.millis()?,
+                    busy_timeout: r.millis()?,
+                    max_requests: r.u32()?,
+                };
+                Message::Acquire {
+                    spec: ClassSpec {
+                        key,
+                        argv,
+                        cwd,
+                        env,
+                        limits,
+                    },
+                    wait,
+                }
+            }
+            GRANTED => Message::Granted {
+                proc_id: r.u64()?,
+                socket: r.bytes()?,
+            },
+            REFUSED => Message::Refused {
+                reason: r.string()?,
+            },
+            RELEASE => {
+                let proc_id = r.u64()?;
+                let outcome = if r.u8()? == 0 {
+                    Outcome::Done
+                } else {
+                    Outcome::Broken
+                };
+                Message::Release { proc_id, outcome }
+            }
+            STATUS_QUERY => Message::StatusQuery,
+            STATUS => Message::Status { text: r.string()? },
+            _ => return Err(WireError("unknown message kind")),
+        };
+        if !r.0.is_empty() {
+            return Err(WireError("trailing bytes in frame"));
+        }
+        Ok(msg)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample_spec() -> ClassSpec {
+        ClassSpec {
+            key: "8:1234:/srv/app.fcgi:localhost:80".into(),
+            argv: vec![b"/srv/app.fcgi".to_vec(), b"-x".to_vec()],
+            cwd: b"/srv".to_vec(),
+            env: vec![
+                (b"PATH".to_vec(), b"/usr/bin".to_vec()),
+                (b"EMPTY".to_vec(), vec![]),
+            ],
+            limits: ClassLimits {
+                max_processes: 4,
+                min_processes: 1,
+                idle_timeout: Duration::from_secs(300),
+                lifetime: Duration::from_secs(3600),
+                busy_timeout: Duration::from_millis(1500),
+                max_requests: 5,
+            },
+        }
+    }
+
+    fn all_messages() -> Vec<Message> {
+        vec![
+            Message::Acquire {
+                spec: sample_spec(),
+                wait: Duration::from_millis(2500),
+            },
+            Message::Granted {
+                proc_id: 7,
+                socket: b"/run/fcgid/1-7.sock".to_vec(),
+            },
+            Message::Refused {
+                reason: "class at FcgidMaxProcessesPerClass 4".into(),
+            },
+            Message::Release {
+                proc_id: 7,
+                outcome: Outcome::Done,
+            },
+            Message::Release {
+                proc_id: 9,
+                outcome: Outcome::Broken,
+            },
+            Message::StatusQuery,
+            Message::Status {
+                text: "classes: 1\n".into(),
+            },
+        ]
+    }
+
+    #[test]
+    fn every_message_round_trips_even_fed_byte_by_byte() {
+        let mut stream = Vec::new();
+        for m in all_messages() {
+            m.encode(&mut stream);
+        }
+        let mut buf = Vec::new();
+        let mut out = Vec::new();
+        for byte in stream {
+            buf.push(byte);
+            while let Some(m) = Message::decode(&mut buf).unwrap() {
+                out.push(m);
+            }
+        }
+        assert_eq!(out, all_messages());
+        assert!(buf.is_empty());
+    }
+
+    #[test]
+    fn corrupt_frames_are_errors_not_guesses() {
+        let mut buf = vec![0, 0, 0, 1, 99];
+        assert!(Message::decode(&mut buf).is_err(), "unknown kind");
+        let mut buf = vec![0xff, 0xff, 0xff, 0xff];
+        assert!(Message::decode(&mut buf).is_err(), "absurd length");
+        let mut ok = Vec::new();
+        Message::Release {
+            proc_id: 1,
+            outcome: Outcome::Done,
+        }
+        .encode(&mut ok);
+        ok[3] += 1; // claim one more byte than the fields hold
+        ok.push(0);
+        assert!(Message::decode(&mut ok).is_err(), "trailing bytes");
+    }
+}
