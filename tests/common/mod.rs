@@ -1,0 +1,345 @@
+//! Test harness: a real Debian `apache2` on 127.0.0.1 with our module, real
+//! FastCGI apps built from tests/apps, and curl as the HTTP client.
+#![allow(dead_code)]
+
+use std::fs;
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+pub const APACHE: &str = "/usr/sbin/apache2";
+pub const MODULES: &str = "/usr/lib/apache2/modules";
+
+/// The module under test: $FCGID_MODULE, else the debug build.
+pub fn module_path() -> PathBuf {
+    if let Ok(p) = std::env::var("FCGID_MODULE") {
+        return PathBuf::from(p);
+    }
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/debug/libmod_fcgid.so");
+    assert!(
+        p.exists(),
+        "{} is missing: run `cargo build` (or `make test`) first",
+        p.display()
+    );
+    p
+}
+
+/// Builds tests/apps/NAME.c into DIR/NAME.fcgi (linked with libfcgi).
+pub fn build_app(name: &str, dir: &Path) -> PathBuf {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/apps")
+        .join(format!("{name}.c"));
+    let out = dir.join(format!("{name}.fcgi"));
+    let status = Command::new("cc")
+        .args(["-O2", "-Wall", "-o"])
+        .arg(&out)
+        .arg(&src)
+        .arg("-lfcgi")
+        .status()
+        .expect("run cc");
+    assert!(
+        status.success(),
+        "building {name}.c failed (is libfcgi-dev installed?)"
+    );
+    out
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mpm {
+    Event,
+    Prefork,
+    Worker,
+}
+
+impl Mpm {
+    fn load_line(self) -> String {
+        let name = match self {
+            Mpm::Event => "event",
+            Mpm::Prefork => "prefork",
+            Mpm::Worker => "worker",
+        };
+        format!("LoadModule mpm_{name}_module {MODULES}/mod_mpm_{name}.so")
+    }
+}
+
+static NEXT_ID: AtomicU32 = AtomicU32::new(0);
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+pub struct Httpd {
+    pub root: PathBuf,
+    pub port: u16,
+    pub conf: PathBuf,
+}
+
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+    /// `name=value` lines of the echo app.
+    pub fn field(&self, name: &str) -> Option<String> {
+        self.text()
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}=")).map(str::to_string))
+    }
+}
+
+impl Httpd {
+    /// A fresh server root with www/ (apps built into it), logs/ and a config:
+    /// our module, `mpm`, and `extra` appended.
+    pub fn new(name: &str, mpm: Mpm, apps: &[&str], extra: &str) -> Httpd {
+        let id = NEXT_ID.fetch_add(1, Ordering::SeqCst);
+        let root =
+            std::env::temp_dir().join(format!("fcgid-test-{}-{}-{}", name, std::process::id(), id));
+        let _ = fs::remove_dir_all(&root);
+        fs::create_dir_all(root.join("www")).unwrap();
+        fs::create_dir_all(root.join("logs")).unwrap();
+        // httpd's children run as www-data: they must be able to read the tree.
+        for dir in [&root, &root.join("www")] {
+            Command::new("chmod").arg("755").arg(dir).status().unwrap();
+        }
+        for app in apps {
+            build_app(app, &root.join("www"));
+        }
+        let port = free_port();
+        let conf = root.join("httpd.conf");
+        let text = format!(
+            "ServerRoot {root}\nServerName localhost\nListen 127.0.0.1:{port}\nPidFile {root}/logs/httpd.pid\n\
+             ErrorLog {root}/logs/error.log\nLogLevel info\n{mpm}\n\
+             LoadModule authz_core_module {MODULES}/mod_authz_core.so\n\
+             LoadModule mime_module {MODULES}/mod_mime.so\nTypesConfig /etc/mime.types\n\
+             LoadModule fcgid_module {module}\nUser www-data\nGroup www-data\n\
+             DocumentRoot {root}/www\n<Directory {root}/www>\n  Options +ExecCGI\n  AddHandler fcgid-script .fcgi\n  Require all granted\n</Directory>\n\
+             {extra}\n",
+            root = root.display(),
+            mpm = mpm.load_line(),
+            module = module_path().display(),
+        );
+        fs::write(&conf, text).unwrap();
+        Httpd { root, port, conf }
+    }
+
+    pub fn www(&self) -> PathBuf {
+        self.root.join("www")
+    }
+
+    /// `apache2 -t`: Ok(output) or Err(output).
+    pub fn config_test(&self) -> Result<String, String> {
+        let out = Command::new(APACHE)
+            .arg("-f")
+            .arg(&self.conf)
+            .arg("-t")
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        if out.status.success() {
+            Ok(text)
+        } else {
+            Err(text)
+        }
+    }
+
+    pub fn control(&self, action: &str) {
+        let out = Command::new(APACHE)
+            .arg("-f")
+            .arg(&self.conf)
+            .args(["-k", action])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "apache2 -k {action}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    pub fn start(self) -> Httpd {
+        self.control("start");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "httpd did not start; log:\n{}",
+                self.error_log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        self
+    }
+
+    pub fn parent_pid(&self) -> Option<i32> {
+        fs::read_to_string(self.root.join("logs/httpd.pid"))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
+    }
+
+    pub fn error_log(&self) -> String {
+        fs::read_to_string(self.root.join("logs/error.log")).unwrap_or_default()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{}", self.port, path)
+    }
+
+    /// One request with curl; `args` are extra curl arguments.
+    pub fn request(&self, path: &str, args: &[&str]) -> Response {
+        let out = Command::new("curl")
+            .args(["-s", "-i", "--max-time", "60"])
+            .args(args)
+            .arg(self.url(path))
+            .output()
+            .expect("run curl");
+        parse_response(&out.stdout)
+    }
+
+    pub fn get(&self, path: &str) -> Response {
+        self.request(path, &[])
+    }
+
+    /// Waits until `pred(error log)` holds.
+    pub fn wait_for_log(&self, what: &str, pred: impl Fn(&str) -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !pred(&self.error_log()) {
+            assert!(
+                Instant::now() < deadline,
+                "error log never showed {what}:\n{}",
+                self.error_log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Processes whose command line mentions this server root (apps, and
+    /// httpd itself through its -f argument).
+    pub fn processes(&self) -> Vec<(i32, String)> {
+        processes_matching(&self.root.to_string_lossy())
+    }
+
+    /// The app processes of this server (executables under www/).
+    pub fn app_pids(&self) -> Vec<i32> {
+        let www = self.www().to_string_lossy().into_owned();
+        processes_matching(&www)
+            .into_iter()
+            .filter(|(_, cmd)| cmd.starts_with(&www))
+            .map(|(p, _)| p)
+            .collect()
+    }
+
+    pub fn stop(&self) {
+        let parent = self.parent_pid();
+        self.control("stop");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while parent.is_some_and(pid_alive) || !self.processes().is_empty() {
+            if Instant::now() > deadline {
+                panic!("processes left after stop: {:?}", self.processes());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Httpd {
+    fn drop(&mut self) {
+        if self.parent_pid().is_some_and(pid_alive) {
+            let _ = Command::new(APACHE)
+                .arg("-f")
+                .arg(&self.conf)
+                .args(["-k", "stop"])
+                .output();
+            let deadline = Instant::now() + Duration::from_secs(15);
+            while self.parent_pid().is_some_and(pid_alive) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        // Never leave processes behind, even when a test failed.
+        for (pid, _) in self.processes() {
+            let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
+        }
+    }
+}
+
+pub fn pid_alive(pid: i32) -> bool {
+    // A zombie still has a /proc entry; count it as gone only when reaped.
+    Path::new(&format!("/proc/{pid}")).exists()
+}
+
+pub fn processes_matching(needle: &str) -> Vec<(i32, String)> {
+    let mut out = Vec::new();
+    for entry in fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(cmd) = fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let cmd: String = String::from_utf8_lossy(&cmd)
+            .replace('\0', " ")
+            .trim()
+            .to_string();
+        if cmd.contains(needle) && pid != std::process::id() as i32 {
+            out.push((pid, cmd));
+        }
+    }
+    out
+}
+
+pub fn parse_response(raw: &[u8]) -> Response {
+    // curl -i prints every response of a redirect chain or 100-continue; take the last.
+    let mut rest = raw;
+    loop {
+        let Some(end) = rest.windows(4).position(|w| w == b"\r\n\r\n") else {
+            return Response {
+                status: 0,
+                headers: vec![],
+                body: rest.to_vec(),
+            };
+        };
+        let head = String::from_utf8_lossy(&rest[..end]).into_owned();
+        let body = &rest[end + 4..];
+        let mut lines = head.lines();
+        let status: u16 = lines
+            .next()
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        if status == 100 {
+            rest = body;
+            continue;
+        }
+        let headers = lines
+            .filter_map(|l| l.split_once(':'))
+            .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+            .collect();
+        return Response {
+            status,
+            headers,
+            body: body.to_vec(),
+        };
+    }
+}

@@ -1,0 +1,184 @@
+//! The fcgid-script request path against a real httpd: spawning, reuse,
+//! CGI environment, body, headers, errors.
+
+mod common;
+use common::{Httpd, Mpm};
+
+const HELLO: &str = "Hello world!<br>\r\nRequest number";
+
+fn hello_is_reused_under(mpm: Mpm) {
+    let httpd = Httpd::new("hello", mpm, &["hello"], "").start();
+    for n in 0..3 {
+        let r = httpd.get("/hello.fcgi");
+        assert_eq!(r.status, 200);
+        assert_eq!(r.text(), format!("{HELLO} {n}."), "response {n}");
+        assert_eq!(r.header("Content-Type"), Some("text/html"));
+    }
+    assert_eq!(httpd.app_pids().len(), 1, "one process served all three");
+    httpd.stop();
+    assert!(httpd.app_pids().is_empty(), "no app process outlives httpd");
+}
+
+#[test]
+fn hello_is_served_by_one_reused_process_under_event() {
+    hello_is_reused_under(Mpm::Event);
+}
+
+#[test]
+fn hello_is_served_by_one_reused_process_under_prefork() {
+    hello_is_reused_under(Mpm::Prefork);
+}
+
+#[test]
+fn bad_targets_get_404_or_403_and_a_log_line() {
+    let extra = "<Location /adir>\n SetHandler fcgid-script\n</Location>\n\
+                 <Directory {WWW}/noexec>\n Options -ExecCGI\n</Directory>\n";
+    let httpd = Httpd::new("bad-targets", Mpm::Event, &[], "");
+    let www = httpd.www();
+    std::fs::create_dir_all(www.join("adir")).unwrap();
+    std::fs::create_dir_all(www.join("noexec")).unwrap();
+    common::build_app("hello", &www.join("noexec"));
+    let conf = std::fs::read_to_string(&httpd.conf).unwrap()
+        + &extra.replace("{WWW}", &www.to_string_lossy());
+    std::fs::write(&httpd.conf, conf).unwrap();
+    let httpd = httpd.start();
+
+    assert_eq!(httpd.get("/missing.fcgi").status, 404);
+    httpd.wait_for_log("missing-script line", |l| {
+        l.contains("script not found or unable to stat") && l.contains("missing.fcgi")
+    });
+
+    assert_eq!(httpd.get("/adir").status, 403);
+    httpd.wait_for_log("directory line", |l| {
+        l.contains("attempt to invoke directory as script") && l.contains("adir")
+    });
+
+    assert_eq!(httpd.get("/noexec/hello.fcgi").status, 403);
+    httpd.wait_for_log("ExecCGI line", |l| {
+        l.contains("Options ExecCGI is off") && l.contains("noexec/hello.fcgi")
+    });
+    assert!(
+        httpd.app_pids().is_empty(),
+        "nothing was spawned for refused requests"
+    );
+}
+
+#[test]
+fn environment_and_body_reach_the_app() {
+    let httpd = Httpd::new("env", Mpm::Event, &["echo"], "").start();
+
+    let r = httpd.request(
+        "/echo.fcgi/extra/path?a=1&b=2",
+        &["-H", "Proxy: http://evil.example:8080", "-H", "X-Test: yes"],
+    );
+    assert_eq!(r.status, 200);
+    assert_eq!(r.field("REQUEST_METHOD").as_deref(), Some("GET"));
+    assert_eq!(r.field("QUERY_STRING").as_deref(), Some("a=1&b=2"));
+    assert_eq!(r.field("SCRIPT_NAME").as_deref(), Some("/echo.fcgi"));
+    assert_eq!(r.field("PATH_INFO").as_deref(), Some("/extra/path"));
+    assert_eq!(
+        r.field("SCRIPT_FILENAME"),
+        Some(format!("{}/echo.fcgi", httpd.www().display()))
+    );
+    assert_eq!(r.field("HTTP_X_TEST").as_deref(), Some("yes"));
+    assert_eq!(
+        r.field("HTTP_PROXY"),
+        None,
+        "httpoxy: the Proxy header must not become HTTP_PROXY"
+    );
+
+    let r = httpd.request("/echo.fcgi", &["--data-binary", "hello body"]);
+    assert_eq!(r.field("REQUEST_METHOD").as_deref(), Some("POST"));
+    assert_eq!(r.field("CONTENT_LENGTH").as_deref(), Some("10"));
+    assert_eq!(r.field("body").as_deref(), Some("hello body"));
+
+    // A chunked body arrives whole, with its real length.
+    let r = httpd.request(
+        "/echo.fcgi",
+        &[
+            "-H",
+            "Transfer-Encoding: chunked",
+            "--data-binary",
+            "chunked payload",
+        ],
+    );
+    assert_eq!(r.field("CONTENT_LENGTH").as_deref(), Some("15"));
+    assert_eq!(r.field("body").as_deref(), Some("chunked payload"));
+
+    // A body larger than one FastCGI record (64 KiB) arrives intact.
+    let big: String = (0..100_000)
+        .map(|i| char::from(b'a' + (i % 26) as u8))
+        .collect();
+    let file = httpd.root.join("big.txt");
+    std::fs::write(&file, &big).unwrap();
+    let r = httpd.request(
+        "/echo.fcgi",
+        &["--data-binary", &format!("@{}", file.display())],
+    );
+    assert_eq!(r.field("CONTENT_LENGTH").as_deref(), Some("100000"));
+    assert_eq!(r.field("body").as_deref(), Some(big.as_str()));
+
+    // STDERR lines go to the error log, tied to the request.
+    assert_eq!(
+        httpd
+            .get("/echo.fcgi?stderr=something-went-sideways")
+            .status,
+        200
+    );
+    httpd.wait_for_log("the app's stderr line", |l| {
+        l.lines().any(|line| {
+            line.contains("[fcgid:warn]")
+                && line.contains("something-went-sideways")
+                && line.contains("[client 127.0.0.1")
+        })
+    });
+}
+
+#[test]
+fn response_headers_follow_the_cgi_rules() {
+    let httpd = Httpd::new("headers", Mpm::Event, &["echo", "hello"], "").start();
+
+    let r = httpd.get("/echo.fcgi?status=404");
+    assert_eq!(r.status, 404, "Status: header sets the status");
+
+    // Location with a local path and no Status: internal GET redirect.
+    let r = httpd.request("/echo.fcgi?location=/hello.fcgi", &["--data-binary", "x"]);
+    assert_eq!(r.status, 200);
+    assert!(
+        r.text().starts_with(HELLO),
+        "internal redirect serves the target: {:?}",
+        r.text()
+    );
+
+    // Location with a full URL: a 302 to it.
+    let r = httpd.get("/echo.fcgi?location=http://example.com/elsewhere");
+    assert_eq!(r.status, 302);
+    assert_eq!(r.header("Location"), Some("http://example.com/elsewhere"));
+
+    // HEAD: the headers, no body; the process is still usable afterwards.
+    let r = httpd.request("/echo.fcgi", &["-I"]);
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("Content-Type"), Some("text/plain"));
+    assert!(r.body.is_empty());
+    let r = httpd.get("/echo.fcgi");
+    assert_eq!(r.status, 200);
+    assert!(r.field("pid").is_some());
+}
+
+#[test]
+fn a_crashed_app_is_replaced_for_the_next_request() {
+    let httpd = Httpd::new("crash", Mpm::Event, &["echo"], "").start();
+    let first: i32 = httpd.get("/echo.fcgi?pid").text().parse().unwrap();
+    let r = httpd.get("/echo.fcgi?exit");
+    assert!(
+        r.status >= 500,
+        "a request whose app dies gets a 5xx, got {}",
+        r.status
+    );
+    let second: i32 = httpd.get("/echo.fcgi?pid").text().parse().unwrap();
+    assert_ne!(first, second, "a fresh process serves the next request");
+    assert!(
+        !common::pid_alive(first) || httpd.app_pids().len() == 1,
+        "the dead one was reaped"
+    );
+}
