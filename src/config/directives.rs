@@ -405,7 +405,7 @@ mod tests {
     fn every_c_name_maps_to_its_directive() {
         for (name, canonical) in C_NAMES {
             let d = lookup(name).unwrap_or_else(|| panic!("{name} missing"));
-            assert_eq!(d.name, *canonical, "{name}");
+            assert_eq!(d.name(), *canonical, "{name}");
         }
     }
 
@@ -413,7 +413,7 @@ mod tests {
     fn table_has_exactly_the_c_names() {
         let ours: HashSet<&str> = TABLE
             .iter()
-            .flat_map(|d| std::iter::once(d.name).chain(d.aliases.iter().copied()))
+            .flat_map(|d| std::iter::once(d.name()).chain(d.alias_names()))
             .collect();
         let theirs: HashSet<&str> = C_NAMES.iter().map(|(n, _)| *n).collect();
         assert_eq!(ours, theirs);
@@ -424,7 +424,7 @@ mod tests {
     fn no_name_appears_twice() {
         let mut seen = HashSet::new();
         for d in TABLE {
-            for n in std::iter::once(d.name).chain(d.aliases.iter().copied()) {
+            for n in std::iter::once(d.name()).chain(d.alias_names()) {
                 assert!(seen.insert(n.to_ascii_lowercase()), "duplicate {n}");
             }
         }
@@ -434,9 +434,9 @@ mod tests {
 
     #[test]
     fn lookup_ignores_case_and_rejects_unknown() {
-        assert_eq!(lookup("fcgididletimeout").unwrap().name, "FcgidIdleTimeout");
-        assert_eq!(lookup("IDLETIMEOUT").unwrap().name, "FcgidIdleTimeout");
-        assert_eq!(lookup("fcgiwrapper").unwrap().name, "FcgidWrapper");
+        assert_eq!(lookup("fcgididletimeout").unwrap().name(), "FcgidIdleTimeout");
+        assert_eq!(lookup("IDLETIMEOUT").unwrap().name(), "FcgidIdleTimeout");
+        assert_eq!(lookup("fcgiwrapper").unwrap().name(), "FcgidWrapper");
         assert!(lookup("FcgidProcessWaitTimeout").is_none());
         assert!(lookup("Fcgid").is_none());
         assert!(lookup("").is_none());
@@ -468,16 +468,16 @@ mod tests {
             "FcgidAuthorizerAuthoritative",
         ];
         for d in TABLE {
-            let expected = if global_only.contains(&d.name) {
+            let expected = if global_only.contains(&d.name()) {
                 GlobalOnly
-            } else if dir.contains(&d.name) {
+            } else if dir.contains(&d.name()) {
                 Dir
-            } else if d.name == "FcgidWrapper" {
+            } else if d.name() == "FcgidWrapper" {
                 ServerAndDir
             } else {
                 Server
             };
-            assert_eq!(d.scope, expected, "{}", d.name);
+            assert_eq!(d.scope, expected, "{}", d.name());
         }
     }
 
@@ -520,7 +520,7 @@ mod tests {
     #[test]
     fn rows_have_usage_and_syntax() {
         for d in TABLE {
-            assert!(!d.usage.is_empty() && !d.syntax.is_empty(), "{}", d.name);
+            assert!(!d.usage.is_empty() && !d.syntax.is_empty(), "{}", d.name());
         }
     }
 }

@@ -292,10 +292,10 @@ fn every_directive_is_accepted_by_its_own_config() {
             _ => line(&["1"]),
         };
         let result = if d.is_dir_setting() {
-            apply_dir(d, d.name, &args, &mut DirConfig::default())
+            apply_dir(d, d.name(), &args, &mut DirConfig::default())
         } else {
-            apply_server(d, d.name, &args, &mut ServerConfig::default())
+            apply_server(d, d.name(), &args, &mut ServerConfig::default())
         };
-        assert_eq!(result, Ok(()), "{}", d.name);
+        assert_eq!(result, Ok(()), "{}", d.name());
     }
 }

@@ -136,12 +136,12 @@ fn server_config_mut<'a>(s: *mut b::server_rec) -> &'a mut ServerConfig {
 }
 
 /// The (merged) config of server `s`.
-pub fn server_config<'a>(s: *const b::server_rec) -> &'a ServerConfig {
+pub(crate) fn server_config<'a>(s: *const b::server_rec) -> &'a ServerConfig {
     server_config_mut(s as *mut b::server_rec)
 }
 
 /// The (merged) directory config of a request.
-pub fn dir_config<'a>(per_dir: *mut b::ap_conf_vector_t) -> &'a DirConfig {
+pub(crate) fn dir_config<'a>(per_dir: *mut b::ap_conf_vector_t) -> &'a DirConfig {
     // SAFETY: our slot in per-dir config vectors holds a DirConfig.
     unsafe {
         &*(b::ap_get_module_config(per_dir, std::ptr::addr_of!(crate::fcgid_module))
@@ -149,7 +149,7 @@ pub fn dir_config<'a>(per_dir: *mut b::ap_conf_vector_t) -> &'a DirConfig {
     }
 }
 
-pub extern "C" fn create_server_config(
+pub(crate) extern "C" fn create_server_config(
     p: *mut b::apr_pool_t,
     _s: *mut b::server_rec,
 ) -> *mut c_void {
@@ -159,7 +159,7 @@ pub extern "C" fn create_server_config(
     })
 }
 
-pub extern "C" fn merge_server_config(
+pub(crate) extern "C" fn merge_server_config(
     p: *mut b::apr_pool_t,
     base: *mut c_void,
     add: *mut c_void,
@@ -176,14 +176,14 @@ pub extern "C" fn merge_server_config(
     })
 }
 
-pub extern "C" fn create_dir_config(p: *mut b::apr_pool_t, _dir: *mut c_char) -> *mut c_void {
+pub(crate) extern "C" fn create_dir_config(p: *mut b::apr_pool_t, _dir: *mut c_char) -> *mut c_void {
     super::guard::guard("create_dir_config", std::ptr::null_mut(), || {
         // SAFETY: httpd passes a live pool.
         unsafe { Pool::from_raw(p) }.keep(DirConfig::default()) as *mut c_void
     })
 }
 
-pub extern "C" fn merge_dir_config(
+pub(crate) extern "C" fn merge_dir_config(
     p: *mut b::apr_pool_t,
     base: *mut c_void,
     add: *mut c_void,

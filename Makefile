@@ -1,0 +1,46 @@
+# mod_fcgid in Rust. `make` builds mod_fcgid.so and cgi-fcgi in this
+# directory; `make install` puts them where apxs says modules live.
+
+APXS      ?= apxs
+CARGO     ?= cargo
+DESTDIR   ?=
+BINDIR    ?= /usr/local/bin
+LIBEXECDIR = $(shell $(APXS) -q LIBEXECDIR)
+# Debian's layout for a2enmod; skipped where it does not exist.
+MODS_AVAILABLE ?= /etc/apache2/mods-available
+
+.PHONY: all build install test demo bench check-symbols clean
+
+all: build
+
+build:
+	$(CARGO) build --release
+	cp target/release/libmod_fcgid.so mod_fcgid.so
+	cp target/release/cgi-fcgi cgi-fcgi
+
+mod_fcgid.so cgi-fcgi: build
+
+install: build
+	install -d $(DESTDIR)$(LIBEXECDIR) $(DESTDIR)$(BINDIR)
+	install -m 644 mod_fcgid.so $(DESTDIR)$(LIBEXECDIR)/mod_fcgid.so
+	install -m 755 cgi-fcgi $(DESTDIR)$(BINDIR)/cgi-fcgi
+	if [ -d $(DESTDIR)$(MODS_AVAILABLE) ]; then \
+	  sed 's|/usr/lib/apache2/modules|$(LIBEXECDIR)|' conf/fcgid.load > $(DESTDIR)$(MODS_AVAILABLE)/fcgid.load; \
+	  [ -f $(DESTDIR)$(MODS_AVAILABLE)/fcgid.conf ] || install -m 644 conf/fcgid.conf $(DESTDIR)$(MODS_AVAILABLE)/fcgid.conf; \
+	fi
+
+test:
+	scripts/test
+
+demo:
+	scripts/demo
+
+bench:
+	scripts/bench
+
+check-symbols: build
+	FCGID_MODULE=$(CURDIR)/mod_fcgid.so $(CARGO) test --test symbols
+
+clean:
+	$(CARGO) clean
+	rm -f mod_fcgid.so cgi-fcgi
