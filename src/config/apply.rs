@@ -36,6 +36,7 @@ pub fn apply_server(
             cfg.win32_prevent_orphans = Some(values::flag(n, arg)?);
         }
         Setting::IdleTimeout => cfg.idle_timeout = Some(values::seconds(n, arg)?),
+        Setting::ProcessWaitTimeout => cfg.wait_timeout = Some(values::seconds(n, arg)?),
         Setting::BusyTimeout => cfg.busy_timeout = Some(values::seconds(n, arg)?),
         Setting::ProcessLifetime => cfg.process_lifetime = Some(values::seconds(n, arg)?),
         Setting::ConnectTimeout => cfg.connect_timeout = Some(values::seconds(n, arg)?),

@@ -176,7 +176,10 @@ pub(crate) extern "C" fn merge_server_config(
     })
 }
 
-pub(crate) extern "C" fn create_dir_config(p: *mut b::apr_pool_t, _dir: *mut c_char) -> *mut c_void {
+pub(crate) extern "C" fn create_dir_config(
+    p: *mut b::apr_pool_t,
+    _dir: *mut c_char,
+) -> *mut c_void {
     super::guard::guard("create_dir_config", std::ptr::null_mut(), || {
         // SAFETY: httpd passes a live pool.
         unsafe { Pool::from_raw(p) }.keep(DirConfig::default()) as *mut c_void

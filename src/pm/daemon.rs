@@ -229,7 +229,7 @@ impl Daemon {
                     .release(id, proc_id, outcome == Outcome::Broken, now)
             }
             Message::StatusQuery => {
-                let text = super::status_text(&self.mgr);
+                let text = super::status_text(&self.mgr, self.pid);
                 self.send(id, &Message::Status { text });
                 Vec::new()
             }

@@ -53,13 +53,22 @@ pub fn start(
         if sys::getpid() != parent {
             return;
         }
+        // The manager of this generation may have been replaced after a
+        // crash: signal whichever one is current.
+        let Some(cur) = CURRENT.lock().unwrap().0.take() else {
+            return;
+        };
         let exiting = process::is_exiting();
-        let mut slot = CURRENT.lock().unwrap();
-        if slot.0.as_ref().is_some_and(|c| c.pid == pid) {
-            slot.0 = None;
-        }
+        log(
+            Level::Debug,
+            &format!(
+                "mod_fcgid: telling process manager {} to {}",
+                cur.pid,
+                if exiting { "stop" } else { "drain" }
+            ),
+        );
         sys::signal_with(
-            pid,
+            cur.pid,
             if exiting {
                 libc::SIGTERM
             } else {

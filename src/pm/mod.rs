@@ -18,9 +18,14 @@ pub mod wire;
 #[cfg(test)]
 mod state_tests;
 
-/// The pools as `key: value` lines: one block per class.
-pub fn status_text(mgr: &state::Manager) -> String {
-    let mut out = String::new();
+/// The pools as `key: value` lines: the manager, then one block per class
+/// (starting at its `class:` line).
+pub fn status_text(mgr: &state::Manager, manager_pid: i32) -> String {
+    let mut out = format!(
+        "manager: {manager_pid}\nprocesses: {}\nbusy: {}\n",
+        mgr.process_count(),
+        mgr.busy_count()
+    );
     for c in mgr.view() {
         let exits: Vec<String> = c.exits.iter().map(|(r, n)| format!("{r}={n}")).collect();
         out.push_str(&format!(

@@ -343,3 +343,82 @@ pub fn parse_response(raw: &[u8]) -> Response {
         };
     }
 }
+
+#[allow(dead_code, unused_imports)]
+#[path = "../../src/pm/wire.rs"]
+mod wire;
+
+impl Httpd {
+    /// The process manager's description of its pools (`key: value` lines).
+    pub fn pm_status(&self) -> String {
+        use std::io::{Read, Write};
+        let path = self.root.join("logs/fcgidsock/pm.sock");
+        // The manager may still be starting (or restarting) right after httpd.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut s = loop {
+            match std::os::unix::net::UnixStream::connect(&path) {
+                Ok(s) => break s,
+                Err(e) if Instant::now() > deadline => panic!("connect {}: {e}", path.display()),
+                Err(_) => std::thread::sleep(Duration::from_millis(20)),
+            }
+        };
+        let mut frame = Vec::new();
+        wire::Message::StatusQuery.encode(&mut frame);
+        s.write_all(&frame).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut inbox = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            if let Some(wire::Message::Status { text }) = wire::Message::decode(&mut inbox).unwrap()
+            {
+                return text;
+            }
+            let n = s.read(&mut buf).unwrap();
+            assert!(n > 0, "manager closed the status connection");
+            inbox.extend_from_slice(&buf[..n]);
+        }
+    }
+
+    /// One number from the status: the first `name: N` line.
+    pub fn pm_number(&self, name: &str) -> u64 {
+        let text = self.pm_status();
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}: ")))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in:\n{text}"))
+    }
+
+    /// The pids of httpd's children (not the parent, not the manager).
+    pub fn httpd_children(&self) -> Vec<i32> {
+        let parent = self.parent_pid().unwrap();
+        let manager = self.pm_number("manager") as i32;
+        processes_matching(&self.conf.to_string_lossy())
+            .into_iter()
+            .map(|(p, _)| p)
+            .filter(|p| *p != parent && *p != manager && parent_of(*p) == Some(parent))
+            .collect()
+    }
+}
+
+pub fn parent_of(pid: i32) -> Option<i32> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after = &stat[stat.rfind(')')? + 2..];
+    after.split_whitespace().nth(1)?.parse().ok()
+}
+
+pub fn kill9(pid: i32) {
+    Command::new("kill")
+        .arg("-9")
+        .arg(pid.to_string())
+        .status()
+        .unwrap();
+}
+
+/// Polls `cond` every 50 ms for up to `secs` seconds.
+pub fn eventually(secs: u64, what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !cond() {
+        assert!(Instant::now() < deadline, "never happened: {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
