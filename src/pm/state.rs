@@ -395,8 +395,10 @@ impl Manager {
         let all = self.process_count();
         let global = self.global;
         let class = self.classes.get_mut(key).unwrap();
-        while class.waiters.front().is_some_and(|w| w.deadline <= now) {
-            let w = class.waiters.pop_front().unwrap();
+        // Waits may differ within a class (the wait comes with each request),
+        // so an expired waiter can stand behind one that still waits.
+        while let Some(i) = class.waiters.iter().position(|w| w.deadline <= now) {
+            let w = class.waiters.remove(i).unwrap();
             class.score.decay(now, global.time_score);
             let why = match policy::may_spawn(
                 class.procs.len() as u32,
@@ -465,7 +467,7 @@ impl Manager {
     pub fn next_deadline(&self) -> Option<Instant> {
         self.classes
             .values()
-            .filter_map(|c| c.waiters.front().map(|w| w.deadline))
+            .flat_map(|c| c.waiters.iter().map(|w| w.deadline))
             .min()
     }
 
