@@ -242,8 +242,13 @@ impl Manager {
             Some((pid, socket)) => {
                 p.pid = pid;
                 p.socket = socket;
-                p.state = ProcState::Idle { since: now };
-                self.serve_waiters(&key, now);
+                if matches!(p.state, ProcState::Stopping { .. }) {
+                    // Stopped (shutdown) while it was starting: tell it now.
+                    self.actions.push(Action::Signal { pid, kill: false });
+                } else {
+                    p.state = ProcState::Idle { since: now };
+                    self.serve_waiters(&key, now);
+                }
             }
             None => {
                 self.forget(proc, ExitReason::Died, now);
@@ -366,10 +371,11 @@ impl Manager {
                         to_stop.push(*id);
                     }
                 }
+                // No pid yet (still starting): nothing to kill; `spawned` signals it.
                 ProcState::Stopping {
                     since,
                     killed: false,
-                } if now.saturating_duration_since(since) >= STOP_GRACE => {
+                } if p.pid > 0 && now.saturating_duration_since(since) >= STOP_GRACE => {
                     p.state = ProcState::Stopping {
                         since,
                         killed: true,
