@@ -351,6 +351,18 @@ impl Manager {
         let key = self.procs[&proc].class.clone();
         self.forget(proc, ExitReason::Died, now);
         self.serve_waiters(&key, now);
+        // The freed slot counts toward FcgidMaxProcesses: other classes'
+        // waiters may now spawn too.
+        let mut others: Vec<String> = self
+            .classes
+            .keys()
+            .filter(|k| **k != key)
+            .cloned()
+            .collect();
+        others.sort();
+        for k in &others {
+            self.serve_waiters(k, now);
+        }
         (Some(socket), self.take_actions())
     }
 
