@@ -242,8 +242,13 @@ impl Manager {
             Some((pid, socket)) => {
                 p.pid = pid;
                 p.socket = socket;
-                p.state = ProcState::Idle { since: now };
-                self.serve_waiters(&key, now);
+                if matches!(p.state, ProcState::Stopping { .. }) {
+                    // Stopped (shutdown) while it was starting: tell it now.
+                    self.actions.push(Action::Signal { pid, kill: false });
+                } else {
+                    p.state = ProcState::Idle { since: now };
+                    self.serve_waiters(&key, now);
+                }
             }
             None => {
                 self.forget(proc, ExitReason::Died, now);
@@ -346,6 +351,18 @@ impl Manager {
         let key = self.procs[&proc].class.clone();
         self.forget(proc, ExitReason::Died, now);
         self.serve_waiters(&key, now);
+        // The freed slot counts toward FcgidMaxProcesses: other classes'
+        // waiters may now spawn too.
+        let mut others: Vec<String> = self
+            .classes
+            .keys()
+            .filter(|k| **k != key)
+            .cloned()
+            .collect();
+        others.sort();
+        for k in &others {
+            self.serve_waiters(k, now);
+        }
         (Some(socket), self.take_actions())
     }
 
@@ -366,10 +383,11 @@ impl Manager {
                         to_stop.push(*id);
                     }
                 }
+                // No pid yet (still starting): nothing to kill; `spawned` signals it.
                 ProcState::Stopping {
                     since,
                     killed: false,
-                } if now.saturating_duration_since(since) >= STOP_GRACE => {
+                } if p.pid > 0 && now.saturating_duration_since(since) >= STOP_GRACE => {
                     p.state = ProcState::Stopping {
                         since,
                         killed: true,
@@ -395,8 +413,10 @@ impl Manager {
         let all = self.process_count();
         let global = self.global;
         let class = self.classes.get_mut(key).unwrap();
-        while class.waiters.front().is_some_and(|w| w.deadline <= now) {
-            let w = class.waiters.pop_front().unwrap();
+        // Waits may differ within a class (the wait comes with each request),
+        // so an expired waiter can stand behind one that still waits.
+        while let Some(i) = class.waiters.iter().position(|w| w.deadline <= now) {
+            let w = class.waiters.remove(i).unwrap();
             class.score.decay(now, global.time_score);
             let why = match policy::may_spawn(
                 class.procs.len() as u32,
@@ -465,7 +485,7 @@ impl Manager {
     pub fn next_deadline(&self) -> Option<Instant> {
         self.classes
             .values()
-            .filter_map(|c| c.waiters.front().map(|w| w.deadline))
+            .flat_map(|c| c.waiters.iter().map(|w| w.deadline))
             .min()
     }
 
