@@ -1223,7 +1223,8 @@ fn view_counts_what_happened() {
     assert_eq!(pids, vec![(0, "starting", 0), (50, "busy", 0)]);
     assert_eq!(r.m.busy_count(), 1);
     assert_eq!(r.m.process_count(), 2);
-    let text = super::status_text(&r.m);
+    let text = super::status_text(&r.m, 4242);
+    assert!(text.starts_with("manager: 4242\nprocesses: 2\nbusy: 1\n"), "{text}");
     assert!(text.contains("class: k\n"), "{text}");
     assert!(text.contains("waiting: 1\n"), "{text}");
     assert!(
