@@ -115,7 +115,9 @@ impl<'l> AppConn<'l> {
     /// Reads from the socket until at least one record was decoded (or the
     /// request ended).
     fn fill(&mut self) -> Result<(), AppError> {
-        let mut buf = [0u8; 65536];
+        // Smaller than a record: the decoder reassembles, and a big zeroed
+        // buffer per read costs more than it saves.
+        let mut buf = [0u8; 16384];
         loop {
             if self.decode_available()? || self.end.is_some() {
                 return Ok(());

@@ -139,31 +139,49 @@ pub fn handle(req: &mut Request) -> c_int {
             &format!("mod_fcgid: stderr: {line}"),
         )
     };
+    let mut loan = Loan(Some(lease));
     let result = exchange(
         req,
-        &lease.socket,
+        &mut loan,
         &opts,
         &params,
         &body,
         server.output_buffer_size(),
         &log_stderr,
     );
-    let (status, outcome) = match result {
-        Ok(status) => (status, Outcome::Done),
+    match result {
+        Ok(status) => status,
         Err((status, e)) => {
+            // The loan is dropped unreturned: the manager stops that process.
             req.log(Level::Err, &format!("mod_fcgid: {filename}: {e}"));
-            (status, Outcome::Broken)
+            status
         }
-    };
-    lease.release(outcome);
-    status
+    }
+}
+
+/// The borrowed process, given back as soon as the app has ended the
+/// request (before the client has the whole answer), so the next waiting
+/// request gets it without delay. Dropping it unreturned tells the manager
+/// the process is in an unknown state, and it is stopped.
+struct Loan(Option<crate::pm::client::Lease>);
+
+impl Loan {
+    fn socket(&self) -> &std::path::Path {
+        &self.0.as_ref().expect("process already returned").socket
+    }
+
+    fn give_back(&mut self) {
+        if let Some(lease) = self.0.take() {
+            lease.release(Outcome::Done);
+        }
+    }
 }
 
 /// Runs one request against the app and answers the client. On failure,
 /// the status to return (if no header was sent yet) and what went wrong.
 fn exchange(
     req: &mut Request,
-    socket: &std::path::Path,
+    loan: &mut Loan,
     opts: &crate::config::ProcessOptions,
     params: &[(Vec<u8>, Vec<u8>)],
     body: &[u8],
@@ -171,8 +189,13 @@ fn exchange(
     log_stderr: &dyn Fn(&str),
 ) -> Result<c_int, (c_int, AppError)> {
     let unavailable = |e| (HTTP_SERVICE_UNAVAILABLE as c_int, e);
-    let mut app = AppConn::connect(socket, opts.connect_timeout, opts.io_timeout, log_stderr)
-        .map_err(unavailable)?;
+    let mut app = AppConn::connect(
+        loan.socket(),
+        opts.connect_timeout,
+        opts.io_timeout,
+        log_stderr,
+    )
+    .map_err(unavailable)?;
     app.send_request(Role::Responder, params, body)
         .map_err(|e| (HTTP_INTERNAL_SERVER_ERROR as c_int, e))?;
 
@@ -190,6 +213,7 @@ fn exchange(
     if scanned != OK as c_int {
         // Still read the app's answer to the end so the process stays usable.
         app.drain().map_err(|e| (scanned, e))?;
+        loan.give_back();
         if scanned == HTTP_NOT_MODIFIED as c_int {
             req.set_status(scanned);
             return Ok(OK as c_int);
@@ -200,6 +224,7 @@ fn exchange(
         if req.status() == 200 {
             app.drain()
                 .map_err(|e| (HTTP_INTERNAL_SERVER_ERROR as c_int, e))?;
+            loan.give_back();
             if location.starts_with('/') {
                 req.internal_redirect_as_get(&location);
                 return Ok(OK as c_int);
@@ -207,7 +232,7 @@ fn exchange(
             return Ok(302);
         }
     }
-    stream_body(req, &mut app, buffer_size)?;
+    stream_body(req, &mut app, loan, buffer_size)?;
     Ok(OK as c_int)
 }
 
@@ -216,6 +241,7 @@ fn exchange(
 fn stream_body(
     req: &mut Request,
     app: &mut AppConn,
+    loan: &mut Loan,
     buffer_size: usize,
 ) -> Result<(), (c_int, AppError)> {
     let mut out = req.output();
@@ -229,16 +255,21 @@ fn stream_body(
                 return Err((HTTP_BAD_GATEWAY, e));
             }
         };
+        if app.finished() {
+            loan.give_back();
+        }
         if client_gone || chunk.is_empty() {
             continue;
         }
         buffered += chunk.len();
         client_gone = out.write(&chunk).is_err();
-        if !client_gone && (buffered >= buffer_size || !app.input_waiting()) {
+        // The last chunk goes out with end-of-stream below, not a flush of its own.
+        if !client_gone && !app.finished() && (buffered >= buffer_size || !app.input_waiting()) {
             client_gone = out.flush().is_err();
             buffered = 0;
         }
     }
+    loan.give_back();
     if !client_gone {
         let _ = out.finish();
     }

@@ -1,10 +1,11 @@
 //! The httpd-child side of the process manager protocol: borrow a process
-//! for one request, give it back. The connection to the manager lives as
-//! long as the loan, so a child that dies mid-request cannot leave a process
-//! marked busy: the manager sees the connection close.
+//! for one request, give it back. A loan lives on the thread's connection
+//! to the manager, so a child that dies mid-request cannot leave a process
+//! marked busy: the manager sees the connection close and stops the process.
 
 use super::wire::{ClassSpec, Message, Outcome};
 use crate::sys;
+use std::cell::RefCell;
 use std::io::{self, ErrorKind, Read, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::net::UnixStream;
@@ -14,6 +15,7 @@ use std::time::{Duration, Instant};
 /// A process lent to this request.
 pub struct Lease {
     stream: UnixStream,
+    pm_socket: PathBuf,
     pub proc_id: u64,
     pub socket: PathBuf,
 }
@@ -74,23 +76,64 @@ fn read_message(stream: &mut UnixStream) -> io::Result<Message> {
     }
 }
 
+thread_local! {
+    /// This thread's connection to the manager, kept between requests so a
+    /// request costs two messages and no connect. It is only here while no
+    /// process is borrowed: a lease owns it.
+    static IDLE_CONN: RefCell<Option<(PathBuf, UnixStream)>> = const { RefCell::new(None) };
+}
+
+fn take_idle_conn(pm_socket: &Path) -> Option<UnixStream> {
+    IDLE_CONN.with(|c| match c.borrow_mut().take() {
+        Some((path, stream)) if path == pm_socket => Some(stream),
+        _ => None,
+    })
+}
+
+fn keep_idle_conn(pm_socket: PathBuf, stream: UnixStream) {
+    IDLE_CONN.with(|c| *c.borrow_mut() = Some((pm_socket, stream)));
+}
+
+fn ask(stream: &mut UnixStream, frame: &[u8], wait: Duration) -> io::Result<Message> {
+    stream.write_all(frame)?;
+    // The manager answers by `wait`; the margin covers a slow spawn.
+    stream.set_read_timeout(Some(wait + Duration::from_secs(10)))?;
+    read_message(stream)
+}
+
 /// Borrows a process of `spec`'s class, waiting up to `wait` for one.
 pub fn acquire(pm_socket: &Path, spec: ClassSpec, wait: Duration) -> Result<Lease, AcquireError> {
-    let mut stream = connect(pm_socket).map_err(AcquireError::Unreachable)?;
     let mut frame = Vec::new();
     Message::Acquire { spec, wait }.encode(&mut frame);
-    stream
-        .write_all(&frame)
-        .map_err(AcquireError::Unreachable)?;
-    // The manager answers by `wait`; the margin covers a slow spawn.
-    let _ = stream.set_read_timeout(Some(wait + Duration::from_secs(10)));
-    match read_message(&mut stream).map_err(AcquireError::Unreachable)? {
+    let (stream, answer) = match take_idle_conn(pm_socket) {
+        Some(mut stream) => match ask(&mut stream, &frame, wait) {
+            Ok(answer) => (stream, answer),
+            // A kept connection to a manager that has since been replaced:
+            // it never saw the request, so ask the current one.
+            Err(_) => {
+                let mut fresh = connect(pm_socket).map_err(AcquireError::Unreachable)?;
+                let answer = ask(&mut fresh, &frame, wait).map_err(AcquireError::Unreachable)?;
+                (fresh, answer)
+            }
+        },
+        None => {
+            let mut fresh = connect(pm_socket).map_err(AcquireError::Unreachable)?;
+            let answer = ask(&mut fresh, &frame, wait).map_err(AcquireError::Unreachable)?;
+            (fresh, answer)
+        }
+    };
+    match answer {
         Message::Granted { proc_id, socket } => Ok(Lease {
             stream,
+            pm_socket: pm_socket.to_path_buf(),
             proc_id,
             socket: PathBuf::from(std::ffi::OsStr::from_bytes(&socket)),
         }),
-        Message::Refused { reason } => Err(AcquireError::Refused(reason)),
+        Message::Refused { reason } => {
+            let _ = stream.set_read_timeout(None);
+            keep_idle_conn(pm_socket.to_path_buf(), stream);
+            Err(AcquireError::Refused(reason))
+        }
         other => Err(AcquireError::Unreachable(io::Error::new(
             ErrorKind::InvalidData,
             format!("unexpected answer {other:?}"),
@@ -99,7 +142,8 @@ pub fn acquire(pm_socket: &Path, spec: ClassSpec, wait: Duration) -> Result<Leas
 }
 
 impl Lease {
-    /// Gives the process back. Dropping a lease without this counts as Broken.
+    /// Gives the process back. Dropping a lease without this closes the
+    /// connection, which the manager takes as Broken.
     pub fn release(mut self, outcome: Outcome) {
         let mut frame = Vec::new();
         Message::Release {
@@ -107,7 +151,9 @@ impl Lease {
             outcome,
         }
         .encode(&mut frame);
-        let _ = self.stream.write_all(&frame);
+        if self.stream.write_all(&frame).is_ok() && outcome == Outcome::Done {
+            keep_idle_conn(self.pm_socket, self.stream);
+        }
     }
 }
 

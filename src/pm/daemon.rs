@@ -30,6 +30,7 @@ struct Conn {
 }
 
 struct Daemon {
+    poller: sys::Poller,
     settings: DaemonSettings,
     mgr: Manager,
     conns: HashMap<ConnId, Conn>,
@@ -37,6 +38,13 @@ struct Daemon {
     pending: VecDeque<Action>,
     pid: i32,
 }
+
+const WAKE_TOKEN: u64 = 0;
+const LISTENER_TOKEN: u64 = 1;
+/// Connection ids start above the two fixed tokens.
+const FIRST_CONN: ConnId = 2;
+
+const TICK: Duration = Duration::from_millis(100);
 
 const DEFAULT_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
 
@@ -69,11 +77,28 @@ pub fn run(settings: DaemonSettings) -> i32 {
             return 1;
         }
     };
+    let poller = match sys::Poller::new().and_then(|p| {
+        p.add(wake.as_raw_fd(), WAKE_TOKEN)?;
+        if let Some(l) = &listener {
+            p.add(l.as_raw_fd(), LISTENER_TOKEN)?;
+        }
+        Ok(p)
+    }) {
+        Ok(p) => p,
+        Err(e) => {
+            log(
+                Level::Emerg,
+                &format!("mod_fcgid: process manager cannot watch its sockets: {e}"),
+            );
+            return 1;
+        }
+    };
     let mut d = Daemon {
+        poller,
         mgr: Manager::new(settings.global),
         settings,
         conns: HashMap::new(),
-        next_conn: 1,
+        next_conn: FIRST_CONN,
         pending: VecDeque::new(),
         pid: sys::getpid(),
     };
@@ -82,6 +107,7 @@ pub fn run(settings: DaemonSettings) -> i32 {
         &format!("mod_fcgid: process manager {} started", d.pid),
     );
     let mut draining = false;
+    let mut next_tick = Instant::now();
     loop {
         if sys::STOP_REQUESTED.load(Ordering::SeqCst) {
             break;
@@ -90,7 +116,9 @@ pub fn run(settings: DaemonSettings) -> i32 {
             // A new generation's manager takes over the socket path; this one
             // lets its lent processes finish their requests, then exits.
             draining = true;
-            listener = None;
+            if let Some(l) = listener.take() {
+                d.poller.remove(l.as_raw_fd());
+            }
             log(
                 Level::Info,
                 &format!("mod_fcgid: process manager {} draining", d.pid),
@@ -100,47 +128,43 @@ pub fn run(settings: DaemonSettings) -> i32 {
             break;
         }
         let now = Instant::now();
-        let timeout = d
+        let wake_at = d
             .mgr
             .next_deadline()
-            .map(|t| t.saturating_duration_since(now))
-            .unwrap_or(Duration::MAX)
-            .min(Duration::from_millis(500));
-        let mut fds = vec![wake.as_raw_fd()];
-        if let Some(l) = &listener {
-            fds.push(l.as_raw_fd());
-        }
-        let ids: Vec<ConnId> = d.conns.keys().copied().collect();
-        fds.extend(ids.iter().map(|id| d.conns[id].stream.as_raw_fd()));
-        let ready = match sys::poll_readable(&fds, timeout) {
+            .map_or(next_tick, |t| t.min(next_tick));
+        let ready = match d.poller.wait(wake_at.saturating_duration_since(now)) {
             Ok(r) => r,
             Err(e) => {
                 log(
                     Level::Emerg,
-                    &format!("mod_fcgid: process manager poll failed: {e}"),
+                    &format!("mod_fcgid: process manager wait failed: {e}"),
                 );
                 break;
             }
         };
-        if ready[0] {
-            sys::drain_pipe(&wake);
-        }
-        d.reap();
-        let first_conn = if let Some(l) = &listener {
-            if ready[1] {
-                d.accept(l);
-            }
-            2
-        } else {
-            1
-        };
-        for (i, id) in ids.iter().enumerate() {
-            if ready[first_conn + i] {
-                d.read_conn(*id);
+        for token in ready {
+            match token {
+                WAKE_TOKEN => {
+                    // A signal: maybe SIGCHLD.
+                    sys::drain_pipe(&wake);
+                    d.reap();
+                }
+                LISTENER_TOKEN => {
+                    if let Some(l) = &listener {
+                        d.accept(l);
+                    }
+                }
+                conn => d.read_conn(conn),
             }
         }
-        let acts = d.mgr.tick(Instant::now());
-        d.perform(acts);
+        // Timers (idle, lifetime, busy, stop grace, score) need no finer
+        // grain than TICK; a waiter's deadline is honoured exactly.
+        let now = Instant::now();
+        if now >= next_tick || d.mgr.next_deadline().is_some_and(|t| t <= now) {
+            let acts = d.mgr.tick(now);
+            d.perform(acts);
+            next_tick = now + TICK;
+        }
     }
     d.shutdown();
     log(
@@ -155,15 +179,25 @@ impl Daemon {
         loop {
             match listener.accept() {
                 Ok((stream, _)) => {
-                    let _ = stream.set_nonblocking(true);
+                    let id = self.next_conn;
+                    self.next_conn += 1;
+                    let watched = stream
+                        .set_nonblocking(true)
+                        .and_then(|()| self.poller.add(stream.as_raw_fd(), id));
+                    if let Err(e) = watched {
+                        log(
+                            Level::Err,
+                            &format!("mod_fcgid: process manager cannot watch a connection: {e}"),
+                        );
+                        continue;
+                    }
                     self.conns.insert(
-                        self.next_conn,
+                        id,
                         Conn {
                             stream,
                             inbox: Vec::new(),
                         },
                     );
-                    self.next_conn += 1;
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
@@ -245,7 +279,8 @@ impl Daemon {
     }
 
     fn close(&mut self, id: ConnId) {
-        if self.conns.remove(&id).is_some() {
+        if let Some(conn) = self.conns.remove(&id) {
+            self.poller.remove(conn.stream.as_raw_fd());
             let acts = self.mgr.conn_closed(id, Instant::now());
             self.perform(acts);
         }
@@ -258,12 +293,8 @@ impl Daemon {
         let mut frame = Vec::new();
         msg.encode(&mut frame);
         // Frames are small and the peer is waiting for exactly this one, so a
-        // full socket buffer means a broken peer.
-        let _ = conn.stream.set_nonblocking(false);
-        let _ = conn.stream.set_write_timeout(Some(Duration::from_secs(1)));
-        let ok = conn.stream.write_all(&frame).is_ok();
-        let _ = conn.stream.set_nonblocking(true);
-        if !ok {
+        // socket buffer too full to take it at once means a broken peer.
+        if conn.stream.write_all(&frame).is_err() {
             self.close(id);
         }
     }

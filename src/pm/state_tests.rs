@@ -1224,7 +1224,10 @@ fn view_counts_what_happened() {
     assert_eq!(r.m.busy_count(), 1);
     assert_eq!(r.m.process_count(), 2);
     let text = super::status_text(&r.m, 4242);
-    assert!(text.starts_with("manager: 4242\nprocesses: 2\nbusy: 1\n"), "{text}");
+    assert!(
+        text.starts_with("manager: 4242\nprocesses: 2\nbusy: 1\n"),
+        "{text}"
+    );
     assert!(text.contains("class: k\n"), "{text}");
     assert!(text.contains("waiting: 1\n"), "{text}");
     assert!(
