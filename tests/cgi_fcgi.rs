@@ -357,7 +357,13 @@ fn servers(scratch: &Scratch, app: &Path, n: usize) -> Vec<i32> {
     loop {
         let pids = scratch.processes_running(app);
         if pids.len() == n || std::time::Instant::now() > deadline {
-            assert_eq!(pids.len(), n, "{} runs as {:?}", app.display(), scratch.processes());
+            assert_eq!(
+                pids.len(),
+                n,
+                "{} runs as {:?}",
+                app.display(),
+                scratch.processes()
+            );
             return pids;
         }
         std::thread::sleep(Duration::from_millis(20));
@@ -487,6 +493,53 @@ fn connect_over_tcp_starts_the_app_too() {
         assert_eq!(out.stdout(), format!("{HELLO} {n}."));
     }
     servers(&scratch, &apps[1], 1);
+}
+
+#[test]
+fn start_failures_keep_the_original_exit_statuses() {
+    let scratch = Scratch::new("start-fail");
+    let app = common::build_app("hello", &scratch.dir);
+    let long = s(&scratch.path(&"x".repeat(120))).to_string();
+    let cases = [
+        // (name, exit status, the original's line, the start of ours)
+        (
+            &long[..],
+            232,
+            "Listening socket's path name is too long.".to_string(),
+            format!("Could not listen on {long}: path must be shorter than SUN_LEN"),
+        ),
+        (
+            "nosuchhost.invalid:9",
+            1,
+            "Cannot resolve host name nosuchhost.invalid -- exiting!".into(),
+            "Could not listen on nosuchhost.invalid:9: cannot resolve host name".into(),
+        ),
+    ];
+    for (name, code, their_line, our_line) in cases {
+        let args = ["-start", "-connect", name, s(&app)];
+        let theirs = run_env(ORIGINAL, &args, &get_env(), b"");
+        assert_eq!(theirs.code, Some(code), "{name}: {theirs:?}");
+        assert_eq!(theirs.stderr(), format!("{their_line}\n"));
+        let ours = run_env(OURS, &args, &get_env(), b"");
+        assert_eq!(ours.code, Some(code), "{name}: {ours:?}");
+        assert!(ours.stderr().starts_with(&our_line), "{name}: {ours:?}");
+        assert_eq!(ours.stderr().lines().count(), 1);
+        // -start serves no request: no response.
+        assert!(ours.stdout.is_empty() && theirs.stdout.is_empty());
+    }
+
+    // A port in use: the original exits with perror()'s leftover errno.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let name = taken.local_addr().unwrap().to_string();
+    let args = ["-start", "-connect", &name, s(&app)];
+    let theirs = run_env(ORIGINAL, &args, &get_env(), b"");
+    assert_eq!(theirs.stderr(), "bind/listen: Address already in use\n");
+    assert_ne!(theirs.code, Some(98), "{theirs:?}");
+    let ours = run_env(OURS, &args, &get_env(), b"");
+    assert_eq!(ours.code, Some(98), "{ours:?}");
+    let line = format!("Could not listen on {name}: Address already in use");
+    assert!(ours.stderr().starts_with(&line), "{ours:?}");
+    servers(&scratch, &app, 0);
 }
 
 #[test]
@@ -625,6 +678,7 @@ fn failing_connects_give_a_502_response() {
     let stale = scratch.path("stale.sock");
     drop(UnixListener::bind(&stale).unwrap()); // the file stays, nobody listens
     let refused = format!("127.0.0.1:{}", common::free_port());
+    let too_long = s(&scratch.path(&"x".repeat(120))).to_string();
     let cases = [
         (s(&missing), 2, "No such file or directory"),
         (s(&stale), 111, "Connection refused"),
@@ -634,6 +688,7 @@ fn failing_connects_give_a_502_response() {
             232,
             "unknown host nosuchhost.invalid",
         ),
+        (&too_long[..], 232, "path must be shorter than SUN_LEN"),
     ];
     for (name, code, cause) in cases {
         let args = ["-bind", "-connect", name];

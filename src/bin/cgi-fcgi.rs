@@ -84,7 +84,7 @@ use std::os::unix::ffi::OsStrExt;
 
 use addr::{ConnName, Stream};
 use args::{Args, Mode};
-use failure::{Failure, EXIT_LOOKUP};
+use failure::{Failure, EXIT_BAD_NAME};
 
 fn main() {
     let argv: Vec<OsString> = std::env::args_os().skip(1).collect();
@@ -166,8 +166,8 @@ fn connect_or_start(args: &Args, conn: &ConnName, name: &str) -> Result<Stream, 
 
 fn connect_failure(name: &str, e: &addr::ConnectError) -> Failure {
     let code = match e {
-        addr::ConnectError::Io(io) => Failure::errno(io),
-        addr::ConnectError::Lookup(_) => EXIT_LOOKUP,
+        addr::ConnectError::Io(io) => Failure::errno_or(io, EXIT_BAD_NAME),
+        addr::ConnectError::Lookup(_) => EXIT_BAD_NAME,
     };
     Failure::new(
         format!("Could not connect to {name}: {e}"),

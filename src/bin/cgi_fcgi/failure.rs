@@ -6,8 +6,11 @@
 //! look at them see no change: the `errno` of a failed system call, 253 for
 //! a protocol error (libfcgi's FCGX_PROTOCOL_ERROR, -3), 254 for a record
 //! of another protocol version (FCGX_UNSUPPORTED_VERSION, -2), 232 for a
-//! name that cannot be resolved (the original's `exit(1000)`), 1 for an
-//! application that is not executable.
+//! host to connect to that does not resolve or a socket path that is too
+//! long (the original's `exit(1000)`), 1 for a host to listen on that does
+//! not resolve and for an application that is not executable. (When
+//! binding fails, the original exits with whatever `errno` its perror()
+//! left, 22 on Debian 12; ours exits with bind's.)
 
 use std::io::{self, Write};
 
@@ -15,8 +18,9 @@ use std::io::{self, Write};
 pub const EXIT_PROTOCOL: i32 = 253;
 /// libfcgi's FCGX_UNSUPPORTED_VERSION as an exit status.
 pub const EXIT_VERSION: i32 = 254;
-/// The original exits with 1000 (seen as 232) when a name does not resolve.
-pub const EXIT_LOOKUP: i32 = 232;
+/// The original exits with 1000 (seen as 232) when a host to connect to
+/// does not resolve or a socket path is too long.
+pub const EXIT_BAD_NAME: i32 = 232;
 
 /// The HTTP status of the CGI error response.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,9 +64,15 @@ impl Failure {
 
     /// The exit status for a failed system call: its errno, as the original.
     pub fn errno(e: &io::Error) -> i32 {
+        Self::errno_or(e, 1)
+    }
+
+    /// Like `errno`, with `fallback` for an error that has none (std checks
+    /// some things, such as the length of a socket path, itself).
+    pub fn errno_or(e: &io::Error, fallback: i32) -> i32 {
         match e.raw_os_error() {
             Some(n) if n > 0 => n,
-            _ => 1,
+            _ => fallback,
         }
     }
 
@@ -116,5 +126,7 @@ mod tests {
     fn errno_exit_codes() {
         assert_eq!(Failure::errno(&io::Error::from_raw_os_error(111)), 111);
         assert_eq!(Failure::errno(&io::Error::other("no errno")), 1);
+        let long = io::Error::from(io::ErrorKind::InvalidInput);
+        assert_eq!(Failure::errno_or(&long, EXIT_BAD_NAME), 232);
     }
 }

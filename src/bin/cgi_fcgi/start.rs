@@ -11,7 +11,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 use super::addr::{ConnName, ListenError};
-use super::failure::{Failure, EXIT_LOOKUP};
+use super::failure::{Failure, EXIT_BAD_NAME};
 
 #[derive(Debug)]
 pub enum StartError {
@@ -33,11 +33,11 @@ impl StartError {
             // The original's message and status.
             StartError::NotExecutable => (format!("{app} is not executable"), 1),
             StartError::Listen(ListenError::Lookup(m)) => {
-                (format!("Could not listen on {conn_name}: {m}"), EXIT_LOOKUP)
+                (format!("Could not listen on {conn_name}: {m}"), 1)
             }
             StartError::Listen(ListenError::Io(e)) => (
                 format!("Could not listen on {conn_name}: {e}"),
-                Failure::errno(&e),
+                Failure::errno_or(&e, EXIT_BAD_NAME),
             ),
             StartError::Spawn(e) => (format!("Could not start {app}: {e}"), Failure::errno(&e)),
         };
