@@ -29,10 +29,10 @@
 //!   error response to standard output (`Status: 502 Bad Gateway`, or 503
 //!   for an overloaded application, `Content-Type: text/plain`, a one-line
 //!   body) unless part of the application's response has already been
-//!   written, and one line to standard error naming the cause. The original
-//!   writes nothing to standard output, so the web server can only report
-//!   "premature end of script headers", and mostly nothing to standard
-//!   error.
+//!   written, and one line to standard error naming the cause (`-start`
+//!   alone serves no request: only the line). The original writes nothing
+//!   to standard output, so the web server can only report "premature end
+//!   of script headers", and mostly nothing to standard error.
 //! - Exactly `CONTENT_LENGTH` bytes of the body are sent; the original may
 //!   send more if more is there to read.
 //! - Management records and records of unknown types from the application
