@@ -66,7 +66,8 @@ impl Mpm {
 
 static NEXT_ID: AtomicU32 = AtomicU32::new(0);
 
-fn free_port() -> u16 {
+/// A TCP port on 127.0.0.1 that was free a moment ago.
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -141,6 +142,12 @@ impl Httpd {
 
     pub fn www(&self) -> PathBuf {
         self.root.join("www")
+    }
+
+    /// Adds configuration after what `new` wrote (before `start`).
+    pub fn append_conf(&self, text: &str) {
+        let conf = fs::read_to_string(&self.conf).unwrap() + text;
+        fs::write(&self.conf, conf).unwrap();
     }
 
     /// `apache2 -t`: Ok(output) or Err(output).
@@ -282,6 +289,99 @@ impl Drop for Httpd {
             let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
         }
     }
+}
+
+/// A fresh directory for one test, readable by www-data. Every process
+/// whose command line names it (apps built into it, bridges pointed at it)
+/// is killed when it is dropped, also when the test fails; then it is
+/// removed.
+pub struct Scratch {
+    pub dir: PathBuf,
+    /// Apps started by `serve`, reaped on drop.
+    children: std::cell::RefCell<Vec<std::process::Child>>,
+}
+
+impl Scratch {
+    pub fn new(name: &str) -> Scratch {
+        let id = NEXT_ID.fetch_add(1, Ordering::SeqCst);
+        let dir =
+            std::env::temp_dir().join(format!("fcgid-test-{}-{}-{}", name, std::process::id(), id));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        Command::new("chmod").arg("755").arg(&dir).status().unwrap();
+        Scratch {
+            dir,
+            children: Default::default(),
+        }
+    }
+
+    /// Starts `app` as a FastCGI server with `listener` as its fd 0 (as
+    /// mod_fcgid and `cgi-fcgi -start` do), /dev/null as stdout and stderr,
+    /// and exactly `env` as its environment. It runs until `self` drops.
+    pub fn serve(
+        &self,
+        app: &Path,
+        listener: impl Into<std::os::fd::OwnedFd>,
+        env: &[(&str, &str)],
+    ) {
+        let child = Command::new(app)
+            .env_clear()
+            .envs(env.iter().copied())
+            .stdin(std::process::Stdio::from(listener.into()))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {}: {e}", app.display()));
+        self.children.borrow_mut().push(child);
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
+    /// Live processes whose command line names this directory.
+    pub fn processes(&self) -> Vec<(i32, String)> {
+        processes_matching(&self.dir.to_string_lossy())
+            .into_iter()
+            .filter(|(pid, _)| !is_zombie(*pid))
+            .collect()
+    }
+
+    /// Live processes whose command line is exactly `cmdline`.
+    pub fn processes_running(&self, cmdline: &Path) -> Vec<i32> {
+        let want = cmdline.to_string_lossy();
+        self.processes()
+            .into_iter()
+            .filter(|(_, cmd)| *cmd == want)
+            .map(|(pid, _)| pid)
+            .collect()
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let pids: Vec<i32> = self.processes().into_iter().map(|(p, _)| p).collect();
+        for pid in &pids {
+            let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
+        }
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while pids.iter().any(|&p| pid_alive(p) && !is_zombie(p)) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        for mut child in self.children.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let _ = fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// An exited process that its parent has not reaped yet.
+pub fn is_zombie(pid: i32) -> bool {
+    fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| s.rsplit_once(") ").map(|(_, rest)| rest.starts_with('Z')))
+        .unwrap_or(false)
 }
 
 pub fn pid_alive(pid: i32) -> bool {
