@@ -44,13 +44,7 @@ fn class_limit_holds(mpm: Mpm) {
             let url = url.clone();
             std::thread::spawn(move || {
                 (0..4)
-                    .map(|_| {
-                        let out = std::process::Command::new("curl")
-                            .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", &url])
-                            .output()
-                            .unwrap();
-                        String::from_utf8_lossy(&out.stdout).into_owned()
-                    })
+                    .map(|_| common::status_code(&url))
                     .collect::<Vec<_>>()
             })
         })
@@ -151,16 +145,11 @@ fn killed_app_is_replaced_and_nothing_stays_busy() {
     // Killed while busy: the request gets a 5xx, the next one a fresh process.
     let slow = {
         let url = httpd.url("/echo.fcgi?sleep_ms=3000");
-        std::thread::spawn(move || {
-            std::process::Command::new("curl")
-                .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", &url])
-                .output()
-                .unwrap()
-        })
+        std::thread::spawn(move || common::status_code(&url))
     };
     eventually(5, "request in flight", || httpd.pm_number("busy") == 1);
     kill9(second);
-    let code = String::from_utf8_lossy(&slow.join().unwrap().stdout).into_owned();
+    let code = slow.join().unwrap();
     assert!(code.starts_with('5'), "cut request gets a 5xx, got {code}");
     assert_eq!(httpd.get("/echo.fcgi").status, 200);
     eventually(5, "no busy slot left", || httpd.pm_number("busy") == 0);
@@ -170,12 +159,7 @@ fn killed_child_leaves_nothing_busy(mpm: Mpm) {
     let httpd = Httpd::new("killchild", mpm, &["echo"], "").start();
     let slow = {
         let url = httpd.url("/echo.fcgi?sleep_ms=4000");
-        std::thread::spawn(move || {
-            std::process::Command::new("curl")
-                .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", &url])
-                .output()
-                .unwrap()
-        })
+        std::thread::spawn(move || common::status_code(&url))
     };
     eventually(5, "request in flight", || httpd.pm_number("busy") == 1);
     for child in httpd.httpd_children() {
@@ -232,11 +216,7 @@ fn graceful_restarts_lose_no_request_and_stop_leaves_no_app() {
             let mut codes = Vec::new();
             // Bounded: at most 2000 requests, until the restarts are over.
             while !done.load(Ordering::SeqCst) && codes.len() < 2000 {
-                let out = std::process::Command::new("curl")
-                    .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", &url])
-                    .output()
-                    .unwrap();
-                codes.push(String::from_utf8_lossy(&out.stdout).into_owned());
+                codes.push(common::status_code(&url));
             }
             codes
         })
@@ -271,12 +251,7 @@ fn no_free_process_in_time_gives_503_naming_class_and_limit() {
     .start();
     let slow = {
         let url = httpd.url("/echo.fcgi?sleep_ms=3000");
-        std::thread::spawn(move || {
-            std::process::Command::new("curl")
-                .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", &url])
-                .output()
-                .unwrap()
-        })
+        std::thread::spawn(move || common::status_code(&url))
     };
     eventually(5, "the only process is busy", || {
         httpd.pm_number("busy") == 1
@@ -285,5 +260,5 @@ fn no_free_process_in_time_gives_503_naming_class_and_limit() {
     httpd.wait_for_log("the 503's reason", |l| {
         l.contains("echo.fcgi") && l.contains("FcgidMaxProcessesPerClass 1")
     });
-    assert_eq!(String::from_utf8_lossy(&slow.join().unwrap().stdout), "200");
+    assert_eq!(slow.join().unwrap(), "200");
 }

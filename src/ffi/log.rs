@@ -25,27 +25,42 @@ fn c_message(msg: &str) -> CString {
     CString::new(msg.replace('\0', "\\0")).unwrap_or_default()
 }
 
-/// Logs against `s` (null means the main server).
-pub(crate) fn server_raw(
-    level: Level,
-    status: b::apr_status_t,
-    s: *const b::server_rec,
-    msg: &str,
-) {
+/// Where a log line belongs: a server, or a request (which adds the client).
+#[derive(Clone, Copy)]
+pub(crate) enum Target {
+    Server(*const b::server_rec),
+    Request(*const b::request_rec),
+}
+
+pub(crate) fn emit(level: Level, status: b::apr_status_t, target: Target, msg: &str) {
     let text = c_message(msg);
-    // SAFETY: the format is a literal "%s" with one NUL-terminated argument; a null
-    // server_rec is accepted by ap_log_error_ (it logs to the main server).
+    let (file, line, index, lvl) = (c"mod_fcgid".as_ptr(), 0, module_index(), level as c_int);
+    // SAFETY: the format is a literal "%s" with one NUL-terminated argument; the
+    // server_rec or request_rec is live for the hook that logs (a null server
+    // means the main server).
     unsafe {
-        b::ap_log_error_(
-            c"mod_fcgid".as_ptr(),
-            0,
-            module_index(),
-            level as c_int,
-            status,
-            s,
-            c"%s".as_ptr(),
-            text.as_ptr(),
-        );
+        match target {
+            Target::Server(s) => b::ap_log_error_(
+                file,
+                line,
+                index,
+                lvl,
+                status,
+                s,
+                c"%s".as_ptr(),
+                text.as_ptr(),
+            ),
+            Target::Request(r) => b::ap_log_rerror_(
+                file,
+                line,
+                index,
+                lvl,
+                status,
+                r,
+                c"%s".as_ptr(),
+                text.as_ptr(),
+            ),
+        }
     }
 }
 
@@ -54,7 +69,7 @@ pub fn main_server(level: Level, msg: &str) {
     // SAFETY: ap_server_conf is set by httpd before any module hook runs and
     // only read afterwards.
     let s = unsafe { *std::ptr::addr_of!(b::ap_server_conf) };
-    server_raw(level, 0, s, msg);
+    emit(level, 0, Target::Server(s), msg);
 }
 
 pub(crate) fn request_raw(
@@ -63,19 +78,5 @@ pub(crate) fn request_raw(
     r: *const b::request_rec,
     msg: &str,
 ) {
-    let text = c_message(msg);
-    // SAFETY: r is a live request_rec for the duration of the hook that calls us;
-    // the format is a literal "%s".
-    unsafe {
-        b::ap_log_rerror_(
-            c"mod_fcgid".as_ptr(),
-            0,
-            module_index(),
-            level as c_int,
-            status,
-            r,
-            c"%s".as_ptr(),
-            text.as_ptr(),
-        );
-    }
+    emit(level, status, Target::Request(r), msg);
 }
