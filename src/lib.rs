@@ -14,7 +14,6 @@ use ffi::guard::guard;
 use ffi::log::Level;
 use ffi::pool::Pool;
 use std::os::raw::c_int;
-use std::path::PathBuf;
 
 /// The module record httpd finds by name after loading us. httpd writes
 /// `module_index`, `next` and `dynamic_load_handle` into it, hence `mut`.
@@ -41,21 +40,7 @@ pub static mut fcgid_module: b::module = b::module {
 extern "C" fn register_hooks(_p: *mut b::apr_pool_t) {
     guard("register_hooks", (), || {
         ffi::guard::install_panic_hook();
-        // SAFETY: registering hooks with httpd during module load.
-        unsafe {
-            b::ap_hook_post_config(
-                Some(post_config),
-                std::ptr::null(),
-                std::ptr::null(),
-                b::APR_HOOK_MIDDLE as c_int,
-            );
-            b::ap_hook_handler(
-                Some(handler),
-                std::ptr::null(),
-                std::ptr::null(),
-                b::APR_HOOK_MIDDLE as c_int,
-            );
-        }
+        ffi::server::register_hooks(post_config, handler);
     })
 }
 
@@ -71,14 +56,15 @@ extern "C" fn post_config(
         || {
             // SAFETY: httpd passes live pools and the main server.
             let (pconf, s) = unsafe { (Pool::from_raw(pconf), &*s) };
-            let version = format!("mod_fcgid/{}", env!("CARGO_PKG_VERSION"));
-            // SAFETY: the component string is copied into pconf first.
-            unsafe { b::ap_add_version_component(pconf.as_ptr(), pconf.strdup(&version)) };
+            ffi::server::add_version_component(
+                pconf,
+                concat!("mod_fcgid/", env!("CARGO_PKG_VERSION")),
+            );
             if ffi::process::is_dry_run() {
                 return b::OK as c_int;
             }
             let cfg = ffi::directives::server_config(s);
-            let ipc_dir = server_root_relative(pconf, cfg.ipc_dir());
+            let ipc_dir = ffi::server::root_relative(pconf, cfg.ipc_dir());
             if let Err(e) = prepare_ipc_dir(&ipc_dir) {
                 ffi::log::main_server(
                     Level::Emerg,
@@ -96,8 +82,7 @@ extern "C" fn post_config(
                 time_score: cfg.time_score(),
                 spawn_score_up_limit: cfg.spawn_score_up_limit(),
             };
-            // SAFETY: the process pool outlives every configuration generation.
-            let long_pool = unsafe { Pool::from_raw((*s.process).pool) };
+            let long_pool = ffi::server::process_pool(s);
             let socket = ipc_dir.join("pm.sock");
             match pm::launch::start(ipc_dir, socket, global, long_pool, pconf) {
                 Ok(()) => b::OK as c_int,
@@ -107,20 +92,6 @@ extern "C" fn post_config(
                 }
             }
         },
-    )
-}
-
-fn server_root_relative(pool: Pool, path: &str) -> PathBuf {
-    let c = std::ffi::CString::new(path).unwrap_or_default();
-    // SAFETY: ap_server_root_relative returns a pool string (or null).
-    let p = unsafe { b::ap_server_root_relative(pool.as_ptr(), c.as_ptr()) };
-    if p.is_null() {
-        return PathBuf::from(path);
-    }
-    PathBuf::from(
-        unsafe { std::ffi::CStr::from_ptr(p) }
-            .to_string_lossy()
-            .into_owned(),
     )
 }
 

@@ -9,3 +9,4 @@ pub mod output;
 pub mod pool;
 pub mod process;
 pub mod request;
+pub mod server;
