@@ -318,7 +318,7 @@ impl Daemon {
                             },
                         );
                     } else {
-                        let more = self.mgr.conn_closed(conn, Instant::now());
+                        let more = self.mgr.grant_undelivered(conn, proc, Instant::now());
                         self.pending.extend(more);
                     }
                 }

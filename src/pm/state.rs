@@ -288,6 +288,21 @@ impl Manager {
         self.take_actions()
     }
 
+    /// A grant could not be delivered (its connection was already gone), so
+    /// `proc` never saw a request: it is idle again, not broken.
+    pub fn grant_undelivered(&mut self, conn: ConnId, proc: ProcId, now: Instant) -> Vec<Action> {
+        let Some(p) = self.procs.get_mut(&proc) else {
+            return Vec::new();
+        };
+        if !matches!(p.state, ProcState::Busy { conn: holder, .. } if holder == conn) {
+            return Vec::new();
+        }
+        p.state = ProcState::Idle { since: now };
+        let key = p.class.clone();
+        self.serve_waiters(&key, now);
+        self.take_actions()
+    }
+
     /// The connection `conn` closed. A process it still held is in an unknown
     /// state (its request was cut), so it is stopped; a wait is abandoned.
     pub fn conn_closed(&mut self, conn: ConnId, now: Instant) -> Vec<Action> {

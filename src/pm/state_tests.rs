@@ -1776,3 +1776,27 @@ fn random_sequences_then_shutdown_leave_nothing_running_or_waiting() {
         }
     }
 }
+
+#[test]
+fn an_undelivered_grant_leaves_the_process_idle_for_the_next_request() {
+    let mut r = Rig::new(no_throttle());
+    let t = secs(0);
+    let s = spec_named("k", "/x", roomy());
+    let proc = r.lend_new(1, &s, 50, t);
+    let acts = r.m.grant_undelivered(1, proc, r.at(t));
+    assert!(
+        acts.iter().all(|a| !matches!(a, Action::Signal { .. })),
+        "not stopped: {acts:?}"
+    );
+    let v = &r.m.view()[0];
+    assert_eq!((v.busy, v.idle, v.requests), (0, 1, 0));
+    // The next request gets that very process, without a spawn.
+    let acts = r.acquire(2, &s, t);
+    assert!(
+        matches!(acts.as_slice(), [Action::Grant { conn: 2, proc: p, .. }] if *p == proc),
+        "{acts:?}"
+    );
+    // A late report for the earlier grant changes nothing now that conn 2 has it.
+    assert!(r.m.grant_undelivered(1, proc, r.at(t)).is_empty());
+    assert_eq!(r.m.view()[0].busy, 1);
+}
