@@ -1,6 +1,6 @@
 //! Which process class serves a request, and how its processes are started.
 
-use crate::config::{DirConfig, ServerConfig};
+use crate::config::{DirConfig, ProcessOptions, ServerConfig};
 use crate::pm::wire::{ClassLimits, ClassSpec};
 use std::path::Path;
 use std::time::Duration;
@@ -24,9 +24,13 @@ fn never_if_zero(d: Duration) -> Duration {
     }
 }
 
-/// The class for `target`: its own executable, or the wrapper configured
-/// for it. None when there is no wrapper and the file does not exist.
-pub fn class_for(target: &Target, server: &ServerConfig, dir: &DirConfig) -> Option<ClassSpec> {
+/// The class for `target` (its own executable, or the wrapper configured
+/// for it) and the settings its processes and requests run with. None when there is no wrapper and the file does not exist.
+pub fn class_for(
+    target: &Target,
+    server: &ServerConfig,
+    dir: &DirConfig,
+) -> Option<(ClassSpec, ProcessOptions)> {
     let wrapper = dir.wrapper_for(target.filename);
     let (argv, exe, file_id) = match wrapper {
         Some(w) => (
@@ -52,7 +56,7 @@ pub fn class_for(target: &Target, server: &ServerConfig, dir: &DirConfig) -> Opt
         "{}:{}|{}|{}|{}:{}",
         file_id.0, file_id.1, cmdline, target.vhost, target.uid, target.gid
     );
-    Some(ClassSpec {
+    let spec = ClassSpec {
         key,
         argv: argv.into_iter().map(String::into_bytes).collect(),
         cwd: cwd.into_bytes(),
@@ -69,5 +73,67 @@ pub fn class_for(target: &Target, server: &ServerConfig, dir: &DirConfig) -> Opt
             busy_timeout: never_if_zero(opts.busy_timeout),
             max_requests: opts.max_requests_per_process,
         },
-    })
+    };
+    Some((spec, opts))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Wrapper;
+
+    fn target(filename: &str) -> Target<'_> {
+        Target {
+            filename,
+            file_id: Some((8, 42)),
+            vhost: "example.org:80".into(),
+            uid: 33,
+            gid: 33,
+        }
+    }
+
+    #[test]
+    fn a_script_is_its_own_class_run_in_its_directory() {
+        let server = ServerConfig::default();
+        let (a, _) = class_for(&target("/srv/www/a.fcgi"), &server, &DirConfig::default()).unwrap();
+        assert_eq!(a.argv, vec![b"/srv/www/a.fcgi".to_vec()]);
+        assert_eq!(a.cwd, b"/srv/www".to_vec());
+        assert_eq!(a.limits.max_processes, 100);
+        let mut other = target("/srv/www/a.fcgi");
+        other.vhost = "other.org:80".into();
+        let (b, _) = class_for(&other, &server, &DirConfig::default()).unwrap();
+        assert_ne!(a.key, b.key, "another virtual host is another class");
+        let missing = Target {
+            file_id: None,
+            ..target("/srv/www/gone.fcgi")
+        };
+        assert!(class_for(&missing, &server, &DirConfig::default()).is_none());
+    }
+
+    #[test]
+    fn scripts_behind_one_wrapper_share_its_class() {
+        let mut dir = DirConfig::default();
+        dir.set_wrapper(
+            Wrapper::parse("FcgidWrapper", &["/bin/sh -e".into(), ".php".into()]).unwrap(),
+        );
+        let server = ServerConfig::default();
+        let (a, _) = class_for(&target("/srv/www/a.php"), &server, &dir).unwrap();
+        let (b, _) = class_for(&target("/srv/www/sub/b.php"), &server, &dir).unwrap();
+        assert_eq!(a.key, b.key);
+        assert_eq!(a.argv, vec![b"/bin/sh".to_vec(), b"-e".to_vec()]);
+        let (own, _) = class_for(&target("/srv/www/c.fcgi"), &server, &dir).unwrap();
+        assert_ne!(own.key, a.key, "other suffixes are not wrapped");
+    }
+
+    #[test]
+    fn zero_timeouts_mean_never() {
+        let server = ServerConfig {
+            idle_timeout: Some(Duration::ZERO),
+            process_lifetime: Some(Duration::ZERO),
+            ..Default::default()
+        };
+        let (spec, _) = class_for(&target("/srv/a.fcgi"), &server, &DirConfig::default()).unwrap();
+        assert!(spec.limits.idle_timeout > Duration::from_secs(86400 * 365));
+        assert!(spec.limits.lifetime > Duration::from_secs(86400 * 365));
+    }
 }

@@ -59,14 +59,13 @@ pub fn handle(req: &mut Request) -> c_int {
         uid,
         gid,
     };
-    let Some(spec) = class_for(&target, server, dir) else {
+    let Some((spec, opts)) = class_for(&target, server, dir) else {
         req.log(
             Level::Err,
             &format!("mod_fcgid: {filename} is not a regular file"),
         );
         return HTTP_FORBIDDEN as c_int;
     };
-    let opts = server.process_options(&String::from_utf8_lossy(&spec.argv[0]));
 
     // The whole body is read before a process is taken: a slow client never
     // holds an app process.
