@@ -69,16 +69,28 @@ impl ExecPlan {
 }
 
 /// Forks and execs an app with `listener` as its fd 0 (FCGI_LISTENSOCK_FILENO).
-/// The app gets SIGTERM if the calling process (the manager) dies.
+/// The app gets SIGTERM if the calling process (the manager) dies. A failed
+/// exec (or chdir) is reported as an error, not as a process that dies at once:
+/// the child sends its errno through a close-on-exec pipe, which a successful
+/// exec closes unread.
 pub fn spawn_app(plan: &ExecPlan, listener: &impl AsRawFd) -> io::Result<i32> {
     let mut argv: Vec<*const libc::c_char> = plan.argv.iter().map(|a| a.as_ptr()).collect();
     argv.push(std::ptr::null());
     let mut envp: Vec<*const libc::c_char> = plan.envp.iter().map(|a| a.as_ptr()).collect();
     envp.push(std::ptr::null());
     let fd = listener.as_raw_fd();
+    let mut report = [0; 2];
+    // SAFETY: pipe2 fills two descriptors, wrapped at once so they cannot leak.
+    let (report_read, report_write) = unsafe {
+        cvt(libc::pipe2(report.as_mut_ptr(), libc::O_CLOEXEC))?;
+        (
+            OwnedFd::from_raw_fd(report[0]),
+            OwnedFd::from_raw_fd(report[1]),
+        )
+    };
     // SAFETY: after fork the child calls only async-signal-safe functions on data
     // prepared above, then execs or _exits; the parent just gets the pid.
-    unsafe {
+    let pid = unsafe {
         let pid = cvt(libc::fork())?;
         if pid == 0 {
             let mut none: libc::sigset_t = std::mem::zeroed();
@@ -95,10 +107,15 @@ pub fn spawn_app(plan: &ExecPlan, listener: &impl AsRawFd) -> io::Result<i32> {
                 libc::signal(sig, libc::SIG_DFL);
             }
             libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
-            if libc::dup2(fd, 0) < 0 || libc::chdir(plan.cwd.as_ptr()) < 0 {
-                libc::_exit(126);
+            if libc::dup2(fd, 0) >= 0 && libc::chdir(plan.cwd.as_ptr()) >= 0 {
+                libc::execve(argv[0], argv.as_ptr(), envp.as_ptr());
             }
-            libc::execve(argv[0], argv.as_ptr(), envp.as_ptr());
+            let errno = *libc::__errno_location();
+            libc::write(
+                report_write.as_raw_fd(),
+                &errno as *const libc::c_int as *const libc::c_void,
+                4,
+            );
             libc::write(
                 2,
                 plan.failure_note.as_ptr() as *const libc::c_void,
@@ -106,8 +123,41 @@ pub fn spawn_app(plan: &ExecPlan, listener: &impl AsRawFd) -> io::Result<i32> {
             );
             libc::_exit(127);
         }
-        Ok(pid)
+        pid
+    };
+    drop(report_write);
+    let mut errno = [0u8; 4];
+    let mut got = 0;
+    loop {
+        // SAFETY: reading into a local buffer from the pipe we own.
+        let n = unsafe {
+            libc::read(
+                report_read.as_raw_fd(),
+                errno[got..].as_mut_ptr() as *mut libc::c_void,
+                4 - got,
+            )
+        };
+        if n < 0 && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
+            continue;
+        }
+        if n <= 0 {
+            break;
+        }
+        got += n as usize;
+        if got == 4 {
+            break;
+        }
     }
+    if got == 0 {
+        return Ok(pid);
+    }
+    // The child has exited (or is about to): reap it here, it was never an app.
+    // SAFETY: waitpid on our own child, writing only to a local.
+    unsafe {
+        let mut status = 0;
+        libc::waitpid(pid, &mut status, 0);
+    }
+    Err(io::Error::from_raw_os_error(i32::from_ne_bytes(errno)))
 }
 
 /// Sends SIGTERM (or SIGKILL) to `pid`; a process already gone is not an error.

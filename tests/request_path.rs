@@ -182,3 +182,23 @@ fn a_crashed_app_is_replaced_for_the_next_request() {
         "the dead one was reaped"
     );
 }
+
+#[test]
+fn a_program_that_cannot_run_gets_503_at_once_and_the_cause_logged() {
+    use std::os::unix::fs::PermissionsExt;
+    let httpd = Httpd::new("noexec-file", Mpm::Event, &["hello"], "");
+    let script = httpd.www().join("hello.fcgi");
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let httpd = httpd.start();
+    // Well before the default 64 s wait for a process: the failure is known at once.
+    let r = httpd.request("/hello.fcgi", &["--max-time", "15"]);
+    assert_eq!(r.status, 503);
+    httpd.wait_for_log("the cause", |l| {
+        l.lines().any(|line| {
+            line.contains("[client 127.0.0.1")
+                && line.contains("cannot start")
+                && line.contains("Permission denied")
+        })
+    });
+    assert!(httpd.app_pids().is_empty());
+}

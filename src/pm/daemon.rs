@@ -304,8 +304,10 @@ impl Daemon {
         while let Some(act) = self.pending.pop_front() {
             match act {
                 Action::Spawn { proc, spec } => {
-                    let started = self.spawn(proc, &spec);
-                    let more = self.mgr.spawned(proc, started, Instant::now());
+                    let more = match self.spawn(proc, &spec) {
+                        Ok(started) => self.mgr.spawned(proc, Some(started), Instant::now()),
+                        Err(reason) => self.mgr.spawn_failed(proc, &reason, Instant::now()),
+                    };
                     self.pending.extend(more);
                 }
                 Action::Grant { conn, proc, socket } => {
@@ -322,16 +324,15 @@ impl Daemon {
                         self.pending.extend(more);
                     }
                 }
-                Action::Refuse { conn, reason } => {
-                    log(Level::Warn, &format!("mod_fcgid: {reason}"));
-                    self.send(conn, &Message::Refused { reason });
-                }
+                // The request logs the refusal, with its client and URL.
+                Action::Refuse { conn, reason } => self.send(conn, &Message::Refused { reason }),
                 Action::Signal { pid, kill } => sys::signal(pid, kill),
             }
         }
     }
 
-    fn spawn(&mut self, proc: u64, spec: &ClassSpec) -> Option<(i32, Vec<u8>)> {
+    /// Starts one app process; on failure, the reason (already logged).
+    fn spawn(&mut self, proc: u64, spec: &ClassSpec) -> Result<(i32, Vec<u8>), String> {
         let path = self
             .settings
             .ipc_dir
@@ -354,12 +355,13 @@ impl Daemon {
                     Level::Info,
                     &format!("mod_fcgid: server {cmd} (pid {pid}) started"),
                 );
-                Some((pid, path.as_os_str().as_bytes().to_vec()))
+                Ok((pid, path.as_os_str().as_bytes().to_vec()))
             }
             Err(e) => {
-                log(Level::Err, &format!("mod_fcgid: cannot spawn {cmd}: {e}"));
+                let reason = format!("cannot start {cmd}: {e}");
+                log(Level::Err, &format!("mod_fcgid: {reason}"));
                 let _ = std::fs::remove_file(&path);
-                None
+                Err(reason)
             }
         }
     }

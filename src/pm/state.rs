@@ -259,6 +259,34 @@ impl Manager {
         self.take_actions()
     }
 
+    /// The daemon could not start `proc` at all (`reason` says why, e.g. the
+    /// program cannot be executed). If the class has no other process that
+    /// could serve, its waiters are refused at once with that reason instead
+    /// of waiting out their deadline for a program that will not run.
+    pub fn spawn_failed(&mut self, proc: ProcId, reason: &str, now: Instant) -> Vec<Action> {
+        let Some(key) = self.procs.get(&proc).map(|p| p.class.clone()) else {
+            return Vec::new();
+        };
+        self.forget(proc, ExitReason::Died, now);
+        let procs = &self.procs;
+        let Some(class) = self.classes.get_mut(&key) else {
+            return Vec::new();
+        };
+        let can_serve = class
+            .procs
+            .iter()
+            .any(|id| !matches!(procs[id].state, ProcState::Stopping { .. }));
+        if !can_serve {
+            for w in class.waiters.drain(..) {
+                self.actions.push(Action::Refuse {
+                    conn: w.conn,
+                    reason: reason.to_string(),
+                });
+            }
+        }
+        self.take_actions()
+    }
+
     /// The request on `conn` gives `proc` back.
     pub fn release(
         &mut self,

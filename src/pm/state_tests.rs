@@ -1800,3 +1800,38 @@ fn an_undelivered_grant_leaves_the_process_idle_for_the_next_request() {
     assert!(r.m.grant_undelivered(1, proc, r.at(t)).is_empty());
     assert_eq!(r.m.view()[0].busy, 1);
 }
+
+#[test]
+fn a_program_that_cannot_start_refuses_its_waiters_at_once() {
+    let mut r = Rig::new(no_throttle());
+    let s = spec_named("k", "/srv/broken.fcgi", roomy());
+    let proc = only_spawn(&r.acquire(1, &s, secs(0)));
+    let acts = r.m.spawn_failed(
+        proc,
+        "cannot start /srv/broken.fcgi: Permission denied",
+        r.at(secs(0)),
+    );
+    assert_eq!(
+        acts,
+        vec![Action::Refuse {
+            conn: 1,
+            reason: "cannot start /srv/broken.fcgi: Permission denied".into()
+        }]
+    );
+    assert_eq!(r.m.process_count(), 0);
+    assert_eq!(r.m.view()[0].waiting, 0);
+}
+
+#[test]
+fn a_failed_spawn_leaves_waiters_alone_while_another_process_can_serve() {
+    let mut r = Rig::new(no_throttle());
+    let s = spec_named("k", "/srv/app.fcgi", roomy());
+    let first = r.lend_new(1, &s, 10, secs(0));
+    let proc = only_spawn(&r.acquire(2, &s, secs(0)));
+    assert!(r
+        .m
+        .spawn_failed(proc, "cannot start: EAGAIN", r.at(secs(0)))
+        .is_empty());
+    // The waiter gets the running process when it is released.
+    assert!(grants(&r.release(1, first, secs(1))).contains(&(2, first)));
+}
