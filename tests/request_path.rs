@@ -202,3 +202,69 @@ fn a_program_that_cannot_run_gets_503_at_once_and_the_cause_logged() {
     });
     assert!(httpd.app_pids().is_empty());
 }
+
+#[test]
+fn flushed_output_reaches_the_client_before_the_app_finishes() {
+    use std::io::{Read, Write};
+    use std::time::{Duration, Instant};
+    let httpd = Httpd::new("stream", Mpm::Event, &["stream"], "").start();
+    let mut conn = std::net::TcpStream::connect(("127.0.0.1", httpd.port)).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        conn,
+        "GET /stream.fcgi?pause_ms=3000 HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let start = Instant::now();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&seen).contains("data: first") {
+        let n = conn.read(&mut buf).unwrap();
+        assert!(
+            n > 0,
+            "connection closed before the first part: {}",
+            String::from_utf8_lossy(&seen)
+        );
+        seen.extend_from_slice(&buf[..n]);
+    }
+    let first_after = start.elapsed();
+    assert!(!String::from_utf8_lossy(&seen).contains("data: second"));
+    // The app pauses 3 s after flushing: the first part must not wait for it.
+    assert!(
+        first_after < Duration::from_millis(2500),
+        "first part took {first_after:?}"
+    );
+    conn.read_to_end(&mut seen).unwrap();
+    assert!(String::from_utf8_lossy(&seen).contains("data: second"));
+}
+
+#[test]
+fn a_stalled_app_is_cut_off_after_fcgidiotimeout_with_a_log_line() {
+    let httpd = Httpd::new("iotimeout", Mpm::Event, &["echo"], "FcgidIOTimeout 1\n").start();
+    let r = httpd.get("/echo.fcgi?sleep_ms=4000");
+    assert!(
+        r.status >= 500,
+        "a stalled app gives a 5xx, got {}",
+        r.status
+    );
+    httpd.wait_for_log("the timeout", |l| {
+        l.contains("did not answer within FcgidIOTimeout")
+    });
+    // The stalled process is stopped; the next request gets a working one.
+    assert_eq!(httpd.get("/echo.fcgi").status, 200);
+}
+
+#[test]
+fn a_body_over_fcgidmaxrequestlen_gets_413_and_a_log_line() {
+    let httpd = Httpd::new("maxlen", Mpm::Event, &["echo"], "FcgidMaxRequestLen 1000\n").start();
+    let body = "x".repeat(1001);
+    let r = httpd.request("/echo.fcgi", &["--data-binary", &body]);
+    assert_eq!(r.status, 413);
+    httpd.wait_for_log("the limit", |l| {
+        l.contains("larger than FcgidMaxRequestLen (1000 bytes)")
+    });
+    let r = httpd.request("/echo.fcgi", &["--data-binary", &"y".repeat(1000)]);
+    assert_eq!(r.status, 200, "a body at the limit is fine");
+    assert!(httpd.app_pids().len() <= 1);
+}
