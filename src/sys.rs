@@ -274,6 +274,32 @@ impl Poller {
     }
 }
 
+/// Waits up to `timeout` for `fd` to become readable or writable; returns
+/// (readable, writable), both false on timeout.
+pub fn wait_io(fd: RawFd, timeout: Duration) -> io::Result<(bool, bool)> {
+    let mut p = libc::pollfd {
+        fd,
+        events: libc::POLLIN | libc::POLLOUT,
+        revents: 0,
+    };
+    let ms = timeout.as_millis().min(i32::MAX as u128) as libc::c_int;
+    // SAFETY: one valid pollfd.
+    let rc = unsafe { libc::poll(&mut p, 1, ms) };
+    if rc < 0 {
+        let e = io::Error::last_os_error();
+        return if e.kind() == io::ErrorKind::Interrupted {
+            Ok((false, true))
+        } else {
+            Err(e)
+        };
+    }
+    let hup = p.revents & (libc::POLLHUP | libc::POLLERR) != 0;
+    Ok((
+        p.revents & libc::POLLIN != 0 || hup,
+        p.revents & libc::POLLOUT != 0,
+    ))
+}
+
 /// Is `fd` readable right now (data or hang-up)?
 pub fn readable_now(fd: RawFd) -> bool {
     poll_readable(&[fd], Duration::ZERO)

@@ -268,3 +268,32 @@ fn a_body_over_fcgidmaxrequestlen_gets_413_and_a_log_line() {
     assert_eq!(r.status, 200, "a body at the limit is fine");
     assert!(httpd.app_pids().len() <= 1);
 }
+
+#[test]
+fn bodies_over_fcgidmaxrequestinmem_are_spooled_and_arrive_whole() {
+    let httpd = Httpd::new(
+        "spool",
+        Mpm::Event,
+        &["echo"],
+        "FcgidMaxRequestInMem 1024\nFcgidMaxRequestLen 2000000\n",
+    )
+    .start();
+    let big: String = (0..600_000)
+        .map(|i| char::from(b'A' + (i % 23) as u8))
+        .collect();
+    let file = httpd.root.join("spooled.txt");
+    std::fs::write(&file, &big).unwrap();
+    let r = httpd.request(
+        "/echo.fcgi",
+        &[
+            "-H",
+            "Transfer-Encoding: chunked",
+            "--data-binary",
+            &format!("@{}", file.display()),
+        ],
+    );
+    assert_eq!(r.status, 200);
+    assert_eq!(r.field("CONTENT_LENGTH").as_deref(), Some("600000"));
+    assert_eq!(r.field("body").map(|b| b.len()), Some(600_000));
+    assert_eq!(r.field("body").as_deref(), Some(big.as_str()));
+}

@@ -2,6 +2,7 @@
 //! then read STDOUT (as header lines, then body chunks), STDERR lines and
 //! END_REQUEST. Socket IO here, protocol in `crate::fcgi`.
 
+use super::body::Body;
 use crate::fcgi::{self, Decoder, EndRequest, ProtocolError, ProtocolStatus, RecordType, Role};
 use crate::sys;
 use std::io::{self, Read, Write};
@@ -56,6 +57,7 @@ pub struct AppConn<'l> {
     stderr_line: Vec<u8>,
     end: Option<EndRequest>,
     log_stderr: &'l dyn Fn(&str),
+    io_timeout: Duration,
 }
 
 impl<'l> AppConn<'l> {
@@ -80,26 +82,101 @@ impl<'l> AppConn<'l> {
             stderr_line: Vec::new(),
             end: None,
             log_stderr,
+            io_timeout,
         })
     }
 
     /// Sends BEGIN_REQUEST, the environment as PARAMS and the body as STDIN.
+    /// A body in memory goes out with the rest in one write; a spooled one
+    /// in record-sized pieces.
     pub fn send_request(
         &mut self,
         role: Role,
         params: &[(Vec<u8>, Vec<u8>)],
-        body: &[u8],
+        body: &mut Body,
     ) -> Result<(), AppError> {
-        let mut out = Vec::with_capacity(1024 + body.len() + body.len() / 8192 * 8);
+        let mut out = Vec::with_capacity(4096);
         fcgi::encode_begin_request(&mut out, REQUEST_ID, role, false);
         fcgi::encode_params(
             &mut out,
             REQUEST_ID,
             params.iter().map(|(k, v)| (k.as_slice(), v.as_slice())),
         );
-        fcgi::encode_stream_chunk(&mut out, RecordType::Stdin, REQUEST_ID, body);
+        if !body.is_spooled() {
+            // At most FcgidMaxRequestInMem plus the environment: the socket
+            // buffer takes it without waiting for the app.
+            body.for_each_chunk(fcgi::MAX_CONTENT_LEN, |piece| {
+                fcgi::encode_stream_chunk(&mut out, RecordType::Stdin, REQUEST_ID, piece);
+                Ok(())
+            })
+            .map_err(AppError::Io)?;
+            fcgi::encode_stream_end(&mut out, RecordType::Stdin, REQUEST_ID);
+            return self.stream.write_all(&out).map_err(AppError::Io);
+        }
+        self.stream.set_nonblocking(true).map_err(AppError::Io)?;
+        let sent = self.send_spooled(out, body);
+        self.stream.set_nonblocking(false).map_err(AppError::Io)?;
+        sent
+    }
+
+    fn send_spooled(&mut self, mut out: Vec<u8>, body: &mut Body) -> Result<(), AppError> {
+        self.write_while_reading(&out)?;
+        let mut failure = None;
+        body.for_each_chunk(fcgi::MAX_CONTENT_LEN, |piece| {
+            out.clear();
+            fcgi::encode_stream_chunk(&mut out, RecordType::Stdin, REQUEST_ID, piece);
+            self.write_while_reading(&out).map_err(|e| {
+                failure = Some(e);
+                io::Error::other("write failed")
+            })
+        })
+        .map_err(|e| failure.take().unwrap_or(AppError::Io(e)))?;
+        out.clear();
         fcgi::encode_stream_end(&mut out, RecordType::Stdin, REQUEST_ID);
-        self.stream.write_all(&out).map_err(AppError::Io)
+        self.write_while_reading(&out)
+    }
+
+    /// Writes `bytes` to the app, reading (and keeping) whatever it answers
+    /// meanwhile: an app that echoes its input as it reads would otherwise
+    /// block on a full socket while we block on ours.
+    fn write_while_reading(&mut self, mut bytes: &[u8]) -> Result<(), AppError> {
+        let fd = self.stream.as_raw_fd();
+        while !bytes.is_empty() {
+            match (&self.stream).write(bytes) {
+                Ok(n) => bytes = &bytes[n..],
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    // The socket is full: take what the app has written, if
+                    // anything, else wait until one side can move.
+                    let (readable, writable) =
+                        sys::wait_io(fd, self.io_timeout).map_err(AppError::Io)?;
+                    if readable {
+                        self.read_some()?;
+                    } else if !writable {
+                        return Err(AppError::Io(io::Error::new(
+                            io::ErrorKind::TimedOut,
+                            "write timed out",
+                        )));
+                    }
+                }
+                Err(e) => return Err(AppError::Io(e)),
+            }
+        }
+        Ok(())
+    }
+
+    /// One read from the socket into the decoder, records decoded.
+    fn read_some(&mut self) -> Result<(), AppError> {
+        let mut buf = [0u8; 16384];
+        let n = match self.stream.read(&mut buf) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+            other => other.map_err(AppError::Io)?,
+        };
+        if n == 0 {
+            return Err(AppError::Truncated);
+        }
+        self.decoder.feed(&buf[..n]);
+        self.decode_available().map(|_| ())
     }
 
     /// True once END_REQUEST has arrived and all STDOUT was taken.

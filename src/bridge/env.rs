@@ -43,7 +43,7 @@ pub fn pass_headers(env: &mut Env, headers: &[(String, String)]) {
 }
 
 /// The body was read whole (de-chunked): tell the app its real length.
-pub fn set_content_length(env: &mut Env, len: usize, had_header: bool) {
+pub fn set_content_length(env: &mut Env, len: u64, had_header: bool) {
     if len > 0 || had_header {
         set(env, b"CONTENT_LENGTH", len.to_string().into_bytes());
     }

@@ -2,12 +2,13 @@
 //! the manager, runs the FastCGI exchange and streams the response.
 
 use super::app_conn::{AppConn, AppError};
+use super::body::{Body, BodyError};
 use super::class::{class_for, Target};
 use super::env;
 use crate::fcgi::Role;
 use crate::ffi::bindings::{
-    DECLINED, HTTP_FORBIDDEN, HTTP_INTERNAL_SERVER_ERROR, HTTP_NOT_FOUND, HTTP_NOT_MODIFIED,
-    HTTP_REQUEST_ENTITY_TOO_LARGE, HTTP_SERVICE_UNAVAILABLE, OK,
+    DECLINED, HTTP_BAD_REQUEST, HTTP_FORBIDDEN, HTTP_INTERNAL_SERVER_ERROR, HTTP_NOT_FOUND,
+    HTTP_NOT_MODIFIED, HTTP_REQUEST_ENTITY_TOO_LARGE, HTTP_SERVICE_UNAVAILABLE, OK,
 };
 use crate::ffi::directives::{dir_config, server_config};
 use crate::ffi::log::Level;
@@ -70,9 +71,13 @@ pub fn handle(req: &mut Request) -> c_int {
     // The whole body is read before a process is taken: a slow client never
     // holds an app process.
     let had_length = req.header_in(c"Content-Length").is_some();
-    let body = match req.read_body(server.max_request_len() as usize) {
-        Ok(b) => b,
-        Err(None) => {
+    let mut body = Body::new(
+        server.max_request_in_mem() as usize,
+        server.max_request_len(),
+    );
+    match req.read_body(|piece| body.push(piece)) {
+        Ok(()) => {}
+        Err(Some(BodyError::TooLarge)) => {
             req.log(
                 Level::Err,
                 &format!(
@@ -82,14 +87,21 @@ pub fn handle(req: &mut Request) -> c_int {
             );
             return HTTP_REQUEST_ENTITY_TOO_LARGE as c_int;
         }
-        Err(Some(status)) => {
+        Err(Some(BodyError::Spool(e))) => {
+            req.log(
+                Level::Err,
+                &format!("mod_fcgid: cannot spool the request body to a temporary file: {e}"),
+            );
+            return HTTP_INTERNAL_SERVER_ERROR as c_int;
+        }
+        Err(None) => {
             req.log(
                 Level::Info,
                 "mod_fcgid: could not read the request body from the client",
             );
-            return status;
+            return HTTP_BAD_REQUEST as c_int;
         }
-    };
+    }
 
     let mut params = req.cgi_environment();
     env::drop_httpoxy(&mut params);
@@ -144,7 +156,7 @@ pub fn handle(req: &mut Request) -> c_int {
         &mut loan,
         &opts,
         &params,
-        &body,
+        &mut body,
         server.output_buffer_size(),
         &log_stderr,
     );
@@ -183,7 +195,7 @@ fn exchange(
     loan: &mut Loan,
     opts: &crate::config::ProcessOptions,
     params: &[(Vec<u8>, Vec<u8>)],
-    body: &[u8],
+    body: &mut Body,
     buffer_size: usize,
     log_stderr: &dyn Fn(&str),
 ) -> Result<c_int, (c_int, AppError)> {

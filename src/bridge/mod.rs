@@ -2,6 +2,7 @@
 //! app process and back.
 
 pub mod app_conn;
+pub mod body;
 pub mod class;
 pub mod env;
 pub mod handler;

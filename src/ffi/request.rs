@@ -143,34 +143,34 @@ impl<'a> Request<'a> {
         env
     }
 
-    /// Reads the whole request body (de-chunked). `Err(None)` means the body
-    /// is larger than `limit`; `Err(Some(status))` a read failure.
-    pub fn read_body(&mut self, limit: usize) -> Result<Vec<u8>, Option<c_int>> {
+    /// Reads the whole request body (de-chunked), handing each piece to
+    /// `sink`. Stops at the first `Err` of `sink` and returns it as
+    /// `Err(Some(e))`; `Err(None)` is a client read failure.
+    pub fn read_body<E>(
+        &mut self,
+        mut sink: impl FnMut(&[u8]) -> Result<(), E>,
+    ) -> Result<(), Option<E>> {
         // SAFETY: the client-block API reads the request body into our buffer,
         // never past the length we pass.
         unsafe {
             let rc = b::ap_setup_client_block(self.r, b::REQUEST_CHUNKED_DECHUNK as c_int);
             if rc != b::OK as c_int {
-                return Err(Some(rc));
+                return Err(None);
             }
-            let mut body = Vec::new();
             if b::ap_should_client_block(self.r) == 0 {
-                return Ok(body);
+                return Ok(());
             }
             let mut buf = vec![0u8; 16384];
             loop {
                 let n: c_long =
                     b::ap_get_client_block(self.r, buf.as_mut_ptr() as *mut c_char, buf.len());
                 if n < 0 {
-                    return Err(Some(b::HTTP_BAD_REQUEST as c_int));
-                }
-                if n == 0 {
-                    return Ok(body);
-                }
-                if body.len() + n as usize > limit {
                     return Err(None);
                 }
-                body.extend_from_slice(&buf[..n as usize]);
+                if n == 0 {
+                    return Ok(());
+                }
+                sink(&buf[..n as usize]).map_err(Some)?;
             }
         }
     }
