@@ -297,3 +297,19 @@ fn bodies_over_fcgidmaxrequestinmem_are_spooled_and_arrive_whole() {
     assert_eq!(r.field("body").map(|b| b.len()), Some(600_000));
     assert_eq!(r.field("body").as_deref(), Some(big.as_str()));
 }
+
+#[test]
+fn an_environment_over_64_kib_is_split_across_params_records() {
+    // httpd allows such a header only when told to; the app must get it whole.
+    let httpd = Httpd::new(
+        "bigparams",
+        Mpm::Event,
+        &["echo"],
+        "LimitRequestFieldSize 200000\n",
+    )
+    .start();
+    let value = "v".repeat(80_000);
+    let r = httpd.request("/echo.fcgi", &["-H", &format!("X-Test: {value}")]);
+    assert_eq!(r.status, 200);
+    assert_eq!(r.field("HTTP_X_TEST").map(|v| v.len()), Some(80_000));
+}
