@@ -262,3 +262,14 @@ fn no_free_process_in_time_gives_503_naming_class_and_limit() {
     });
     assert_eq!(slow.join().unwrap(), "200");
 }
+
+#[test]
+fn a_client_that_hangs_up_leaves_nothing_busy() {
+    let httpd = Httpd::new("hangup", Mpm::Event, &["echo"], "").start();
+    let pid = pid_of(&httpd, "");
+    // The client gives up after 0.3 s; the app answers after 1.5 s.
+    let r = httpd.request("/echo.fcgi?sleep_ms=1500", &["--max-time", "0.3"]);
+    assert_eq!(r.status, 0, "curl gave up");
+    eventually(10, "the process is returned", || httpd.pm_number("busy") == 0);
+    assert_eq!(pid_of(&httpd, ""), pid, "the app finished its answer and serves again");
+}
