@@ -13,6 +13,7 @@
 #include <unixd.h>
 #include <mod_unixd.h>
 #include <mod_status.h>
+#include <apr_optional_hooks.h>
 #include <apr_buckets.h>
 #include <apr_strings.h>
 #include <apr_thread_proc.h>

@@ -7,6 +7,7 @@ pub mod config;
 pub mod fcgi;
 pub mod ffi;
 pub mod pm;
+pub mod status;
 pub mod sys;
 
 use ffi::bindings as b;
@@ -41,6 +42,7 @@ extern "C" fn register_hooks(_p: *mut b::apr_pool_t) {
     guard("register_hooks", (), || {
         ffi::guard::install_panic_hook();
         ffi::server::register_hooks(post_config, handler);
+        ffi::status_hook::register();
     })
 }
 

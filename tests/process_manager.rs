@@ -270,6 +270,12 @@ fn a_client_that_hangs_up_leaves_nothing_busy() {
     // The client gives up after 0.3 s; the app answers after 1.5 s.
     let r = httpd.request("/echo.fcgi?sleep_ms=1500", &["--max-time", "0.3"]);
     assert_eq!(r.status, 0, "curl gave up");
-    eventually(10, "the process is returned", || httpd.pm_number("busy") == 0);
-    assert_eq!(pid_of(&httpd, ""), pid, "the app finished its answer and serves again");
+    eventually(10, "the process is returned", || {
+        httpd.pm_number("busy") == 0
+    });
+    assert_eq!(
+        pid_of(&httpd, ""),
+        pid,
+        "the app finished its answer and serves again"
+    );
 }

@@ -10,3 +10,4 @@ pub mod pool;
 pub mod process;
 pub mod request;
 pub mod server;
+pub mod status_hook;

@@ -257,6 +257,19 @@ impl<'a> Request<'a> {
         unsafe { super::output::Output::new(self.r) }
     }
 
+    /// Writes bytes straight to the response (for handlers that print, such
+    /// as mod_status's hooks).
+    pub fn write_raw(&mut self, bytes: &[u8]) {
+        // SAFETY: ap_rwrite copies `bytes` into the response.
+        unsafe {
+            b::ap_rwrite(
+                bytes.as_ptr() as *const c_void,
+                bytes.len() as c_int,
+                self.r,
+            )
+        };
+    }
+
     pub fn set_env(&mut self, name: &str, value: &str) {
         let pool = self.pool();
         // SAFETY: both strings are copied into the request pool first.
