@@ -41,7 +41,12 @@ pub static mut fcgid_module: b::module = b::module {
 extern "C" fn register_hooks(_p: *mut b::apr_pool_t) {
     guard("register_hooks", (), || {
         ffi::guard::install_panic_hook();
-        ffi::server::register_hooks(post_config, handler);
+        let auth = ffi::server::AuthHooks {
+            check_user_id,
+            auth_checker,
+            access_checker,
+        };
+        ffi::server::register_hooks(post_config, handler, auth);
         ffi::status_hook::register();
     })
 }
@@ -116,4 +121,27 @@ extern "C" fn handler(r: *mut b::request_rec) -> c_int {
             None => b::DECLINED as c_int,
         }
     })
+}
+
+/// Runs an authorizer-role check (`bridge::auth`) behind the panic guard.
+fn auth_hook(r: *mut b::request_rec, check: bridge::auth::Check) -> c_int {
+    guard("auth hook", b::HTTP_INTERNAL_SERVER_ERROR as c_int, || {
+        // SAFETY: httpd passes the live request.
+        match unsafe { ffi::request::Request::from_raw(r) } {
+            Some(mut req) => bridge::auth::check(&mut req, check),
+            None => b::DECLINED as c_int,
+        }
+    })
+}
+
+extern "C" fn check_user_id(r: *mut b::request_rec) -> c_int {
+    auth_hook(r, bridge::auth::Check::Authn)
+}
+
+extern "C" fn auth_checker(r: *mut b::request_rec) -> c_int {
+    auth_hook(r, bridge::auth::Check::Authz)
+}
+
+extern "C" fn access_checker(r: *mut b::request_rec) -> c_int {
+    auth_hook(r, bridge::auth::Check::Access)
 }

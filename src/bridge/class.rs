@@ -1,6 +1,6 @@
 //! Which process class serves a request, and how its processes are started.
 
-use crate::config::{DirConfig, ProcessOptions, ServerConfig};
+use crate::config::{Command, DirConfig, ProcessOptions, ServerConfig};
 use crate::pm::wire::{ClassLimits, ClassSpec};
 use std::path::Path;
 use std::time::Duration;
@@ -24,41 +24,83 @@ fn never_if_zero(d: Duration) -> Duration {
     }
 }
 
+fn parent_dir(path: &str) -> String {
+    Path::new(path)
+        .parent()
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "/".into())
+}
+
 /// The class for `target` (its own executable, or the wrapper configured
-/// for it) and the settings its processes and requests run with. None when there is no wrapper and the file does not exist.
+/// for it) and the settings its processes and requests run with. None when
+/// there is no wrapper and the file does not exist.
 pub fn class_for(
     target: &Target,
     server: &ServerConfig,
     dir: &DirConfig,
 ) -> Option<(ClassSpec, ProcessOptions)> {
-    let wrapper = dir.wrapper_for(target.filename);
-    let (argv, exe, file_id) = match wrapper {
-        Some(w) => (
-            w.command.argv(),
-            w.command.path.clone(),
+    let cwd = parent_dir(target.filename);
+    Some(match dir.wrapper_for(target.filename) {
+        // As in C, all scripts run through one wrapper share its pool: the
+        // wrapper learns the script from SCRIPT_FILENAME on each request.
+        Some(w) => build(
+            target,
+            server,
+            &w.command.argv(),
+            &w.command.path,
             (w.command.file_id.dev, w.command.file_id.ino),
+            cwd,
         ),
-        None => (
-            vec![target.filename.to_string()],
-            target.filename.to_string(),
+        None => build(
+            target,
+            server,
+            &[target.filename.to_string()],
+            target.filename,
             target.file_id?,
+            cwd,
         ),
-    };
-    let opts = server.process_options(&exe);
-    let cwd = Path::new(target.filename)
-        .parent()
-        .map(|p| p.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "/".into());
-    let cmdline = argv.join(" ");
-    // As in C, all scripts run through one wrapper share its pool: the
-    // wrapper learns the script from SCRIPT_FILENAME on each request.
+    })
+}
+
+/// The class of an authorizer-role program (`FcgidAuthenticator` and the
+/// others), run in its own directory.
+pub fn class_for_command(
+    command: &Command,
+    target: &Target,
+    server: &ServerConfig,
+) -> (ClassSpec, ProcessOptions) {
+    let file_id = (command.file_id.dev, command.file_id.ino);
+    build(
+        target,
+        server,
+        &command.argv(),
+        &command.path,
+        file_id,
+        parent_dir(&command.path),
+    )
+}
+
+fn build(
+    target: &Target,
+    server: &ServerConfig,
+    argv: &[String],
+    exe: &str,
+    file_id: (u64, u64),
+    cwd: String,
+) -> (ClassSpec, ProcessOptions) {
+    let opts = server.process_options(exe);
     let key = format!(
         "{}:{}|{}|{}|{}:{}",
-        file_id.0, file_id.1, cmdline, target.vhost, target.uid, target.gid
+        file_id.0,
+        file_id.1,
+        argv.join(" "),
+        target.vhost,
+        target.uid,
+        target.gid
     );
     let spec = ClassSpec {
         key,
-        argv: argv.into_iter().map(String::into_bytes).collect(),
+        argv: argv.iter().map(|a| a.clone().into_bytes()).collect(),
         cwd: cwd.into_bytes(),
         env: opts
             .initial_env
@@ -74,7 +116,7 @@ pub fn class_for(
             max_requests: opts.max_requests_per_process,
         },
     };
-    Some((spec, opts))
+    (spec, opts)
 }
 
 #[cfg(test)]

@@ -66,6 +66,30 @@ pub fn fix_pathinfo(env: &mut Env, uri: &str) {
     set(env, b"SCRIPT_NAME", script.to_vec());
 }
 
+/// The environment of an authorizer-role program (DESIGN §5): its role in
+/// FCGI_APACHE_ROLE, the Basic password for an authenticator, and none of
+/// the variables that describe a body or a script it is not running.
+pub fn for_auth_role(env: &mut Env, role: &str, password: Option<&str>) {
+    const DROPPED: [&[u8]; 9] = [
+        b"CONTENT_LENGTH",
+        b"PATH_INFO",
+        b"PATH_TRANSLATED",
+        b"SCRIPT_NAME",
+        b"HTTP_KEEP_ALIVE",
+        b"HTTP_TE",
+        b"HTTP_TRAILER",
+        b"HTTP_TRANSFER_ENCODING",
+        b"HTTP_UPGRADE",
+    ];
+    env.retain(|(k, _)| !DROPPED.contains(&k.as_slice()));
+    if let Some(pw) = password {
+        set(env, b"REMOTE_PASSWD", pw.as_bytes().to_vec());
+    }
+    set(env, b"FCGI_APACHE_ROLE", role.as_bytes().to_vec());
+    // No keep-alive between httpd and the program: it answers and is done.
+    set(env, b"HTTP_CONNECTION", b"close".to_vec());
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -118,6 +142,32 @@ mod tests {
             get(&e, "CONTENT_LENGTH"),
             Some(&b"1234"[..]),
             "chunked body"
+        );
+    }
+
+    #[test]
+    fn auth_roles_get_their_role_and_no_body_or_script_variables() {
+        let mut e = env(&[
+            ("CONTENT_LENGTH", "5"),
+            ("PATH_INFO", "/x"),
+            ("SCRIPT_NAME", "/a"),
+            ("HTTP_HOST", "h"),
+            ("HTTP_CONNECTION", "keep-alive"),
+        ]);
+        for_auth_role(&mut e, "AUTHENTICATOR", Some("s3cret"));
+        assert_eq!(get(&e, "FCGI_APACHE_ROLE"), Some(&b"AUTHENTICATOR"[..]));
+        assert_eq!(get(&e, "REMOTE_PASSWD"), Some(&b"s3cret"[..]));
+        assert_eq!(get(&e, "HTTP_CONNECTION"), Some(&b"close"[..]));
+        assert_eq!(get(&e, "HTTP_HOST"), Some(&b"h"[..]));
+        for gone in ["CONTENT_LENGTH", "PATH_INFO", "SCRIPT_NAME"] {
+            assert_eq!(get(&e, gone), None, "{gone}");
+        }
+        let mut e = env(&[]);
+        for_auth_role(&mut e, "AUTHORIZER", None);
+        assert_eq!(
+            get(&e, "REMOTE_PASSWD"),
+            None,
+            "only the authenticator gets the password"
         );
     }
 

@@ -5,6 +5,7 @@ use super::app_conn::{AppConn, AppError};
 use super::body::{Body, BodyError};
 use super::class::{class_for, Target};
 use super::env;
+use super::loan::Loan;
 use crate::fcgi::Role;
 use crate::ffi::bindings::{
     DECLINED, HTTP_BAD_REQUEST, HTTP_FORBIDDEN, HTTP_INTERNAL_SERVER_ERROR, HTTP_NOT_FOUND,
@@ -13,8 +14,6 @@ use crate::ffi::bindings::{
 use crate::ffi::directives::{dir_config, server_config};
 use crate::ffi::log::Level;
 use crate::ffi::request::{FileKind, Request};
-use crate::pm::client::{self, AcquireError};
-use crate::pm::wire::Outcome;
 use std::os::raw::c_int;
 
 const HTTP_BAD_GATEWAY: c_int = 502;
@@ -119,26 +118,9 @@ pub fn handle(req: &mut Request) -> c_int {
         env::fix_pathinfo(&mut params, req.uri().unwrap_or(""));
     }
 
-    let Some(pm_socket) = crate::pm::launch::manager_socket() else {
-        req.log(Level::Err, "mod_fcgid: the process manager is not running");
-        return HTTP_SERVICE_UNAVAILABLE as c_int;
-    };
-    let lease = match client::acquire(&pm_socket, spec, server.wait_timeout()) {
-        Ok(l) => l,
-        Err(AcquireError::Refused(reason)) => {
-            req.log(
-                Level::Warn,
-                &format!("mod_fcgid: can't apply process slot for {filename}: {reason}"),
-            );
-            return HTTP_SERVICE_UNAVAILABLE as c_int;
-        }
-        Err(e) => {
-            req.log(
-                Level::Err,
-                &format!("mod_fcgid: can't apply process slot for {filename}: {e}"),
-            );
-            return HTTP_SERVICE_UNAVAILABLE as c_int;
-        }
+    let mut loan = match Loan::borrow(req, spec, server.wait_timeout(), &filename) {
+        Ok(loan) => loan,
+        Err(status) => return status,
     };
 
     let request_ptr = req.as_ptr();
@@ -150,7 +132,6 @@ pub fn handle(req: &mut Request) -> c_int {
             &format!("mod_fcgid: stderr: {line}"),
         )
     };
-    let mut loan = Loan(Some(lease));
     let result = exchange(
         req,
         &mut loan,
@@ -166,24 +147,6 @@ pub fn handle(req: &mut Request) -> c_int {
             // The loan is dropped unreturned: the manager stops that process.
             req.log(Level::Err, &format!("mod_fcgid: {filename}: {e}"));
             status
-        }
-    }
-}
-
-/// The borrowed process, given back as soon as the app has ended the
-/// request (before the client has the whole answer), so the next waiting
-/// request gets it without delay. Dropping it unreturned tells the manager
-/// the process is in an unknown state, and it is stopped.
-struct Loan(Option<crate::pm::client::Lease>);
-
-impl Loan {
-    fn socket(&self) -> &std::path::Path {
-        &self.0.as_ref().expect("process already returned").socket
-    }
-
-    fn give_back(&mut self) {
-        if let Some(lease) = self.0.take() {
-            lease.release(Outcome::Done);
         }
     }
 }

@@ -2,7 +2,9 @@
 //! app process and back.
 
 pub mod app_conn;
+pub mod auth;
 pub mod body;
 pub mod class;
 pub mod env;
 pub mod handler;
+pub mod loan;

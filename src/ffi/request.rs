@@ -15,6 +15,12 @@ pub enum FileKind {
     Other,
 }
 
+/// See `Request::save_response`.
+pub struct SavedResponse {
+    headers: *mut b::apr_table_t,
+    status: c_int,
+}
+
 pub struct Request<'a> {
     r: &'a mut b::request_rec,
 }
@@ -141,6 +147,96 @@ impl<'a> Request<'a> {
             env.push((k.to_vec(), v.to_vec()))
         });
         env
+    }
+
+    /// The CGI environment as `cgi_environment` builds it, but without
+    /// leaving it in the request: an authorizer-role program runs before the
+    /// handler, whose own environment must not inherit these variables.
+    pub fn cgi_environment_apart(&mut self) -> Vec<(Vec<u8>, Vec<u8>)> {
+        // SAFETY: the copy lives in the request pool; restoring the pointer puts
+        // back the table as it was before.
+        let saved = unsafe { b::apr_table_copy(self.r.pool, self.r.subprocess_env) };
+        let env = self.cgi_environment();
+        self.r.subprocess_env = saved;
+        env
+    }
+
+    /// The password of HTTP Basic credentials, or the status httpd gives
+    /// when there are none (401, with the challenge noted).
+    pub fn basic_auth_password(&mut self) -> Result<String, c_int> {
+        let mut pw: *const c_char = std::ptr::null();
+        // Without credentials httpd would ask mod_auth_basic to challenge the
+        // client: answer that part ourselves.
+        if self.header_in(c"Authorization").is_none() && self.uses_basic_auth() {
+            self.challenge_basic();
+            return Err(b::HTTP_UNAUTHORIZED as c_int);
+        }
+        // SAFETY: ap_get_basic_auth_pw sets `pw` to a request-pool string on OK.
+        let rc = unsafe { b::ap_get_basic_auth_pw(self.r, &mut pw) };
+        if rc != b::OK as c_int {
+            return Err(rc);
+        }
+        Ok(c_str_opt(pw).unwrap_or("").to_string())
+    }
+
+    pub fn user(&self) -> Option<&str> {
+        c_str_opt(self.r.user)
+    }
+
+    /// Is `AuthType Basic` in effect for this request?
+    pub fn uses_basic_auth(&mut self) -> bool {
+        // SAFETY: returns a string from the request's per-dir config, or null.
+        c_str_opt(unsafe { b::ap_auth_type(self.r) })
+            .is_some_and(|t| t.eq_ignore_ascii_case("basic"))
+    }
+
+    /// Asks the client for Basic credentials (`WWW-Authenticate`), when the
+    /// directory uses `AuthType Basic` and nothing has asked yet. Set here,
+    /// not through mod_auth_basic, which a FastCGI authenticator does not need.
+    pub fn challenge_basic(&mut self) {
+        if !self.uses_basic_auth() {
+            return;
+        }
+        // SAFETY: returns a string from the request's per-dir config, or null.
+        let realm = c_str_opt(unsafe { b::ap_auth_name(self.r) });
+        // SAFETY: headers tables are live; values are copied into the request pool.
+        unsafe {
+            if !b::apr_table_get(self.r.err_headers_out, c"WWW-Authenticate".as_ptr()).is_null() {
+                return;
+            }
+            let value = self.pool().strdup(&format!(
+                "Basic realm=\"{}\"",
+                realm.unwrap_or("").replace('"', "")
+            ));
+            b::apr_table_setn(self.r.err_headers_out, c"WWW-Authenticate".as_ptr(), value);
+        }
+    }
+
+    /// A copy of the response headers and status as they are now, to put
+    /// back after a sub-exchange (an authorizer's answer) has changed them.
+    pub fn save_response(&self) -> SavedResponse {
+        // SAFETY: the copy lives in the request pool.
+        SavedResponse {
+            headers: unsafe { b::apr_table_copy(self.r.pool, self.r.err_headers_out) },
+            status: self.r.status,
+        }
+    }
+
+    pub fn restore_response(&mut self, saved: SavedResponse) {
+        self.r.err_headers_out = saved.headers;
+        self.r.status = saved.status;
+    }
+
+    /// The response headers the CGI scanner kept (`err_headers_out`).
+    pub fn response_headers(&self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        table_for_each(self.r.err_headers_out, |k, v| {
+            out.push((
+                String::from_utf8_lossy(k).into_owned(),
+                String::from_utf8_lossy(v).into_owned(),
+            ))
+        });
+        out
     }
 
     /// Reads the whole request body (de-chunked), handing each piece to

@@ -14,8 +14,15 @@ pub type PostConfigHook = unsafe extern "C" fn(
 ) -> c_int;
 pub type HandlerHook = unsafe extern "C" fn(*mut b::request_rec) -> c_int;
 
+/// The request hooks of the authorizer roles.
+pub struct AuthHooks {
+    pub check_user_id: HandlerHook,
+    pub auth_checker: HandlerHook,
+    pub access_checker: HandlerHook,
+}
+
 /// Registers our hooks; called from the module's register_hooks.
-pub fn register_hooks(post_config: PostConfigHook, handler: HandlerHook) {
+pub fn register_hooks(post_config: PostConfigHook, handler: HandlerHook, auth: AuthHooks) {
     let middle = b::APR_HOOK_MIDDLE as c_int;
     // SAFETY: hook registration during module load, with functions that live
     // as long as the module.
@@ -27,6 +34,24 @@ pub fn register_hooks(post_config: PostConfigHook, handler: HandlerHook) {
             middle,
         );
         b::ap_hook_handler(Some(handler), std::ptr::null(), std::ptr::null(), middle);
+        b::ap_hook_check_user_id(
+            Some(auth.check_user_id),
+            std::ptr::null(),
+            std::ptr::null(),
+            middle,
+        );
+        b::ap_hook_auth_checker(
+            Some(auth.auth_checker),
+            std::ptr::null(),
+            std::ptr::null(),
+            middle,
+        );
+        b::ap_hook_access_checker(
+            Some(auth.access_checker),
+            std::ptr::null(),
+            std::ptr::null(),
+            middle,
+        );
     }
 }
 

@@ -38,7 +38,8 @@ int main(void)
 {
     static const char *vars[] = {"REQUEST_METHOD", "QUERY_STRING", "CONTENT_LENGTH", "SCRIPT_NAME",
                                  "SCRIPT_FILENAME", "PATH_INFO", "SERVER_NAME", "HTTP_HOST",
-                                 "HTTP_PROXY", "HTTP_X_TEST", "X-Test", "TEST_INITIAL", NULL};
+                                 "HTTP_PROXY", "HTTP_X_TEST", "X-Test", "TEST_INITIAL",
+                                 "REMOTE_USER", "AUTH_LEVEL", NULL};
     int count = 0;
     while (FCGI_Accept() >= 0) {
         char buf[256];

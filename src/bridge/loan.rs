@@ -1,0 +1,59 @@
+//! A process borrowed from the manager for one request.
+
+use crate::ffi::bindings::HTTP_SERVICE_UNAVAILABLE;
+use crate::ffi::log::Level;
+use crate::ffi::request::Request;
+use crate::pm::client::{self, AcquireError, Lease};
+use crate::pm::wire::{ClassSpec, Outcome};
+use std::os::raw::c_int;
+use std::path::Path;
+use std::time::Duration;
+
+/// The borrowed process, given back as soon as the app has ended the
+/// request (before the client has the whole answer), so the next waiting
+/// request gets it without delay. Dropping it unreturned tells the manager
+/// the process is in an unknown state, and it is stopped.
+pub struct Loan(Option<Lease>);
+
+impl Loan {
+    /// Borrows a process of `spec`'s class, waiting up to `wait`. On failure,
+    /// logs one line naming `what` and the cause, and gives the status (503).
+    pub fn borrow(
+        req: &Request,
+        spec: ClassSpec,
+        wait: Duration,
+        what: &str,
+    ) -> Result<Loan, c_int> {
+        let Some(pm_socket) = crate::pm::launch::manager_socket() else {
+            req.log(Level::Err, "mod_fcgid: the process manager is not running");
+            return Err(HTTP_SERVICE_UNAVAILABLE as c_int);
+        };
+        match client::acquire(&pm_socket, spec, wait) {
+            Ok(lease) => Ok(Loan(Some(lease))),
+            Err(AcquireError::Refused(reason)) => {
+                req.log(
+                    Level::Warn,
+                    &format!("mod_fcgid: can't apply process slot for {what}: {reason}"),
+                );
+                Err(HTTP_SERVICE_UNAVAILABLE as c_int)
+            }
+            Err(e) => {
+                req.log(
+                    Level::Err,
+                    &format!("mod_fcgid: can't apply process slot for {what}: {e}"),
+                );
+                Err(HTTP_SERVICE_UNAVAILABLE as c_int)
+            }
+        }
+    }
+
+    pub fn socket(&self) -> &Path {
+        &self.0.as_ref().expect("process already returned").socket
+    }
+
+    pub fn give_back(&mut self) {
+        if let Some(lease) = self.0.take() {
+            lease.release(Outcome::Done);
+        }
+    }
+}
