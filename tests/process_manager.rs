@@ -80,6 +80,11 @@ fn class_limit_holds_under_16_clients_with_prefork() {
 }
 
 #[test]
+fn class_limit_holds_under_16_clients_with_worker() {
+    class_limit_holds(Mpm::Worker);
+}
+
+#[test]
 fn idle_processes_above_the_minimum_are_reaped() {
     let httpd = Httpd::new(
         "idle",

@@ -30,6 +30,11 @@ fn hello_is_served_by_one_reused_process_under_prefork() {
 }
 
 #[test]
+fn hello_is_served_by_one_reused_process_under_worker() {
+    hello_is_reused_under(Mpm::Worker);
+}
+
+#[test]
 fn bad_targets_get_404_or_403_and_a_log_line() {
     let extra = "<Location /adir>\n SetHandler fcgid-script\n</Location>\n\
                  <Directory {WWW}/noexec>\n Options -ExecCGI\n</Directory>\n";
