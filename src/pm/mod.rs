@@ -17,6 +17,8 @@ pub mod wire;
 
 #[cfg(test)]
 mod state_tests;
+#[cfg(test)]
+mod wire_tests;
 
 /// The pools as `key: value` lines: the manager, then one block per class
 /// (starting at its `class:` line).

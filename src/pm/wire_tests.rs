@@ -1,0 +1,88 @@
+//! Round trips of the manager's wire protocol (kept apart from wire.rs,
+//! which the integration tests include for their own status queries).
+
+use super::wire::*;
+use std::time::Duration;
+
+fn sample_spec() -> ClassSpec {
+    ClassSpec {
+        key: "8:1234:/srv/app.fcgi:localhost:80".into(),
+        argv: vec![b"/srv/app.fcgi".to_vec(), b"-x".to_vec()],
+        cwd: b"/srv".to_vec(),
+        env: vec![
+            (b"PATH".to_vec(), b"/usr/bin".to_vec()),
+            (b"EMPTY".to_vec(), vec![]),
+        ],
+        limits: ClassLimits {
+            max_processes: 4,
+            min_processes: 1,
+            idle_timeout: Duration::from_secs(300),
+            lifetime: Duration::from_secs(3600),
+            busy_timeout: Duration::from_millis(1500),
+            max_requests: 5,
+        },
+    }
+}
+
+fn all_messages() -> Vec<Message> {
+    vec![
+        Message::Acquire {
+            spec: sample_spec(),
+            wait: Duration::from_millis(2500),
+        },
+        Message::Granted {
+            proc_id: 7,
+            socket: b"/run/fcgid/1-7.sock".to_vec(),
+        },
+        Message::Refused {
+            reason: "class at FcgidMaxProcessesPerClass 4".into(),
+        },
+        Message::Release {
+            proc_id: 7,
+            outcome: Outcome::Done,
+        },
+        Message::Release {
+            proc_id: 9,
+            outcome: Outcome::Broken,
+        },
+        Message::StatusQuery,
+        Message::Status {
+            text: "classes: 1\n".into(),
+        },
+    ]
+}
+
+#[test]
+fn every_message_round_trips_even_fed_byte_by_byte() {
+    let mut stream = Vec::new();
+    for m in all_messages() {
+        m.encode(&mut stream);
+    }
+    let mut buf = Vec::new();
+    let mut out = Vec::new();
+    for byte in stream {
+        buf.push(byte);
+        while let Some(m) = Message::decode(&mut buf).unwrap() {
+            out.push(m);
+        }
+    }
+    assert_eq!(out, all_messages());
+    assert!(buf.is_empty());
+}
+
+#[test]
+fn corrupt_frames_are_errors_not_guesses() {
+    let mut buf = vec![0, 0, 0, 1, 99];
+    assert!(Message::decode(&mut buf).is_err(), "unknown kind");
+    let mut buf = vec![0xff, 0xff, 0xff, 0xff];
+    assert!(Message::decode(&mut buf).is_err(), "absurd length");
+    let mut ok = Vec::new();
+    Message::Release {
+        proc_id: 1,
+        outcome: Outcome::Done,
+    }
+    .encode(&mut ok);
+    ok[3] += 1; // claim one more byte than the fields hold
+    ok.push(0);
+    assert!(Message::decode(&mut ok).is_err(), "trailing bytes");
+}
