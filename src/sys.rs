@@ -160,6 +160,18 @@ pub fn spawn_app(plan: &ExecPlan, listener: &impl AsRawFd) -> io::Result<i32> {
     Err(io::Error::from_raw_os_error(i32::from_ne_bytes(errno)))
 }
 
+/// One read, retried when a signal interrupts it. httpd's prefork children
+/// get SIGUSR1 on a graceful restart, and a read on a socket with a receive
+/// timeout is never restarted by the kernel (signal(7)).
+pub fn read_retrying(r: &mut impl std::io::Read, buf: &mut [u8]) -> io::Result<usize> {
+    loop {
+        match r.read(buf) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            other => return other,
+        }
+    }
+}
+
 /// Sends SIGTERM (or SIGKILL) to `pid`; a process already gone is not an error.
 pub fn signal(pid: i32, kill: bool) {
     if pid > 0 {

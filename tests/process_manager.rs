@@ -284,3 +284,17 @@ fn a_client_that_hangs_up_leaves_nothing_busy() {
         "the app finished its answer and serves again"
     );
 }
+
+#[test]
+fn a_request_in_flight_survives_a_graceful_restart_under_prefork() {
+    // Prefork children get SIGUSR1 on a graceful restart while they wait for
+    // the app: the wait must simply go on.
+    let httpd = Httpd::new("graceful-inflight", Mpm::Prefork, &["echo"], "").start();
+    let slow = {
+        let url = httpd.url("/echo.fcgi?sleep_ms=2000");
+        std::thread::spawn(move || common::status_code(&url))
+    };
+    eventually(5, "request in flight", || httpd.pm_number("busy") == 1);
+    httpd.control("graceful");
+    assert_eq!(slow.join().unwrap(), "200");
+}

@@ -5,7 +5,7 @@
 use super::body::Body;
 use crate::fcgi::{self, Decoder, EndRequest, ProtocolError, ProtocolStatus, RecordType, Role};
 use crate::sys;
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::path::Path;
@@ -168,7 +168,7 @@ impl<'l> AppConn<'l> {
     /// One read from the socket into the decoder, records decoded.
     fn read_some(&mut self) -> Result<(), AppError> {
         let mut buf = [0u8; 16384];
-        let n = match self.stream.read(&mut buf) {
+        let n = match sys::read_retrying(&mut self.stream, &mut buf) {
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
             other => other.map_err(AppError::Io)?,
         };
@@ -199,7 +199,7 @@ impl<'l> AppConn<'l> {
             if self.decode_available()? || self.end.is_some() {
                 return Ok(());
             }
-            let n = self.stream.read(&mut buf).map_err(AppError::Io)?;
+            let n = sys::read_retrying(&mut self.stream, &mut buf).map_err(AppError::Io)?;
             if n == 0 {
                 return Err(AppError::Truncated);
             }

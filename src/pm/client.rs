@@ -6,7 +6,7 @@
 use super::wire::{ClassSpec, Message, Outcome};
 use crate::sys;
 use std::cell::RefCell;
-use std::io::{self, ErrorKind, Read, Write};
+use std::io::{self, ErrorKind, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
@@ -65,7 +65,7 @@ fn read_message(stream: &mut UnixStream) -> io::Result<Message> {
         {
             return Ok(m);
         }
-        let n = stream.read(&mut buf)?;
+        let n = sys::read_retrying(stream, &mut buf)?;
         if n == 0 {
             return Err(io::Error::new(
                 ErrorKind::UnexpectedEof,
