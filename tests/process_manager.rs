@@ -215,24 +215,28 @@ fn graceful_restarts_lose_no_request_and_stop_leaves_no_app() {
     let httpd = Httpd::new("graceful", Mpm::Event, &["echo"], "").start();
     let url = httpd.url("/echo.fcgi?sleep_ms=20");
     let done = Arc::new(AtomicBool::new(false));
-    let load = {
-        let done = done.clone();
-        std::thread::spawn(move || {
-            let mut codes = Vec::new();
-            // Bounded: at most 2000 requests, until the restarts are over.
-            while !done.load(Ordering::SeqCst) && codes.len() < 2000 {
-                codes.push(common::status_code(&url));
-            }
-            codes
+    // Several clients at once, so requests are queued at the manager's
+    // socket at the moment it is handed over.
+    let loads: Vec<_> = (0..6)
+        .map(|_| {
+            let (done, url) = (done.clone(), url.clone());
+            std::thread::spawn(move || {
+                let mut codes = Vec::new();
+                // Bounded: at most 2000 requests each, until the restarts are over.
+                while !done.load(Ordering::SeqCst) && codes.len() < 2000 {
+                    codes.push(common::status_code(&url));
+                }
+                codes
+            })
         })
-    };
+        .collect();
     for _ in 0..5 {
         std::thread::sleep(Duration::from_millis(700));
         httpd.control("graceful");
     }
     std::thread::sleep(Duration::from_millis(700));
     done.store(true, Ordering::SeqCst);
-    let codes = load.join().unwrap();
+    let codes: Vec<String> = loads.into_iter().flat_map(|l| l.join().unwrap()).collect();
     let failed: Vec<&String> = codes.iter().filter(|c| *c != "200").collect();
     assert!(codes.len() > 20, "the loop ran: {}", codes.len());
     assert!(

@@ -101,26 +101,46 @@ fn ask(stream: &mut UnixStream, frame: &[u8], wait: Duration) -> io::Result<Mess
     read_message(stream)
 }
 
+/// The manager went away without answering: closed, or reset by a manager
+/// that stopped listening with our connection still in its queue.
+fn never_answered(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        ErrorKind::ConnectionReset
+            | ErrorKind::UnexpectedEof
+            | ErrorKind::BrokenPipe
+            | ErrorKind::ConnectionAborted
+    )
+}
+
+/// Asks on a new connection, again while the manager is being replaced
+/// (a graceful restart hands the socket path to the next generation's).
+fn ask_fresh(pm_socket: &Path, frame: &[u8], wait: Duration) -> io::Result<(UnixStream, Message)> {
+    let give_up = Instant::now() + MANAGER_RESTART_WAIT;
+    loop {
+        let mut stream = connect(pm_socket)?;
+        match ask(&mut stream, frame, wait) {
+            Ok(answer) => return Ok((stream, answer)),
+            Err(e) if never_answered(&e) && Instant::now() < give_up => {
+                std::thread::sleep(Duration::from_millis(10))
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 /// Borrows a process of `spec`'s class, waiting up to `wait` for one.
 pub fn acquire(pm_socket: &Path, spec: ClassSpec, wait: Duration) -> Result<Lease, AcquireError> {
     let mut frame = Vec::new();
     Message::Acquire { spec, wait }.encode(&mut frame);
-    let (stream, answer) = match take_idle_conn(pm_socket) {
-        Some(mut stream) => match ask(&mut stream, &frame, wait) {
-            Ok(answer) => (stream, answer),
-            // A kept connection to a manager that has since been replaced:
-            // it never saw the request, so ask the current one.
-            Err(_) => {
-                let mut fresh = connect(pm_socket).map_err(AcquireError::Unreachable)?;
-                let answer = ask(&mut fresh, &frame, wait).map_err(AcquireError::Unreachable)?;
-                (fresh, answer)
-            }
-        },
-        None => {
-            let mut fresh = connect(pm_socket).map_err(AcquireError::Unreachable)?;
-            let answer = ask(&mut fresh, &frame, wait).map_err(AcquireError::Unreachable)?;
-            (fresh, answer)
-        }
+    let kept = take_idle_conn(pm_socket)
+        .map(|mut stream| ask(&mut stream, &frame, wait).map(|answer| (stream, answer)));
+    let (stream, answer) = match kept {
+        Some(Ok(asked)) => asked,
+        // A kept connection to a manager that has since gone (restart,
+        // crash): it never answered, so ask the current one.
+        Some(Err(e)) if !never_answered(&e) => return Err(AcquireError::Unreachable(e)),
+        _ => ask_fresh(pm_socket, &frame, wait).map_err(AcquireError::Unreachable)?,
     };
     match answer {
         Message::Granted { proc_id, socket } => Ok(Lease {
