@@ -58,6 +58,8 @@ pub struct AppConn<'l> {
     end: Option<EndRequest>,
     log_stderr: &'l dyn Fn(&str),
     io_timeout: Duration,
+    /// Has the app sent anything at all?
+    heard_from: bool,
 }
 
 impl<'l> AppConn<'l> {
@@ -83,6 +85,7 @@ impl<'l> AppConn<'l> {
             end: None,
             log_stderr,
             io_timeout,
+            heard_from: false,
         })
     }
 
@@ -175,8 +178,36 @@ impl<'l> AppConn<'l> {
         if n == 0 {
             return Err(AppError::Truncated);
         }
+        self.heard_from = true;
         self.decoder.feed(&buf[..n]);
         self.decode_available().map(|_| ())
+    }
+
+    /// Did `error` happen before the app could have read the request? Then
+    /// the process was gone (an app that retires itself after N requests
+    /// closes its socket with our connection still queued: reset, never
+    /// read) and the request can go to another one. A plain end of file is
+    /// not such a case: the app may have read the request and died on it.
+    pub fn never_started(&self, error: &AppError) -> bool {
+        match error {
+            AppError::Connect(_) => true,
+            AppError::Io(e) => {
+                !self.heard_from
+                    && matches!(
+                        e.kind(),
+                        io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe
+                    )
+            }
+            _ => false,
+        }
+    }
+
+    /// Waits for the app's first records (or the end of the request).
+    pub fn await_answer(&mut self) -> Result<(), AppError> {
+        if self.stdout_pos == self.stdout.len() && self.end.is_none() {
+            self.fill()?;
+        }
+        Ok(())
     }
 
     /// True once END_REQUEST has arrived and all STDOUT was taken.
@@ -203,6 +234,7 @@ impl<'l> AppConn<'l> {
             if n == 0 {
                 return Err(AppError::Truncated);
             }
+            self.heard_from = true;
             self.decoder.feed(&buf[..n]);
         }
     }

@@ -118,11 +118,6 @@ pub fn handle(req: &mut Request) -> c_int {
         env::fix_pathinfo(&mut params, req.uri().unwrap_or(""));
     }
 
-    let mut loan = match Loan::borrow(req, spec, server.wait_timeout(), &filename) {
-        Ok(loan) => loan,
-        Err(status) => return status,
-    };
-
     let request_ptr = req.as_ptr();
     let log_stderr = move |line: &str| {
         crate::ffi::log::request_raw(
@@ -132,27 +127,52 @@ pub fn handle(req: &mut Request) -> c_int {
             &format!("mod_fcgid: stderr: {line}"),
         )
     };
-    let result = exchange(
-        req,
-        &mut loan,
-        &opts,
-        &params,
-        &mut body,
-        server.output_buffer_size(),
-        &log_stderr,
-    );
-    match result {
-        Ok(status) => status,
-        Err((status, e)) => {
-            // The loan is dropped unreturned: the manager stops that process.
-            req.log(Level::Err, &format!("mod_fcgid: {filename}: {e}"));
-            status
+    // A process can be gone by the time we reach it; a request it never saw
+    // goes to another one (as C does), a few times at most.
+    for attempt in 1..=ATTEMPTS {
+        let mut loan = match Loan::borrow(req, spec.clone(), server.wait_timeout(), &filename) {
+            Ok(loan) => loan,
+            Err(status) => return status,
+        };
+        match exchange(
+            req,
+            &mut loan,
+            &opts,
+            &params,
+            &mut body,
+            server.output_buffer_size(),
+            &log_stderr,
+        ) {
+            Ok(status) => return status,
+            Err(Failure {
+                error, retry: true, ..
+            }) if attempt < ATTEMPTS => {
+                req.log(
+                    Level::Info,
+                    &format!("mod_fcgid: {filename}: {error}; trying another process"),
+                );
+            }
+            Err(Failure { status, error, .. }) => {
+                // The loan is dropped unreturned: the manager stops that process.
+                req.log(Level::Err, &format!("mod_fcgid: {filename}: {error}"));
+                return status;
+            }
         }
     }
+    unreachable!("the last attempt returns")
 }
 
-/// Runs one request against the app and answers the client. On failure,
-/// the status to return (if no header was sent yet) and what went wrong.
+const ATTEMPTS: u32 = 4;
+
+/// Why an exchange failed: the status to answer (if no header was sent
+/// yet), the cause, and whether the app never saw the request.
+struct Failure {
+    status: c_int,
+    error: AppError,
+    retry: bool,
+}
+
+/// Runs one request against the app and answers the client.
 fn exchange(
     req: &mut Request,
     loan: &mut Loan,
@@ -161,17 +181,33 @@ fn exchange(
     body: &mut Body,
     buffer_size: usize,
     log_stderr: &dyn Fn(&str),
-) -> Result<c_int, (c_int, AppError)> {
-    let unavailable = |e| (HTTP_SERVICE_UNAVAILABLE as c_int, e);
+) -> Result<c_int, Failure> {
+    let fail = |status: u32, app: Option<&AppConn>, error: AppError| {
+        let retry = match app {
+            Some(app) => app.never_started(&error),
+            None => matches!(error, AppError::Connect(_)),
+        };
+        Failure {
+            status: status as c_int,
+            error,
+            retry,
+        }
+    };
     let mut app = AppConn::connect(
         loan.socket(),
         opts.connect_timeout,
         opts.io_timeout,
         log_stderr,
     )
-    .map_err(unavailable)?;
-    app.send_request(Role::Responder, params, body)
-        .map_err(|e| (HTTP_INTERNAL_SERVER_ERROR as c_int, e))?;
+    .map_err(|e| fail(HTTP_SERVICE_UNAVAILABLE, None, e))?;
+    if let Err(e) = app.send_request(Role::Responder, params, body) {
+        return Err(fail(HTTP_INTERNAL_SERVER_ERROR, Some(&app), e));
+    }
+    // The first answer, before httpd's scanner reads lines: a process that
+    // was already gone shows here, and the request can go elsewhere.
+    if let Err(e) = app.await_answer() {
+        return Err(fail(HTTP_INTERNAL_SERVER_ERROR, Some(&app), e));
+    }
 
     let mut read_error = None;
     let scanned = req.scan_cgi_headers(&mut |room| match app.next_line(room) {
@@ -182,11 +218,15 @@ fn exchange(
         }
     });
     if let Some(e) = read_error {
-        return Err((HTTP_INTERNAL_SERVER_ERROR as c_int, e));
+        return Err(fail(HTTP_INTERNAL_SERVER_ERROR, None, e));
     }
     if scanned != OK as c_int {
         // Still read the app's answer to the end so the process stays usable.
-        app.drain().map_err(|e| (scanned, e))?;
+        app.drain().map_err(|e| Failure {
+            status: scanned,
+            error: e,
+            retry: false,
+        })?;
         loan.give_back();
         if scanned == HTTP_NOT_MODIFIED as c_int {
             req.set_status(scanned);
@@ -197,7 +237,7 @@ fn exchange(
     if let Some(location) = req.location_out() {
         if req.status() == 200 {
             app.drain()
-                .map_err(|e| (HTTP_INTERNAL_SERVER_ERROR as c_int, e))?;
+                .map_err(|e| fail(HTTP_INTERNAL_SERVER_ERROR, None, e))?;
             loan.give_back();
             if location.starts_with('/') {
                 req.internal_redirect_as_get(&location);
@@ -211,41 +251,57 @@ fn exchange(
 }
 
 /// Sends STDOUT to the client as it arrives: flushed whenever the app pauses,
-/// or when `buffer_size` bytes are waiting.
+/// or when `buffer_size` bytes are waiting. A client that goes away ends it:
+/// the process is given up (it may be mid-answer) rather than read to the end.
 fn stream_body(
     req: &mut Request,
     app: &mut AppConn,
     loan: &mut Loan,
     buffer_size: usize,
-) -> Result<(), (c_int, AppError)> {
+) -> Result<(), Failure> {
     let mut out = req.output();
-    let mut client_gone = false;
     let mut buffered = 0;
     while !app.finished() {
         let chunk = match app.next_body_chunk() {
             Ok(c) => c,
-            Err(e) => {
+            Err(error) if out.sent_anything() => {
+                // Headers are out: cut the connection so the client sees the
+                // answer is incomplete; the request's status stays as sent.
                 out.abort(HTTP_BAD_GATEWAY);
-                return Err((HTTP_BAD_GATEWAY, e));
+                return Err(Failure {
+                    status: OK as c_int,
+                    error,
+                    retry: false,
+                });
+            }
+            Err(error) => {
+                out.discard();
+                return Err(Failure {
+                    status: HTTP_BAD_GATEWAY,
+                    error,
+                    retry: false,
+                });
             }
         };
         if app.finished() {
             loan.give_back();
         }
-        if client_gone || chunk.is_empty() {
+        if chunk.is_empty() {
             continue;
         }
         buffered += chunk.len();
-        client_gone = out.write(&chunk).is_err();
+        if out.write(&chunk).is_err() {
+            return Ok(());
+        }
         // The last chunk goes out with end-of-stream below, not a flush of its own.
-        if !client_gone && !app.finished() && (buffered >= buffer_size || !app.input_waiting()) {
-            client_gone = out.flush().is_err();
+        if !app.finished() && (buffered >= buffer_size || !app.input_waiting()) {
+            if out.flush().is_err() {
+                return Ok(());
+            }
             buffered = 0;
         }
     }
     loan.give_back();
-    if !client_gone {
-        let _ = out.finish();
-    }
+    let _ = out.finish();
     Ok(())
 }

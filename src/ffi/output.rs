@@ -6,6 +6,8 @@ use std::os::raw::c_char;
 pub struct Output {
     r: *mut b::request_rec,
     bb: *mut b::apr_bucket_brigade,
+    /// Has anything been passed to the filters (so the headers are out)?
+    passed: bool,
 }
 
 /// The client went away or a filter failed; the rest of the body is dropped.
@@ -17,7 +19,11 @@ impl Output {
     /// `r` must be a live request_rec that outlives the Output.
     pub(super) unsafe fn new(r: *mut b::request_rec) -> Output {
         let bb = b::apr_brigade_create((*r).pool, (*(*r).connection).bucket_alloc);
-        Output { r, bb }
+        Output {
+            r,
+            bb,
+            passed: false,
+        }
     }
 
     /// Queues `data` (copied) for the client.
@@ -77,7 +83,18 @@ impl Output {
         let _ = self.pass();
     }
 
+    pub fn sent_anything(&self) -> bool {
+        self.passed
+    }
+
+    /// Drops what is queued, unsent (httpd will send an error page instead).
+    pub fn discard(&mut self) {
+        // SAFETY: the brigade is ours.
+        unsafe { b::apr_brigade_cleanup(self.bb as *mut std::ffi::c_void) };
+    }
+
     fn pass(&mut self) -> Result<(), OutputFailed> {
+        self.passed = true;
         // SAFETY: r->output_filters is the request's filter chain.
         let rv = unsafe { b::ap_pass_brigade((*self.r).output_filters, self.bb) };
         // SAFETY: the brigade is ours; cleanup empties it for reuse.

@@ -257,7 +257,12 @@ impl Daemon {
     fn handle(&mut self, id: ConnId, msg: Message) {
         let now = Instant::now();
         let acts = match msg {
-            Message::Acquire { spec, wait } => self.mgr.acquire(id, spec, wait, now),
+            Message::Acquire { spec, wait } => {
+                // Forget processes that have exited but whose SIGCHLD is not
+                // handled yet (apps that retire themselves), so none is lent.
+                self.reap();
+                self.mgr.acquire(id, spec, wait, now)
+            }
             Message::Release { proc_id, outcome } => {
                 self.mgr
                     .release(id, proc_id, outcome == Outcome::Broken, now)
