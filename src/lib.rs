@@ -103,14 +103,44 @@ extern "C" fn post_config(
 }
 
 /// Creates FcgidIPCDir owned by the httpd User, writable by no one else.
+/// Only a directory created here is chowned and chmodded: an existing path
+/// may be a link planted by the User (its parent is often the User's), and
+/// root must not follow it.
 fn prepare_ipc_dir(dir: &std::path::Path) -> std::io::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::create_dir_all(dir)?;
-    let (uid, gid) = ffi::process::httpd_user();
-    if sys::is_root() {
-        std::os::unix::fs::chown(dir, Some(uid), Some(gid))?;
+    use std::io::{Error, ErrorKind};
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+    match std::fs::symlink_metadata(dir) {
+        Ok(m) if m.file_type().is_symlink() => {
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                "it is a symbolic link; refusing to use it",
+            ));
+        }
+        Ok(m) if !m.is_dir() => {
+            return Err(Error::new(ErrorKind::InvalidInput, "it is not a directory"))
+        }
+        Ok(m) => {
+            if m.mode() & 0o022 != 0 {
+                return Err(Error::new(
+                    ErrorKind::PermissionDenied,
+                    "it is writable by others than its owner",
+                ));
+            }
+            return Ok(());
+        }
+        Err(e) if e.kind() == ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
     }
-    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755))
+    if let Some(parent) = dir.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    std::fs::DirBuilder::new().mode(0o755).create(dir)?;
+    if sys::is_root() {
+        let (uid, gid) = ffi::process::httpd_user();
+        // lchown: the path was just created by us, but never follow a link.
+        std::os::unix::fs::lchown(dir, Some(uid), Some(gid))?;
+    }
+    Ok(())
 }
 
 extern "C" fn handler(r: *mut b::request_rec) -> c_int {

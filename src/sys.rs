@@ -96,14 +96,8 @@ pub fn spawn_app(plan: &ExecPlan, listener: &impl AsRawFd) -> io::Result<i32> {
             let mut none: libc::sigset_t = std::mem::zeroed();
             libc::sigemptyset(&mut none);
             libc::sigprocmask(libc::SIG_SETMASK, &none, std::ptr::null_mut());
-            for sig in [
-                libc::SIGPIPE,
-                libc::SIGTERM,
-                libc::SIGHUP,
-                libc::SIGUSR1,
-                libc::SIGCHLD,
-                libc::SIGINT,
-            ] {
+            // Every disposition back to default: ignored ones survive exec.
+            for sig in 1..libc::SIGRTMAX() {
                 libc::signal(sig, libc::SIG_DFL);
             }
             libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);

@@ -42,3 +42,30 @@ fn ifmodule_by_file_name_and_by_symbol_both_match() {
         assert!(httpd.config_test().is_err(), "{block} was skipped");
     }
 }
+
+#[test]
+fn an_ipc_dir_that_is_a_symlink_is_refused_and_its_target_untouched() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let httpd = Httpd::new("ipc-link", Mpm::Event, &[], "FcgidIPCDir logs/linked\n");
+    let victim = httpd.root.join("victim");
+    std::fs::create_dir(&victim).unwrap();
+    std::fs::set_permissions(&victim, std::fs::Permissions::from_mode(0o700)).unwrap();
+    std::os::unix::fs::symlink(&victim, httpd.root.join("logs/linked")).unwrap();
+    let _ = std::process::Command::new(common::APACHE)
+        .arg("-f")
+        .arg(&httpd.conf)
+        .args(["-k", "start"])
+        .output()
+        .unwrap();
+    // httpd either fails to start or exits at once; either way the log says why.
+    httpd.wait_for_log("the refusal", |l| {
+        l.contains("FcgidIPCDir") && l.contains("symbolic link")
+    });
+    let meta = std::fs::metadata(&victim).unwrap();
+    assert_eq!(
+        meta.mode() & 0o777,
+        0o700,
+        "the link's target keeps its mode"
+    );
+    assert_eq!(meta.uid(), 0, "and its owner");
+}
