@@ -168,17 +168,7 @@ fn run(req: &mut Request, command: &Command, params: &[(Vec<u8>, Vec<u8>)]) -> R
     .map_err(|e| fail(req, e))?;
     app.send_request(Role::Authorizer, params, &mut Body::new(0, 0))
         .map_err(|e| fail(req, e))?;
-    let mut read_error = None;
-    let scanned = req.scan_cgi_headers(&mut |room| match app.next_line(room) {
-        Ok(line) => line,
-        Err(e) => {
-            read_error = Some(e);
-            None
-        }
-    });
-    if let Some(e) = read_error {
-        return Err(fail(req, e));
-    }
+    let scanned = super::scan_headers(req, &mut app).map_err(|e| fail(req, e))?;
     app.drain().map_err(|e| fail(req, e))?;
     loan.give_back();
     if scanned != OK as c_int {

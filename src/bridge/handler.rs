@@ -162,7 +162,7 @@ pub fn handle(req: &mut Request) -> c_int {
     unreachable!("the last attempt returns")
 }
 
-const ATTEMPTS: u32 = 4;
+const ATTEMPTS: u32 = 10;
 
 /// Why an exchange failed: the status to answer (if no header was sent
 /// yet), the cause, and whether the app never saw the request.
@@ -209,17 +209,8 @@ fn exchange(
         return Err(fail(HTTP_INTERNAL_SERVER_ERROR, Some(&app), e));
     }
 
-    let mut read_error = None;
-    let scanned = req.scan_cgi_headers(&mut |room| match app.next_line(room) {
-        Ok(line) => line,
-        Err(e) => {
-            read_error = Some(e);
-            None
-        }
-    });
-    if let Some(e) = read_error {
-        return Err(fail(HTTP_INTERNAL_SERVER_ERROR, None, e));
-    }
+    let scanned = super::scan_headers(req, &mut app)
+        .map_err(|e| fail(HTTP_INTERNAL_SERVER_ERROR, None, e))?;
     if scanned != OK as c_int {
         // Still read the app's answer to the end so the process stays usable.
         app.drain().map_err(|e| Failure {
