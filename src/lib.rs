@@ -89,9 +89,9 @@ extern "C" fn post_config(
                 time_score: cfg.time_score(),
                 spawn_score_up_limit: cfg.spawn_score_up_limit(),
             };
-            let long_pool = ffi::server::process_pool(s);
+            let process_pool = ffi::server::process_pool(s);
             let socket = ipc_dir.join("pm.sock");
-            match pm::launch::start(ipc_dir, socket, global, long_pool, pconf) {
+            match pm::launch::start(ipc_dir, socket, global, process_pool, pconf) {
                 Ok(()) => b::OK as c_int,
                 Err(e) => {
                     ffi::log::main_server(Level::Emerg, &e);

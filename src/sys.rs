@@ -465,3 +465,10 @@ pub fn is_root() -> bool {
     // SAFETY: geteuid cannot fail.
     unsafe { libc::geteuid() == 0 }
 }
+
+/// Does process `pid` exist (a zombie counts)?
+pub fn is_alive(pid: i32) -> bool {
+    // SAFETY: kill(2) with signal 0 only checks for the process.
+    pid > 0 && unsafe { libc::kill(pid, 0) } == 0
+}
+

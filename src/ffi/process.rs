@@ -41,37 +41,105 @@ pub fn become_httpd_user() -> bool {
 
 struct Watch {
     proc: b::apr_proc_t,
-    on_death: fn(i32),
+    on_death: fn(i32, i32),
 }
 
-extern "C" fn maintenance(reason: c_int, data: *mut c_void, _status: c_int) {
+extern "C" fn maintenance(reason: c_int, data: *mut c_void, status: c_int) {
     super::guard::guard("process manager watch", (), || {
-        // SAFETY: `data` is the Watch registered below, kept in a pool that
-        // outlives the registration.
-        let watch = unsafe { &mut *(data as *mut Watch) };
+        // SAFETY: `data` is the Watch registered below, kept in the same pool
+        // as the registration and dropped after it (cleanups run in reverse).
+        let watch = unsafe { &*(data as *const Watch) };
         if reason == b::APR_OC_REASON_DEATH as c_int || reason == b::APR_OC_REASON_LOST as c_int {
             // SAFETY: unregistering the entry whose callback is running is allowed.
             unsafe { b::apr_proc_other_child_unregister(data) };
-            (watch.on_death)(watch.proc.pid);
+            (watch.on_death)(watch.proc.pid, status);
         }
     })
 }
 
-/// Asks the httpd parent to call `on_death(pid)` when child `pid` exits.
-/// The registration lives in `pool`.
-pub fn watch_child(pool: Pool, pid: i32, on_death: fn(i32)) {
+/// Asks the httpd parent to call `on_death(pid, wait_status)` when child
+/// `pid` exits.
+///
+/// `config_pool` must be the generation's pconf: httpd unloads this module
+/// when pconf is cleared, and a registration in a longer-lived pool (the
+/// process pool) would be called after that, into unmapped code (APR calls
+/// it with APR_OC_REASON_UNREGISTER when its pool goes). Each generation
+/// registers again for the children it still cares about.
+pub fn watch_child(config_pool: Pool, pid: i32, on_death: fn(i32, i32)) {
     // SAFETY: apr_proc_t is plain data.
     let mut proc: b::apr_proc_t = unsafe { std::mem::zeroed() };
     proc.pid = pid;
-    let watch = pool.keep(Watch { proc, on_death });
-    // SAFETY: `watch` lives as long as `pool`, which also owns the registration.
+    // Kept before registering: its cleanup then runs after the registration's.
+    let watch = config_pool.keep(Watch { proc, on_death });
+    // SAFETY: `watch` lives as long as `config_pool`, which also owns the
+    // registration (removed by the pool's cleanup before `watch` is dropped).
     unsafe {
         b::apr_proc_other_child_register(
             &mut (*watch).proc,
             Some(maintenance),
             watch as *mut c_void,
             std::ptr::null_mut(),
-            pool.as_ptr(),
+            config_pool.as_ptr(),
         );
     }
+}
+
+/// How many managers of earlier generations can be draining at once.
+const MAX_DRAINING: usize = 64;
+const DRAINING_KEY: &std::ffi::CStr = c"mod_fcgid:draining-managers";
+
+/// Pids of managers of earlier generations that are still draining. The
+/// module's statics start afresh with every generation (httpd reloads the
+/// DSO), so the list lives in the process pool as plain data: no pointer
+/// into the module is kept there.
+fn draining_slots(process_pool: Pool) -> *mut [i32; MAX_DRAINING] {
+    let mut data: *mut c_void = std::ptr::null_mut();
+    // SAFETY: the key is a NUL-terminated string; the pool is live.
+    unsafe { b::apr_pool_userdata_get(&mut data, DRAINING_KEY.as_ptr(), process_pool.as_ptr()) };
+    if data.is_null() {
+        // SAFETY: pool memory, zeroed, sized and aligned for the array; it
+        // lives until exit and is never freed by Rust. The key is static.
+        unsafe {
+            let size = std::mem::size_of::<[i32; MAX_DRAINING]>();
+            data = b::apr_palloc(process_pool.as_ptr(), size);
+            std::ptr::write_bytes(data as *mut u8, 0, size);
+            b::apr_pool_userdata_setn(
+                data,
+                DRAINING_KEY.as_ptr(),
+                None,
+                process_pool.as_ptr(),
+            );
+        }
+    }
+    data as *mut [i32; MAX_DRAINING]
+}
+
+/// Notes that manager `pid` drains (its generation ended). Returns false if
+/// the list is full (it is then not watched by later generations).
+pub fn add_draining(process_pool: Pool, pid: i32) -> bool {
+    // SAFETY: the parent is single-threaded; the array is ours (see above).
+    let slots = unsafe { &mut *draining_slots(process_pool) };
+    match slots.iter_mut().find(|p| **p == 0 || **p == pid) {
+        Some(slot) => {
+            *slot = pid;
+            true
+        }
+        None => false,
+    }
+}
+
+/// Forgets manager `pid` (it exited).
+pub fn remove_draining(process_pool: Pool, pid: i32) {
+    // SAFETY: as in add_draining.
+    let slots = unsafe { &mut *draining_slots(process_pool) };
+    for slot in slots.iter_mut().filter(|p| **p == pid) {
+        *slot = 0;
+    }
+}
+
+/// The managers of earlier generations still draining.
+pub fn draining(process_pool: Pool) -> Vec<i32> {
+    // SAFETY: as in add_draining.
+    let slots = unsafe { &*draining_slots(process_pool) };
+    slots.iter().copied().filter(|p| *p > 0).collect()
 }

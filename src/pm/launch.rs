@@ -1,5 +1,11 @@
 //! Starting the process manager from the httpd parent, and bringing it back
 //! if it dies, without restarting httpd.
+//!
+//! The module is unloaded and loaded again with every configuration
+//! generation, so nothing here outlives one: each generation watches its own
+//! manager and the draining managers of earlier generations (their pids are
+//! kept in the process pool, see `ffi::process::draining`), all through
+//! registrations in its pconf.
 
 use super::daemon::{self, DaemonSettings};
 use super::policy::GlobalLimits;
@@ -9,42 +15,57 @@ use crate::ffi::process;
 use crate::sys;
 use std::path::PathBuf;
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 /// What the parent knows about the current manager.
 struct Current {
     pid: i32,
+    started: Instant,
+    /// Deaths in a row, each soon after its start.
+    quick_deaths: u32,
     socket: PathBuf,
     ipc_dir: PathBuf,
     global: GlobalLimits,
-    /// Pool that outlives restarts (the process pool), for the watch.
-    long_pool: Pool,
+    /// This generation's pconf: every watch is registered there.
+    config_pool: Pool,
+    /// Lives until exit; holds the list of draining managers.
+    process_pool: Pool,
 }
 
-// The Pool handle is only used from the parent's single thread.
+// The Pool handles are only used from the parent's single thread.
 struct Slot(Option<Current>);
 unsafe impl Send for Slot {}
 
 static CURRENT: Mutex<Slot> = Mutex::new(Slot(None));
+
+/// A manager that dies sooner than this after its start counts as a quick death.
+const QUICK_DEATH: Duration = Duration::from_secs(10);
+/// After this many quick deaths in a row the parent stops starting managers.
+const MAX_QUICK_DEATHS: u32 = 5;
 
 /// Forks the manager. Called in the parent on the real configuration pass.
 pub fn start(
     ipc_dir: PathBuf,
     socket: PathBuf,
     global: GlobalLimits,
-    long_pool: Pool,
+    process_pool: Pool,
     config_pool: Pool,
 ) -> Result<(), String> {
+    watch_draining(process_pool, config_pool);
     let pid = fork_manager(&ipc_dir, &socket, global)?;
     *CURRENT.lock().unwrap() = Slot(Some(Current {
         pid,
+        started: Instant::now(),
+        quick_deaths: 0,
         socket,
         ipc_dir,
         global,
-        long_pool,
+        config_pool,
+        process_pool,
     }));
-    process::watch_child(long_pool, pid, on_manager_death);
-    // When this configuration ends: on stop, the manager stops every app; on
-    // restart, it drains (requests in flight finish) while the next
+    process::watch_child(config_pool, pid, on_manager_death);
+    // When this configuration ends: on stop, every manager stops its apps; on
+    // restart, this one drains (requests in flight finish) while the next
     // generation's manager takes over the socket.
     let parent = sys::getpid();
     config_pool.on_cleanup(move || {
@@ -58,25 +79,57 @@ pub fn start(
         let Some(cur) = CURRENT.lock().unwrap().0.take() else {
             return;
         };
-        let exiting = process::is_exiting();
-        log(
-            Level::Debug,
-            &format!(
-                "mod_fcgid: telling process manager {} to {}",
-                cur.pid,
-                if exiting { "stop" } else { "drain" }
-            ),
-        );
-        sys::signal_with(
-            cur.pid,
-            if exiting {
-                libc::SIGTERM
-            } else {
-                libc::SIGUSR1
-            },
-        );
+        if process::is_exiting() {
+            for pid in process::draining(process_pool) {
+                sys::signal_with(pid, libc::SIGTERM);
+                process::remove_draining(process_pool, pid);
+            }
+            log(
+                Level::Debug,
+                &format!("mod_fcgid: telling process manager {} to stop", cur.pid),
+            );
+            sys::signal_with(cur.pid, libc::SIGTERM);
+        } else {
+            log(
+                Level::Debug,
+                &format!("mod_fcgid: telling process manager {} to drain", cur.pid),
+            );
+            sys::signal_with(cur.pid, libc::SIGUSR1);
+            if !process::add_draining(process_pool, cur.pid) {
+                log(
+                    Level::Warn,
+                    &format!(
+                        "mod_fcgid: too many process managers draining; {} is no longer watched",
+                        cur.pid
+                    ),
+                );
+            }
+        }
     });
     Ok(())
+}
+
+/// Watches the managers of earlier generations that still drain, so their
+/// exit is reaped as ours (not a "long lost child") and forgotten.
+fn watch_draining(process_pool: Pool, config_pool: Pool) {
+    for pid in process::draining(process_pool) {
+        if sys::is_alive(pid) {
+            process::watch_child(config_pool, pid, on_drained);
+        } else {
+            process::remove_draining(process_pool, pid);
+        }
+    }
+}
+
+fn on_drained(pid: i32, _status: i32) {
+    let slot = CURRENT.lock().unwrap();
+    if let Some(cur) = slot.0.as_ref() {
+        process::remove_draining(cur.process_pool, pid);
+    }
+    log(
+        Level::Debug,
+        &format!("mod_fcgid: draining process manager {pid} has exited"),
+    );
 }
 
 /// Where the current manager listens (in children: the one of their generation).
@@ -84,20 +137,52 @@ pub fn manager_socket() -> Option<PathBuf> {
     CURRENT.lock().ok()?.0.as_ref().map(|c| c.socket.clone())
 }
 
-fn on_manager_death(pid: i32) {
-    let mut slot = CURRENT.lock().unwrap();
-    let Some(cur) = slot.0.as_mut() else { return };
-    if cur.pid != pid || process::is_exiting() {
+fn on_manager_death(pid: i32, status: i32) {
+    // Copy what the fork needs and let go of the lock: a child must not
+    // start life with a lock held by its parent.
+    let (ipc_dir, socket, global, quick_deaths) = {
+        let mut slot = CURRENT.lock().unwrap();
+        let Some(cur) = slot.0.as_mut() else { return };
+        if cur.pid != pid || process::is_exiting() {
+            return;
+        }
+        if cur.started.elapsed() < QUICK_DEATH {
+            cur.quick_deaths += 1;
+        } else {
+            cur.quick_deaths = 1;
+        }
+        (
+            cur.ipc_dir.clone(),
+            cur.socket.clone(),
+            cur.global,
+            cur.quick_deaths,
+        )
+    };
+    // httpd hands over the exit code, or the signal that ended it.
+    let how = format!("died (exit code or signal {status})");
+    if quick_deaths > MAX_QUICK_DEATHS {
+        log(
+            Level::Emerg,
+            &format!(
+                "mod_fcgid: process manager {pid} {how}; it died {MAX_QUICK_DEATHS} times within \
+                 {}s of starting, so no new one is started until httpd restarts",
+                QUICK_DEATH.as_secs()
+            ),
+        );
         return;
     }
     log(
         Level::Err,
-        &format!("mod_fcgid: process manager {pid} died; starting a new one"),
+        &format!("mod_fcgid: process manager {pid} {how}; starting a new one"),
     );
-    match fork_manager(&cur.ipc_dir, &cur.socket, cur.global) {
+    match fork_manager(&ipc_dir, &socket, global) {
         Ok(new_pid) => {
-            cur.pid = new_pid;
-            process::watch_child(cur.long_pool, new_pid, on_manager_death);
+            let mut slot = CURRENT.lock().unwrap();
+            if let Some(cur) = slot.0.as_mut() {
+                cur.pid = new_pid;
+                cur.started = Instant::now();
+                process::watch_child(cur.config_pool, new_pid, on_manager_death);
+            }
         }
         Err(e) => log(Level::Emerg, &e),
     }
@@ -126,7 +211,11 @@ fn fork_manager(
                 );
                 sys::exit_now(1);
             }
-            let code = std::panic::catch_unwind(|| daemon::run(settings)).unwrap_or(1);
+            // A panic is logged (with its message) and ends the manager
+            // with EX_SOFTWARE; the parent then starts a new one.
+            let code = crate::ffi::guard::guard("the process manager", 70, || {
+                daemon::run(settings)
+            });
             sys::exit_now(code)
         }
         Ok(pid) => Ok(pid),

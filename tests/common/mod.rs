@@ -540,3 +540,67 @@ pub fn status_code(url: &str) -> String {
         .expect("run curl");
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+/// httpd run the way a service manager runs it: in the foreground, as our
+/// child, so its exit status can be asserted.
+pub struct Foreground {
+    pub httpd: Httpd,
+    child: std::process::Child,
+}
+
+impl Httpd {
+    /// Starts `apache2 -f CONF -DFOREGROUND` (plus `extra_args`, e.g. `-X`).
+    pub fn start_foreground(self, extra_args: &[&str]) -> Foreground {
+        use std::os::unix::process::CommandExt;
+        // Its own process group, as systemd gives each service: httpd signals
+        // its whole group at shutdown, which would include this test.
+        let child = Command::new(APACHE)
+            .process_group(0)
+            .arg("-f")
+            .arg(&self.conf)
+            .arg("-DFOREGROUND")
+            .args(extra_args)
+            .spawn()
+            .expect("run apache2");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "httpd did not start; log:\n{}",
+                self.error_log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Foreground { httpd: self, child }
+    }
+}
+
+impl Foreground {
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    /// Sends `sig` to the httpd parent.
+    pub fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg(self.pid().to_string())
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill -{sig} failed");
+    }
+
+    /// SIGTERM (what `systemctl stop` sends), then waits for the exit.
+    pub fn terminate(mut self) -> (std::process::ExitStatus, Httpd) {
+        self.signal("TERM");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return (status, self.httpd);
+            }
+            assert!(Instant::now() < deadline, "httpd did not exit after SIGTERM");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
