@@ -44,11 +44,16 @@ pub fn parse(text: &str) -> Status {
     st
 }
 
+/// `spawn_score` -> `SpawnScore`.
 fn title_case(key: &str) -> String {
-    let mut c = key.chars();
-    c.next()
-        .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
-        .unwrap_or_default()
+    key.split('_')
+        .map(|word| {
+            let mut c = word.chars();
+            c.next()
+                .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
+                .unwrap_or_default()
+        })
+        .collect()
 }
 
 /// `?auto` lines: `Fcgid<Total>: n`, then per class (numbered from 1)

@@ -328,6 +328,31 @@ impl<'l> AppConn<'l> {
         Ok(chunk)
     }
 
+    /// After the client went away: reads and discards the rest of the
+    /// answer, at most `max_bytes` of it and for at most `max_time`. True if
+    /// the app ended the request within those bounds, so its process can
+    /// serve another; false if it was still sending (or failed).
+    pub fn discard_rest(&mut self, max_bytes: usize, max_time: Duration) -> bool {
+        let deadline = std::time::Instant::now() + max_time;
+        let mut discarded = 0;
+        while !self.finished() {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if discarded > max_bytes || left.is_zero() {
+                return false;
+            }
+            // Never wait longer than the bound for one read.
+            let wait = left.min(self.io_timeout).max(Duration::from_millis(1));
+            if self.stream.set_read_timeout(Some(wait)).is_err() {
+                return false;
+            }
+            match self.next_body_chunk() {
+                Ok(chunk) => discarded += chunk.len(),
+                Err(_) => return false,
+            }
+        }
+        true
+    }
+
     /// Reads and discards the rest of the response, so the process ends the
     /// request cleanly and can serve another.
     pub fn drain(&mut self) -> Result<(), AppError> {

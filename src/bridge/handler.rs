@@ -241,9 +241,17 @@ fn exchange(
     Ok(OK as c_int)
 }
 
+/// How much of an answer is read and thrown away after its client hung up,
+/// to keep the process; an app still sending past it is stopped. Clients
+/// that click away from a page or abort a download are common: stopping
+/// the app for each of them costs warm processes for nothing.
+const DISCARD_LIMIT: usize = 1 << 20;
+/// How long that reading may take at most.
+const DISCARD_TIME: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Sends STDOUT to the client as it arrives: flushed whenever the app pauses,
-/// or when `buffer_size` bytes are waiting. A client that goes away ends it:
-/// the process is given up (it may be mid-answer) rather than read to the end.
+/// or when `buffer_size` bytes are waiting. A client that goes away ends it
+/// (see `client_gone`).
 fn stream_body(
     req: &mut Request,
     app: &mut AppConn,
@@ -282,17 +290,55 @@ fn stream_body(
         }
         buffered += chunk.len();
         if out.write(&chunk).is_err() {
+            client_gone(req, app, loan);
             return Ok(());
         }
         // The last chunk goes out with end-of-stream below, not a flush of its own.
         if !app.finished() && (buffered >= buffer_size || !app.input_waiting()) {
             if out.flush().is_err() {
+                client_gone(req, app, loan);
                 return Ok(());
             }
             buffered = 0;
         }
     }
     loan.give_back();
-    let _ = out.finish();
+    if out.finish().is_err() {
+        req.log(
+            Level::Info,
+            "mod_fcgid: the client closed the connection before the end of the answer",
+        );
+    }
     Ok(())
+}
+
+/// The client hung up mid-answer: read the rest of the answer (up to a
+/// bound) so the process can be given back, else stop it without counting
+/// it against the app. One log line says which.
+fn client_gone(req: &Request, app: &mut AppConn, loan: &mut Loan) {
+    if loan.returned() {
+        // The app had already ended the request; only the client's copy is cut.
+        req.log(
+            Level::Info,
+            "mod_fcgid: the client closed the connection before the end of the answer",
+        );
+    } else if app.discard_rest(DISCARD_LIMIT, DISCARD_TIME) {
+        loan.give_back();
+        req.log(
+            Level::Info,
+            "mod_fcgid: the client closed the connection mid-answer; the rest of the answer \
+             was read and dropped, and the process kept",
+        );
+    } else {
+        loan.give_up_client_gone();
+        req.log(
+            Level::Info,
+            &format!(
+                "mod_fcgid: the client closed the connection mid-answer and the application \
+                 was still sending after {} KiB or {} s; its process is stopped",
+                DISCARD_LIMIT >> 10,
+                DISCARD_TIME.as_secs()
+            ),
+        );
+    }
 }

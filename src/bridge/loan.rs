@@ -56,4 +56,17 @@ impl Loan {
             lease.release(Outcome::Done);
         }
     }
+
+    /// Has the process been given back already?
+    pub fn returned(&self) -> bool {
+        self.0.is_none()
+    }
+
+    /// The client hung up and the app was still sending: the process is
+    /// stopped, but the manager does not count it against the app.
+    pub fn give_up_client_gone(&mut self) {
+        if let Some(lease) = self.0.take() {
+            lease.release(Outcome::ClientGone);
+        }
+    }
 }

@@ -171,7 +171,7 @@ impl Lease {
             outcome,
         }
         .encode(&mut frame);
-        if self.stream.write_all(&frame).is_ok() && outcome == Outcome::Done {
+        if self.stream.write_all(&frame).is_ok() && outcome != Outcome::Broken {
             keep_idle_conn(self.pm_socket, self.stream);
         }
     }

@@ -4,7 +4,7 @@
 
 use super::policy::GlobalLimits;
 use super::state::{Action, ConnId, Manager};
-use super::wire::{ClassSpec, Message, Outcome};
+use super::wire::{ClassSpec, Message};
 use crate::ffi::log::{main_server as log, Level};
 use crate::sys;
 use std::collections::{HashMap, VecDeque};
@@ -263,10 +263,7 @@ impl Daemon {
                 self.reap();
                 self.mgr.acquire(id, spec, wait, now)
             }
-            Message::Release { proc_id, outcome } => {
-                self.mgr
-                    .release(id, proc_id, outcome == Outcome::Broken, now)
-            }
+            Message::Release { proc_id, outcome } => self.mgr.release(id, proc_id, outcome, now),
             Message::StatusQuery => {
                 let text = super::status_text(&self.mgr, self.pid);
                 self.send(id, &Message::Status { text });

@@ -31,8 +31,9 @@ pub fn status_text(mgr: &state::Manager, manager_pid: i32) -> String {
     for c in mgr.view() {
         let exits: Vec<String> = c.exits.iter().map(|(r, n)| format!("{r}={n}")).collect();
         out.push_str(&format!(
-            "class: {}\ncommand: {}\nprocesses: {}\nbusy: {}\nidle: {}\nwaiting: {}\nspawns: {}\nrequests: {}\nexits: {}\n",
-            c.key, c.command, c.processes, c.busy, c.idle, c.waiting, c.spawns, c.requests, exits.join(" ")
+            "class: {}\ncommand: {}\nprocesses: {}\nbusy: {}\nidle: {}\nwaiting: {}\nspawns: {}\nrequests: {}\nspawn_score: {}\nfailed_starts: {}\nexits: {}\n",
+            c.key, c.command, c.processes, c.busy, c.idle, c.waiting, c.spawns, c.requests,
+            c.spawn_score, c.early_deaths, exits.join(" ")
         ));
         for (pid, state, requests) in c.pids {
             out.push_str(&format!("process: {pid} {state} {requests}\n"));

@@ -136,6 +136,8 @@ pub enum ExitReason {
     BusyTimeout,
     /// Its request was cut (the app misbehaved, or the httpd side went away).
     Broken,
+    /// Its client hung up while it was still streaming a long answer.
+    ClientAbort,
     /// It exited or was killed without being asked to.
     Died,
     Shutdown,
@@ -149,9 +151,19 @@ impl ExitReason {
             ExitReason::MaxRequests => "max_requests",
             ExitReason::BusyTimeout => "busy_timeout",
             ExitReason::Broken => "broken",
+            ExitReason::ClientAbort => "client_abort",
             ExitReason::Died => "died",
             ExitReason::Shutdown => "shutdown",
         }
+    }
+}
+
+impl ExitReason {
+    /// Does such an exit raise the class's spawn score? A stop caused by a
+    /// client says nothing about the app, and counting it let a storm of
+    /// aborted downloads throttle a healthy class down to no process at all.
+    pub fn counts_toward_spawn_score(self) -> bool {
+        self != ExitReason::ClientAbort
     }
 }
 

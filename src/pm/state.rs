@@ -3,7 +3,7 @@
 //! touches a socket, a process or the clock, so tests can replay anything.
 
 use super::policy::{self, ExitReason, GlobalLimits, Hold, SpawnScore};
-use super::wire::ClassSpec;
+use super::wire::{ClassSpec, Outcome};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
@@ -12,6 +12,14 @@ pub type ProcId = u64;
 
 /// How long a process asked to stop gets before SIGKILL.
 pub const STOP_GRACE: Duration = Duration::from_secs(3);
+
+/// A process that exits on its own this soon after its start, having served
+/// nothing, died at start.
+pub const EARLY_DEATH: Duration = Duration::from_secs(10);
+/// After this many deaths at start in a row a class is failing: requests get
+/// their 503 at once instead of waiting out their deadline, and a new
+/// process is tried only when the spawn score allows (a slow probe).
+pub const FAILING_AFTER: u32 = 3;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
@@ -63,6 +71,14 @@ struct Class {
     spawns: u64,
     requests: u64,
     exits: BTreeMap<ExitReason, u64>,
+    /// Processes in a row that died at start (see EARLY_DEATH).
+    early_deaths: u32,
+}
+
+impl Class {
+    fn failing(&self) -> bool {
+        self.early_deaths >= FAILING_AFTER
+    }
 }
 
 /// A snapshot of one class, for the status page and the tests.
@@ -78,6 +94,10 @@ pub struct ClassView {
     pub requests: u64,
     pub exits: Vec<(&'static str, u64)>,
     pub pids: Vec<(i32, &'static str, u32)>,
+    /// The spawn score now (no spawn at or over FcgidSpawnScoreUpLimit).
+    pub spawn_score: u64,
+    /// Processes in a row that died at start; FAILING_AFTER or more: failing.
+    pub early_deaths: u32,
 }
 
 pub struct Manager {
@@ -86,6 +106,8 @@ pub struct Manager {
     procs: HashMap<ProcId, Proc>,
     next_proc: ProcId,
     actions: Vec<Action>,
+    /// Set by `shutdown`: no more probes.
+    stopping: bool,
 }
 
 impl Manager {
@@ -96,6 +118,7 @@ impl Manager {
             procs: HashMap::new(),
             next_proc: 1,
             actions: Vec::new(),
+            stopping: false,
         }
     }
 
@@ -132,6 +155,7 @@ impl Manager {
             spawns: 0,
             requests: 0,
             exits: BTreeMap::new(),
+            early_deaths: 0,
         });
         class.spec = spec;
         class.waiters.push_back(Waiter {
@@ -177,6 +201,10 @@ impl Manager {
                 .iter()
                 .filter(|id| self.procs[id].state == ProcState::Starting)
                 .count();
+            if class.failing() && starting == 0 {
+                self.refuse_failing(key);
+                return;
+            }
             if starting >= class.waiters.len() || self.try_spawn(key, now).is_err() {
                 return;
             }
@@ -193,17 +221,51 @@ impl Manager {
         });
     }
 
+    /// Refuses every waiter of a failing class with the reason.
+    fn refuse_failing(&mut self, key: &str) {
+        let class = self.classes.get_mut(key).unwrap();
+        let cmd =
+            String::from_utf8_lossy(class.spec.argv.first().map(Vec::as_slice).unwrap_or(b""))
+                .into_owned();
+        let reason = format!(
+            "{cmd} exited {} times in a row right after starting, before serving a request; \
+             it is tried again as the spawn score allows (now {})",
+            class.early_deaths,
+            class.score.value()
+        );
+        for w in class.waiters.drain(..) {
+            self.actions.push(Action::Refuse {
+                conn: w.conn,
+                reason: reason.clone(),
+            });
+        }
+    }
+
     fn try_spawn(&mut self, key: &str, now: Instant) -> Result<(), Hold> {
         let all = self.process_count();
         let global = self.global;
         let class = self.classes.get_mut(key).unwrap();
         class.score.decay(now, global.time_score);
+        // A class with requests waiting and no process at all always gets
+        // one (within the process limits): the score throttles growth and
+        // retries, and must not leave a healthy class unable to serve.
+        let procs = &self.procs;
+        let none_live = class
+            .procs
+            .iter()
+            .all(|id| matches!(procs[id].state, ProcState::Stopping { .. }));
+        let stranded = none_live && !class.waiters.is_empty() && !class.failing();
+        let score = if stranded {
+            SpawnScore::new(now)
+        } else {
+            class.score
+        };
         policy::may_spawn(
             class.procs.len() as u32,
             all,
             &class.spec.limits,
             &global,
-            &class.score,
+            &score,
         )?;
         class.score.add(global.spawn_score);
         class.spawns += 1;
@@ -252,8 +314,9 @@ impl Manager {
             }
             None => {
                 self.forget(proc, ExitReason::Died, now);
-                // Waiters keep waiting: the spawn score limits retries, and
-                // their deadlines bound the wait.
+                // Waiters keep waiting (a class with none left to serve them
+                // tries again, until it counts as failing).
+                self.serve_waiters(&key, now);
             }
         }
         self.take_actions()
@@ -292,7 +355,7 @@ impl Manager {
         &mut self,
         conn: ConnId,
         proc: ProcId,
-        broken: bool,
+        outcome: Outcome,
         now: Instant,
     ) -> Vec<Action> {
         let Some(p) = self.procs.get_mut(&proc) else {
@@ -305,8 +368,13 @@ impl Manager {
         let key = p.class.clone();
         let class = self.classes.get_mut(&key).unwrap();
         class.requests += 1;
-        if broken {
+        if outcome == Outcome::Done {
+            class.early_deaths = 0;
+        }
+        if outcome == Outcome::Broken {
             self.stop(proc, ExitReason::Broken, now);
+        } else if outcome == Outcome::ClientGone {
+            self.stop(proc, ExitReason::ClientAbort, now);
         } else if policy::retire_after(p.requests, &class.spec.limits) {
             self.stop(proc, ExitReason::MaxRequests, now);
         } else {
@@ -376,12 +444,21 @@ impl Manager {
         let global = self.global;
         if let Some(class) = self.classes.get_mut(&p.class) {
             class.procs.retain(|id| *id != proc);
-            class.score.decay(now, global.time_score);
-            class.score.add(global.termination_score);
-            *class
-                .exits
-                .entry(p.stop_reason.unwrap_or(reason))
-                .or_insert(0) += 1;
+            let reason = p.stop_reason.unwrap_or(reason);
+            if reason.counts_toward_spawn_score() {
+                class.score.decay(now, global.time_score);
+                class.score.add(global.termination_score);
+            }
+            // Gone soon after its start, having served nothing: it died on
+            // its own, or the request it was lent to could not reach it.
+            if matches!(reason, ExitReason::Died | ExitReason::Broken) {
+                if p.requests == 0 && now.saturating_duration_since(p.started) < EARLY_DEATH {
+                    class.early_deaths += 1;
+                } else if reason == ExitReason::Died {
+                    class.early_deaths = 0;
+                }
+            }
+            *class.exits.entry(reason).or_insert(0) += 1;
         }
     }
 
@@ -448,8 +525,19 @@ impl Manager {
         }
         for key in &keys {
             self.serve_waiters(key, now);
+            self.probe_failing(key, now);
         }
         self.take_actions()
+    }
+
+    /// A failing class with no process gets a new one whenever the spawn
+    /// score allows, waiters or not, so it recovers by itself once the app
+    /// is fixed (and its score shows the backoff meanwhile).
+    fn probe_failing(&mut self, key: &str, now: Instant) {
+        let class = &self.classes[key];
+        if !self.stopping && class.failing() && class.procs.is_empty() {
+            let _ = self.try_spawn(key, now);
+        }
     }
 
     fn expire_waiters(&mut self, key: &str, now: Instant) {
@@ -509,6 +597,7 @@ impl Manager {
 
     /// Stops everything (server stop): refuses waiters, signals every process.
     pub fn shutdown(&mut self, now: Instant) -> Vec<Action> {
+        self.stopping = true;
         for class in self.classes.values_mut() {
             for w in class.waiters.drain(..) {
                 self.actions.push(Action::Refuse {
@@ -566,6 +655,8 @@ impl Manager {
                             (p.pid, state, p.requests)
                         })
                         .collect(),
+                    spawn_score: c.score.value(),
+                    early_deaths: c.early_deaths,
                 }
             })
             .collect();

@@ -7,8 +7,8 @@
 //! synthetic: a base `Instant` plus durations.
 
 use super::policy::GlobalLimits;
-use super::state::{Action, ClassView, ConnId, Manager, ProcId, STOP_GRACE};
-use super::wire::{ClassLimits, ClassSpec, Message};
+use super::state::{Action, ClassView, ConnId, Manager, ProcId, FAILING_AFTER, STOP_GRACE};
+use super::wire::{ClassLimits, ClassSpec, Message, Outcome};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
@@ -171,12 +171,12 @@ impl Rig {
 
     fn release(&mut self, conn: ConnId, proc: ProcId, t: Duration) -> Vec<Action> {
         let now = self.at(t);
-        self.m.release(conn, proc, false, now)
+        self.m.release(conn, proc, Outcome::Done, now)
     }
 
     fn release_broken(&mut self, conn: ConnId, proc: ProcId, t: Duration) -> Vec<Action> {
         let now = self.at(t);
-        self.m.release(conn, proc, true, now)
+        self.m.release(conn, proc, Outcome::Broken, now)
     }
 
     fn closed(&mut self, conn: ConnId, t: Duration) -> Vec<Action> {
@@ -952,13 +952,14 @@ fn exits_raise_the_spawn_score() {
     });
     let s = spec(roomy());
     let p = r.lend_new(1, &s, 10, secs(0)); // score 1
+    r.lend_new(9, &s, 11, secs(0)); // score 2, stays busy
     r.release_broken(1, p, secs(0));
-    let (_, acts) = r.exited(10, secs(0)); // score 4
+    let (_, acts) = r.exited(10, secs(0)); // score 5
     assert!(acts.is_empty());
     assert!(r.acquire(2, &s, secs(0)).is_empty(), "held by the exit");
-    assert!(r.tick(ms(500)).is_empty());
-    // after 1 s the score is 3: spawn
-    assert_eq!(spawns(&r.tick(secs(1))).len(), 1);
+    assert!(r.tick(secs(1)).is_empty(), "4 is at the limit");
+    // after 2 s the score is 3: spawn
+    assert_eq!(spawns(&r.tick(secs(2))).len(), 1);
 }
 
 #[test]
@@ -1009,12 +1010,11 @@ fn failed_spawn_grants_nothing_and_the_waiter_keeps_waiting() {
     let mut r = Rig::new(no_throttle());
     let s = spec(roomy());
     let p = only_spawn(&r.acquire(1, &s, secs(0)));
-    assert!(r.spawn_failed(p, ms(10)).is_empty());
+    // Nothing else could serve the waiter: a new spawn is asked for at once.
+    let p2 = only_spawn(&r.spawn_failed(p, ms(10)));
     let v = class_view(&r.m, "class-a");
-    assert_eq!((v.processes, v.waiting), (0, 1));
+    assert_eq!((v.processes, v.waiting), (1, 1));
     assert_eq!(exits(&v).get("died"), Some(&1));
-    // The next tick tries again; this time it works.
-    let p2 = only_spawn(&r.tick(secs(1)));
     assert_ne!(p, p2);
     assert_eq!(grants(&r.spawned(p2, 20, secs(1))), vec![(1, p2)]);
     // A report for the dead spawn, coming late, changes nothing.
@@ -1026,18 +1026,21 @@ fn failed_spawn_grants_nothing_and_the_waiter_keeps_waiting() {
 fn failing_spawns_end_in_a_refusal_at_the_deadline() {
     let mut r = Rig::new(no_throttle());
     let s = spec(roomy());
-    let mut p = only_spawn(&r.acquire_wait(1, &s, secs(3), secs(0)));
+    let mut p = only_spawn(&r.acquire_wait(1, &s, secs(30), secs(0)));
+    // A class with a waiter and no process tries again at once.
     for t in 1..3 {
-        assert!(r.spawn_failed(p, secs(t - 1)).is_empty());
-        let acts = r.tick(secs(t));
+        let acts = r.spawn_failed(p, secs(t));
         assert!(refusals(&acts).is_empty());
         p = only_spawn(&acts);
     }
-    assert!(r.spawn_failed(p, secs(2)).is_empty());
-    let acts = r.tick(secs(3));
+    // Three failures in a row: the class is failing and its waiter is
+    // refused long before its deadline, naming the cause.
+    let acts = r.spawn_failed(p, secs(3));
     assert_eq!(refusals(&acts).len(), 1, "{acts:?}");
-    assert!(spawns(&acts).is_empty(), "nobody waits any more");
+    assert!(refusals(&acts)[0].1.contains("right after starting"));
     assert_eq!(exits(&class_view(&r.m, "class-a")).get("died"), Some(&3));
+    // A probe keeps trying in the background (the score allows it here).
+    assert_eq!(spawns(&r.tick(secs(4))).len(), 1);
 }
 
 #[test]
@@ -1050,10 +1053,11 @@ fn failed_spawns_raise_the_spawn_score() {
         ..no_throttle()
     });
     let s = spec(roomy());
-    let p = only_spawn(&r.acquire(1, &s, secs(0)));
-    r.spawn_failed(p, secs(0)); // 1 + 2 = 3: at the limit
-    assert!(r.tick(ms(999)).is_empty());
-    assert_eq!(spawns(&r.tick(secs(1))).len(), 1);
+    r.lend_new(9, &s, 11, secs(0)); // score 1, stays busy
+    let p = only_spawn(&r.acquire(1, &s, secs(0))); // 2
+    r.spawn_failed(p, secs(0)); // 2 + 2 = 4: over the limit
+    assert!(r.tick(secs(1)).is_empty(), "3 is at the limit");
+    assert_eq!(spawns(&r.tick(secs(2))).len(), 1);
 }
 
 // -------------------------------------------------------------- exits
@@ -1198,8 +1202,8 @@ fn view_counts_what_happened() {
     r.exited(20, secs(3));
     r.exited(30, secs(3)); // the third dies while lent
     let p4 = only_spawn(&r.acquire(5, &s, secs(4)));
-    r.spawn_failed(p4, secs(4));
-    let p5 = only_spawn(&r.tick(secs(5)));
+    // No process left to serve conn 5: the failed spawn is tried again at once.
+    let p5 = only_spawn(&r.spawn_failed(p4, secs(4)));
     r.spawned(p5, 50, secs(5)); // lent to conn 5
     r.acquire(6, &s, secs(5)); // spawn pending
     let v = r.m.view();
@@ -1377,6 +1381,16 @@ impl Fuzz {
         let class_of = |key: &str| classes.iter().find(|c| c.key == key).unwrap();
         let global = self.global;
         let shutting_down = self.shutting_down;
+        // Classes whose processes keep dying at start: their waiters are
+        // refused at once, and probes start with nobody waiting.
+        let failing: BTreeSet<String> = self
+            .r
+            .m
+            .view()
+            .into_iter()
+            .filter(|c| c.early_deaths >= FAILING_AFTER)
+            .map(|c| c.key)
+            .collect();
         let m = &mut self.model;
         for a in acts {
             match a {
@@ -1402,7 +1416,7 @@ impl Fuzz {
                     let waiting = m.waiting.values().filter(|k| **k == spec.key).count();
                     let starting = m.starting.iter().filter(|p| m.live[p] == spec.key).count();
                     assert!(
-                        starting <= waiting,
+                        starting <= waiting.max(failing.contains(&spec.key) as usize),
                         "{ctx}: {starting} spawns under way for {waiting} waiters of {}",
                         spec.key
                     );
@@ -1445,7 +1459,10 @@ impl Fuzz {
                     m.queue.get_mut(&key).unwrap().retain(|c| *c != conn);
                     let deadline = m.deadline.remove(&conn).unwrap();
                     if !shutting_down {
-                        assert!(now >= deadline, "{ctx}: conn {conn} refused early");
+                        assert!(
+                            now >= deadline || reason.contains("right after starting"),
+                            "{ctx}: conn {conn} refused early: {reason}"
+                        );
                         let cmd = String::from_utf8_lossy(&class_of(&key).argv[0]).into_owned();
                         assert!(reason.contains(&cmd), "{ctx}: {reason:?} lacks {cmd}");
                     }
@@ -1543,7 +1560,11 @@ impl Fuzz {
                 let Some(conn) = self.rng.pick(&conns) else {
                     return;
                 };
-                let broken = self.rng.below(8) == 0;
+                let outcome = match self.rng.below(16) {
+                    0 | 1 => Outcome::Broken,
+                    2 => Outcome::ClientGone,
+                    _ => Outcome::Done,
+                };
                 let m = &mut self.model;
                 let proc = m.holding.remove(&conn).unwrap();
                 if m.lent.get(&proc) == Some(&conn) {
@@ -1552,7 +1573,7 @@ impl Fuzz {
                         *m.requests.entry(m.live[&proc].clone()).or_default() += 1;
                     }
                 }
-                let acts = self.r.m.release(conn, proc, broken, self.r.at(t));
+                let acts = self.r.m.release(conn, proc, outcome, self.r.at(t));
                 self.absorb("release", acts);
             }
             // a connection closes, whether it waits or holds a process
@@ -1834,4 +1855,116 @@ fn a_failed_spawn_leaves_waiters_alone_while_another_process_can_serve() {
         .is_empty());
     // The waiter gets the running process when it is released.
     assert!(grants(&r.release(1, first, secs(1))).contains(&(2, first)));
+}
+
+// ------------------------------------------ client aborts and crash loops
+
+/// The default throttle: spawn 1, termination 2, decay 1/s, limit 10.
+fn default_throttle() -> GlobalLimits {
+    GlobalLimits {
+        max_processes: 1000,
+        spawn_score: 1,
+        termination_score: 2,
+        time_score: 1,
+        spawn_score_up_limit: 10,
+    }
+}
+
+#[test]
+fn processes_stopped_for_clients_that_hung_up_do_not_raise_the_spawn_score() {
+    let mut r = Rig::new(default_throttle());
+    let s = spec(roomy());
+    // Six processes, each stopped because its client hung up mid-stream.
+    for i in 0..6u64 {
+        let t = ms(i * 10);
+        let p = r.lend_new(i + 1, &s, 100 + i as i32, t);
+        let acts = r.m.release(i + 1, p, Outcome::ClientGone, r.at(t));
+        assert_eq!(sigterms(&acts), vec![100 + i as i32]);
+        r.exited(100 + i as i32, t + ms(5));
+    }
+    let v = class_view(&r.m, "class-a");
+    assert_eq!(exits(&v).get("client_abort"), Some(&6));
+    // Only the six spawns count: 6 < 10, so the class still grows at once.
+    assert_eq!(v.spawn_score, 6);
+    let acts = r.acquire(50, &s, ms(100));
+    assert_eq!(spawns(&acts).len(), 1, "{acts:?}");
+}
+
+#[test]
+fn a_class_with_waiters_and_no_process_gets_a_spawn_whatever_its_score() {
+    let mut r = Rig::new(default_throttle());
+    let s = spec(roomy());
+    // Four processes cut as broken: score 4 spawns + 8 deaths = 12 > 10.
+    for i in 0..4u64 {
+        let p = r.lend_new(i + 1, &s, 100 + i as i32, ms(i));
+        r.release_broken(i + 1, p, ms(i));
+        r.exited(100 + i as i32, ms(i) + ms(1));
+    }
+    assert!(class_view(&r.m, "class-a").spawn_score >= 10);
+    // A fifth request finds no process at all: it gets one anyway.
+    let acts = r.acquire(9, &s, ms(10));
+    assert_eq!(spawns(&acts).len(), 1, "a stranded class must spawn: {acts:?}");
+    // But while that one is there, the score still throttles growth.
+    let acts = r.acquire(10, &s, ms(11));
+    assert!(spawns(&acts).is_empty(), "{acts:?}");
+}
+
+#[test]
+fn an_app_that_dies_at_start_is_refused_at_once_after_three_deaths_then_probed() {
+    let mut r = Rig::new(default_throttle());
+    let s = spec(roomy());
+    let mut t = ms(0);
+    // Each process dies right after starting; the request that got it fails
+    // to connect, drops its lease (the connection closes) and asks again.
+    for (i, pid) in [100, 101, 102].into_iter().enumerate() {
+        let conn = 10 + i as u64;
+        let proc = only_spawn(&r.acquire(conn, &s, t));
+        assert_eq!(grants(&r.spawned(proc, pid, t)), vec![(conn, proc)]);
+        r.closed(conn, t + ms(1));
+        t += ms(20);
+        r.exited(pid, t);
+    }
+    let v = class_view(&r.m, "class-a");
+    assert_eq!(v.early_deaths, 3, "{v:?}");
+    // A new request is refused at once, without a spawn, naming the cause.
+    let acts = r.acquire(2, &s, t + ms(1));
+    assert!(spawns(&acts).is_empty());
+    let refused = refusals(&acts);
+    assert_eq!(refused.len(), 1, "{acts:?}");
+    assert!(refused[0].1.contains("right after starting"), "{}", refused[0].1);
+    // The background probe waits for the score to decay (9 now, limit 10:
+    // it may spawn at once; after its death the score is 12 and it waits).
+    let acts = r.tick(t + ms(2));
+    let probe = only_spawn(&acts);
+    r.spawned(probe, 103, t + ms(3));
+    let (_, acts) = r.exited(103, t + ms(30));
+    assert!(spawns(&acts).is_empty());
+    assert!(spawns(&r.tick(t + secs(1))).is_empty(), "score 12 holds it back");
+    let probe = only_spawn(&r.tick(t + secs(3)));
+    // This time the app is fixed: the probe lives and serves.
+    r.spawned(probe, 104, t + secs(3));
+    let acts = r.acquire(3, &s, t + secs(4));
+    let granted = grants(&acts);
+    assert_eq!(granted, vec![(3, probe)]);
+    r.release(3, probe, t + secs(4));
+    assert_eq!(class_view(&r.m, "class-a").early_deaths, 0);
+}
+
+#[test]
+fn a_process_that_served_or_lived_long_is_no_death_at_start() {
+    let mut r = Rig::new(no_throttle());
+    let s = spec(roomy());
+    let p = r.lend_new(1, &s, 100, secs(0));
+    r.release(1, p, secs(0));
+    r.exited(100, secs(1));
+    let p = r.lend_new(2, &s, 101, secs(2));
+    r.release(2, p, secs(2));
+    r.exited(101, secs(3));
+    // Idle for a minute, then died: not at start either.
+    let acts = r.acquire(3, &s, secs(4));
+    let p = only_spawn(&acts);
+    r.spawned(p, 102, secs(4));
+    r.release(3, p, secs(4));
+    r.exited(102, secs(100));
+    assert_eq!(class_view(&r.m, "class-a").early_deaths, 0);
 }

@@ -33,6 +33,9 @@ pub enum Outcome {
     Done,
     /// The process misbehaved or the request was cut: stop it.
     Broken,
+    /// The client hung up while the app was still streaming past what is
+    /// worth reading to the end: stop it, but the app is not at fault.
+    ClientGone,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -162,7 +165,11 @@ impl Message {
             Message::Release { proc_id, outcome } => {
                 w.u8(RELEASE);
                 w.u64(*proc_id);
-                w.u8(matches!(outcome, Outcome::Broken) as u8);
+                w.u8(match outcome {
+                    Outcome::Done => 0,
+                    Outcome::Broken => 1,
+                    Outcome::ClientGone => 2,
+                });
             }
             Message::StatusQuery => w.u8(STATUS_QUERY),
             Message::Status { text } => {
@@ -232,10 +239,11 @@ impl Message {
             },
             RELEASE => {
                 let proc_id = r.u64()?;
-                let outcome = if r.u8()? == 0 {
-                    Outcome::Done
-                } else {
-                    Outcome::Broken
+                let outcome = match r.u8()? {
+                    0 => Outcome::Done,
+                    1 => Outcome::Broken,
+                    2 => Outcome::ClientGone,
+                    _ => return Err(WireError("unknown release outcome")),
                 };
                 Message::Release { proc_id, outcome }
             }
