@@ -3,12 +3,13 @@
 //! and the hooks it calls; each concern lives in its own module.
 
 pub mod bridge;
-pub mod config;
-pub mod fcgi;
 pub mod ffi;
 pub mod pm;
-pub mod status;
 pub mod sys;
+
+// The pure crates, under the names the module's code uses.
+pub use fcgid_core::{config, status};
+pub use fcgid_protocol as fcgi;
 
 use ffi::bindings as b;
 use ffi::guard::guard;

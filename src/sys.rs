@@ -94,8 +94,8 @@ pub fn spawn_app(plan: &ExecPlan, listener: &impl AsRawFd) -> io::Result<i32> {
         let pid = cvt(libc::fork())?;
         if pid == 0 {
             let mut none: libc::sigset_t = std::mem::zeroed();
-            libc::sigemptyset(&mut none);
-            libc::sigprocmask(libc::SIG_SETMASK, &none, std::ptr::null_mut());
+            libc::sigemptyset(&raw mut none);
+            libc::sigprocmask(libc::SIG_SETMASK, &raw const none, std::ptr::null_mut());
             // Every disposition back to default: ignored ones survive exec.
             for sig in 1..libc::SIGRTMAX() {
                 libc::signal(sig, libc::SIG_DFL);
@@ -107,12 +107,12 @@ pub fn spawn_app(plan: &ExecPlan, listener: &impl AsRawFd) -> io::Result<i32> {
             let errno = *libc::__errno_location();
             libc::write(
                 report_write.as_raw_fd(),
-                &errno as *const libc::c_int as *const libc::c_void,
+                (&raw const errno).cast::<libc::c_void>(),
                 4,
             );
             libc::write(
                 2,
-                plan.failure_note.as_ptr() as *const libc::c_void,
+                plan.failure_note.as_ptr().cast::<libc::c_void>(),
                 plan.failure_note.len(),
             );
             libc::_exit(127);
@@ -127,7 +127,7 @@ pub fn spawn_app(plan: &ExecPlan, listener: &impl AsRawFd) -> io::Result<i32> {
         let n = unsafe {
             libc::read(
                 report_read.as_raw_fd(),
-                errno[got..].as_mut_ptr() as *mut libc::c_void,
+                errno[got..].as_mut_ptr().cast::<libc::c_void>(),
                 4 - got,
             )
         };
@@ -149,7 +149,7 @@ pub fn spawn_app(plan: &ExecPlan, listener: &impl AsRawFd) -> io::Result<i32> {
     // SAFETY: waitpid on our own child, writing only to a local.
     unsafe {
         let mut status = 0;
-        libc::waitpid(pid, &mut status, 0);
+        libc::waitpid(pid, &raw mut status, 0);
     }
     Err(io::Error::from_raw_os_error(i32::from_ne_bytes(errno)))
 }
@@ -186,7 +186,7 @@ pub fn signal_with(pid: i32, sig: libc::c_int) {
 pub fn reap_any() -> Option<i32> {
     let mut status = 0;
     // SAFETY: waitpid writes only to `status`.
-    let pid = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
+    let pid = unsafe { libc::waitpid(-1, &raw mut status, libc::WNOHANG) };
     (pid > 0).then_some(pid)
 }
 
@@ -238,7 +238,7 @@ impl Poller {
             u64: token,
         };
         // SAFETY: ev is a valid epoll_event; fd is open (the caller owns it).
-        cvt(unsafe { libc::epoll_ctl(self.epoll.as_raw_fd(), libc::EPOLL_CTL_ADD, fd, &mut ev) })
+        cvt(unsafe { libc::epoll_ctl(self.epoll.as_raw_fd(), libc::EPOLL_CTL_ADD, fd, &raw mut ev) })
             .map(|_| ())
     }
 
@@ -290,7 +290,7 @@ pub fn wait_io(fd: RawFd, timeout: Duration) -> io::Result<(bool, bool)> {
     };
     let ms = timeout.as_millis().min(i32::MAX as u128) as libc::c_int;
     // SAFETY: one valid pollfd.
-    let rc = unsafe { libc::poll(&mut p, 1, ms) };
+    let rc = unsafe { libc::poll(&raw mut p, 1, ms) };
     if rc < 0 {
         let e = io::Error::last_os_error();
         return if e.kind() == io::ErrorKind::Interrupted {
@@ -346,14 +346,14 @@ pub fn connect_unix(path: &Path, timeout: Duration) -> io::Result<UnixStream> {
             fd.as_raw_fd(),
             libc::SOL_SOCKET,
             libc::SO_SNDTIMEO,
-            &tv as *const libc::timeval as *const libc::c_void,
+            (&raw const tv).cast::<libc::c_void>(),
             std::mem::size_of::<libc::timeval>() as libc::socklen_t,
         ))?;
         let len = std::mem::size_of::<libc::sockaddr_un>() as libc::socklen_t;
         loop {
             match cvt(libc::connect(
                 fd.as_raw_fd(),
-                &addr as *const libc::sockaddr_un as *const libc::sockaddr,
+                (&raw const addr).cast::<libc::sockaddr>(),
                 len,
             )) {
                 Ok(_) => break,
@@ -385,7 +385,7 @@ extern "C" fn on_signal(sig: libc::c_int) {
     let fd = WAKE_FD.load(Ordering::SeqCst);
     if fd >= 0 {
         // SAFETY: write(2) is async-signal-safe; a full pipe just drops the byte.
-        unsafe { libc::write(fd, b"!".as_ptr() as *const libc::c_void, 1) };
+        unsafe { libc::write(fd, b"!".as_ptr().cast::<libc::c_void>(), 1) };
     }
 }
 
@@ -406,16 +406,16 @@ pub fn install_manager_signals() -> io::Result<OwnedFd> {
         let mut sa: libc::sigaction = std::mem::zeroed();
         sa.sa_sigaction = on_signal as extern "C" fn(libc::c_int) as usize;
         sa.sa_flags = libc::SA_RESTART;
-        libc::sigemptyset(&mut sa.sa_mask);
+        libc::sigemptyset(&raw mut sa.sa_mask);
         for sig in [libc::SIGTERM, libc::SIGINT, libc::SIGUSR1, libc::SIGCHLD] {
-            cvt(libc::sigaction(sig, &sa, std::ptr::null_mut()))?;
+            cvt(libc::sigaction(sig, &raw const sa, std::ptr::null_mut()))?;
         }
         for sig in [libc::SIGHUP, libc::SIGPIPE, libc::SIGWINCH, libc::SIGUSR2] {
             libc::signal(sig, libc::SIG_IGN);
         }
         let mut none: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut none);
-        libc::sigprocmask(libc::SIG_SETMASK, &none, std::ptr::null_mut());
+        libc::sigemptyset(&raw mut none);
+        libc::sigprocmask(libc::SIG_SETMASK, &raw const none, std::ptr::null_mut());
         Ok(read)
     }
 }
@@ -427,7 +427,7 @@ pub fn drain_pipe(fd: &OwnedFd) {
     while unsafe {
         libc::read(
             fd.as_raw_fd(),
-            buf.as_mut_ptr() as *mut libc::c_void,
+            buf.as_mut_ptr().cast::<libc::c_void>(),
             buf.len(),
         )
     } > 0
@@ -446,7 +446,8 @@ pub fn die_with_parent() {
 /// The caller must be single-threaded (true in the httpd parent during
 /// post_config) or call only async-signal-safe functions in the child.
 pub unsafe fn fork() -> io::Result<i32> {
-    cvt(libc::fork())
+    // SAFETY: the caller upholds the contract above.
+    cvt(unsafe { libc::fork() })
 }
 
 /// Leaves the process at once, running no atexit handlers or destructors

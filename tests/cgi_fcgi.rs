@@ -20,7 +20,17 @@ use std::time::Duration;
 use common::{Httpd, Mpm, Scratch};
 
 const ORIGINAL: &str = "/usr/bin/cgi-fcgi";
-const OURS: &str = env!("CARGO_BIN_EXE_cgi-fcgi");
+/// Ours: $CGI_FCGI, else the workspace's debug build (`cargo build`).
+fn our_bridge() -> String {
+    std::env::var("CGI_FCGI").unwrap_or_else(|_| {
+        let p = concat!(env!("CARGO_MANIFEST_DIR"), "/target/debug/cgi-fcgi");
+        assert!(
+            std::path::Path::new(p).exists(),
+            "{p} is missing: run `cargo build` first"
+        );
+        p.to_string()
+    })
+}
 const HELLO: &str = "Content-type: text/html\r\n\r\nHello world!<br>\r\nRequest number";
 
 /// What a run of a bridge produced.
@@ -128,7 +138,7 @@ fn same(args: &[&str], env: &[(OsString, OsString)], stdin: &[u8]) -> Out {
 /// Like `same`, with each bridge's own arguments (its own socket or app).
 fn same2(original: &[&str], ours: &[&str], env: &[(OsString, OsString)], stdin: &[u8]) -> Out {
     let theirs = run_env(ORIGINAL, original, env, stdin);
-    let mine = run_env(OURS, ours, env, stdin);
+    let mine = run_env(&our_bridge(), ours, env, stdin);
     assert_eq!(
         mine, theirs,
         "ours {ours:?} differs from the original {original:?}"
@@ -215,7 +225,7 @@ fn argument_mistakes_the_original_lets_through_are_usage_errors() {
         format!("Could not connect to {}\n", s(&missing))
     );
     usage_start(
-        &run_env(OURS, &args, &get_env(), b""),
+        &run_env(&our_bridge(), &args, &get_env(), b""),
         "-bind and -start cannot be used together",
     );
 
@@ -228,14 +238,14 @@ fn argument_mistakes_the_original_lets_through_are_usage_errors() {
     assert!(theirs
         .stderr()
         .starts_with("Unknown option -x\nCould not connect"));
-    usage_start(&run_env(OURS, &args, &get_env(), b""), "Unknown option -x");
+    usage_start(&run_env(&our_bridge(), &args, &get_env(), b""), "Unknown option -x");
 
     // A port with junk after it: the original reads "1x" as port 1.
     let args = ["-bind", "-connect", "127.0.0.1:1x"];
     let theirs = run_env(ORIGINAL, &args, &get_env(), b"");
     assert_eq!(theirs.code, Some(111), "{theirs:?}"); // refused on port 1
     usage_start(
-        &run_env(OURS, &args, &get_env(), b""),
+        &run_env(&our_bridge(), &args, &get_env(), b""),
         "bad port number in 127.0.0.1:1x: expected 1 to 65535",
     );
 }
@@ -520,7 +530,7 @@ fn start_failures_keep_the_original_exit_statuses() {
         let theirs = run_env(ORIGINAL, &args, &get_env(), b"");
         assert_eq!(theirs.code, Some(code), "{name}: {theirs:?}");
         assert_eq!(theirs.stderr(), format!("{their_line}\n"));
-        let ours = run_env(OURS, &args, &get_env(), b"");
+        let ours = run_env(&our_bridge(), &args, &get_env(), b"");
         assert_eq!(ours.code, Some(code), "{name}: {ours:?}");
         assert!(ours.stderr().starts_with(&our_line), "{name}: {ours:?}");
         assert_eq!(ours.stderr().lines().count(), 1);
@@ -535,7 +545,7 @@ fn start_failures_keep_the_original_exit_statuses() {
     let theirs = run_env(ORIGINAL, &args, &get_env(), b"");
     assert_eq!(theirs.stderr(), "bind/listen: Address already in use\n");
     assert_ne!(theirs.code, Some(98), "{theirs:?}");
-    let ours = run_env(OURS, &args, &get_env(), b"");
+    let ours = run_env(&our_bridge(), &args, &get_env(), b"");
     assert_eq!(ours.code, Some(98), "{ours:?}");
     let line = format!("Could not listen on {name}: Address already in use");
     assert!(ours.stderr().starts_with(&line), "{ours:?}");
@@ -599,7 +609,7 @@ fn command_files_match_the_original() {
     // "-f" and the script's path.
     let rest = format!("-bind -connect {}\n", s(&sock));
     let theirs = script(&scratch.path("theirs.cgi"), ORIGINAL, &rest);
-    let ours = script(&scratch.path("ours.cgi"), OURS, &rest);
+    let ours = script(&scratch.path("ours.cgi"), &our_bridge(), &rest);
     let original = run_env(s(&theirs), &[], &env, b"data");
     check(&original);
     assert_eq!(run_env(s(&ours), &[], &env, b"data"), original);
@@ -662,7 +672,7 @@ fn command_file_quirks_of_the_original_are_fixed() {
         let theirs = run_env(ORIGINAL, &["-f", s(&file)], &get_env(), b"");
         assert_eq!(theirs.code, Some(code), "{what}: {theirs:?}");
         assert!(theirs.stderr().starts_with(&stderr), "{what}: {theirs:?}");
-        let ours = run_env(OURS, &["-f", s(&file)], &get_env(), b"");
+        let ours = run_env(&our_bridge(), &["-f", s(&file)], &get_env(), b"");
         assert_eq!(ours.code, Some(0), "{what}: {ours:?}");
         assert!(
             ours.stdout().contains("REQUEST_METHOD=GET\n"),
@@ -693,7 +703,7 @@ fn failing_connects_give_a_502_response() {
     for (name, code, cause) in cases {
         let args = ["-bind", "-connect", name];
         let theirs = run_env(ORIGINAL, &args, &get_env(), b"");
-        let ours = run_env(OURS, &args, &get_env(), b"");
+        let ours = run_env(&our_bridge(), &args, &get_env(), b"");
         // The same exit status; the original writes no response.
         assert_eq!(theirs.code, Some(code), "{name}: {theirs:?}");
         assert!(theirs.stdout.is_empty());
@@ -793,7 +803,7 @@ fn app_failures_give_a_502_response() {
         let expect_theirs = if mode == "partial" { &partial[..] } else { "" };
         assert_eq!(theirs.stdout(), expect_theirs, "{mode}");
 
-        let ours = run_env(OURS, &args, &get_env(), b"");
+        let ours = run_env(&our_bridge(), &args, &get_env(), b"");
         assert_eq!(ours.code, Some(our_code), "{mode}: {ours:?}");
         assert_eq!(ours.stdout(), our_stdout, "{mode}");
         if cause.is_empty() {
@@ -834,7 +844,7 @@ fn only_content_length_bytes_of_input_are_sent() {
         theirs.stdout().ends_with("body=hello world\nbody_len=11\n"),
         "{theirs:?}"
     );
-    let ours = run_env(OURS, &args, &env, b"hello world");
+    let ours = run_env(&our_bridge(), &args, &env, b"hello world");
     assert!(
         ours.stdout().ends_with("body=hello\nbody_len=5\n"),
         "{ours:?}"
@@ -850,7 +860,7 @@ fn concurrent_first_requests_start_the_app_once() {
         .map(|_| {
             let (sock, app) = (sock.clone(), app.clone());
             std::thread::spawn(move || {
-                run_env(OURS, &["-connect", s(&sock), s(&app)], &get_env(), b"")
+                run_env(&our_bridge(), &["-connect", s(&sock), s(&app)], &get_env(), b"")
             })
         })
         .collect();
@@ -905,7 +915,7 @@ fn httpd_runs_it_as_a_cgi_script_under_mod_cgid() {
         std::fs::set_permissions(root.join(dir), std::fs::Permissions::from_mode(mode)).unwrap();
     }
     let bridge = root.join("bin/cgi-fcgi");
-    std::fs::copy(OURS, &bridge).unwrap();
+    std::fs::copy(our_bridge(), &bridge).unwrap();
     let app = httpd.www().join("hello.fcgi");
     let sock = root.join("sock/hello.sock");
     script(

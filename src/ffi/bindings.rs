@@ -7,5 +7,12 @@
     dead_code
 )]
 #![allow(clippy::all, unknown_lints, unnecessary_transmutes)]
+// Generated code is exempt from the workspace's unsafe-hygiene lints.
+#![allow(
+    unsafe_op_in_unsafe_fn,
+    clippy::undocumented_unsafe_blocks,
+    clippy::ptr_as_ptr,
+    clippy::borrow_as_ptr
+)]
 
 include!(concat!(env!("OUT_DIR"), "/bindings.rs"));

@@ -77,6 +77,7 @@ fn place(cmd: &mut b::cmd_parms) -> Place {
         Place::Htaccess
     } else if !cmd.path.is_null() {
         Place::Section
+    // SAFETY: cmd->server is the live server_rec being configured.
     } else if unsafe { (*cmd.server).is_virtual } != 0 {
         Place::VirtualHost
     } else {
@@ -94,11 +95,13 @@ extern "C" fn set_directive(
         // SAFETY: httpd passes a live cmd_parms whose `cmd` is one of our entries,
         // and argc words in argv.
         let cmd = unsafe { &mut *cmd };
+        // SAFETY: the entry's name is one of our static C strings.
         let written = unsafe { CStr::from_ptr((*cmd.cmd).name) }
             .to_string_lossy()
             .into_owned();
         let args: Vec<String> = (0..argc.max(0) as usize)
             .map(|i| {
+                // SAFETY: i < argc, and each word is a NUL-terminated string.
                 unsafe { CStr::from_ptr(*argv.add(i)) }
                     .to_string_lossy()
                     .into_owned()
@@ -113,7 +116,7 @@ extern "C" fn set_directive(
             if d.is_dir_setting() {
                 // SAFETY: for directives allowed in directory context httpd passes
                 // our DirConfig (the server's defaults when used outside sections).
-                let cfg = unsafe { &mut *(dir_config as *mut DirConfig) };
+                let cfg = unsafe { &mut *dir_config.cast::<DirConfig>() };
                 config::apply_dir(d, &written, &args, cfg)
             } else {
                 config::apply_server(d, &written, &args, server_config_mut(cmd.server))
@@ -130,8 +133,7 @@ fn server_config_mut<'a>(s: *mut b::server_rec) -> &'a mut ServerConfig {
     // SAFETY: our slot in every server's module_config holds the ServerConfig
     // made by `create_server_config`; configuration runs single-threaded.
     unsafe {
-        &mut *(b::ap_get_module_config((*s).module_config, std::ptr::addr_of!(crate::fcgid_module))
-            as *mut ServerConfig)
+        &mut *b::ap_get_module_config((*s).module_config, std::ptr::addr_of!(crate::fcgid_module)).cast::<ServerConfig>()
     }
 }
 
@@ -155,7 +157,7 @@ pub(crate) extern "C" fn create_server_config(
 ) -> *mut c_void {
     super::guard::guard("create_server_config", std::ptr::null_mut(), || {
         // SAFETY: httpd passes its config pool.
-        unsafe { Pool::from_raw(p) }.keep(ServerConfig::default()) as *mut c_void
+        unsafe { Pool::from_raw(p) }.keep(ServerConfig::default()).cast::<c_void>()
     })
 }
 
@@ -172,7 +174,8 @@ pub(crate) extern "C" fn merge_server_config(
                 &*(add as *const ServerConfig),
             )
         };
-        unsafe { Pool::from_raw(p) }.keep(ServerConfig::merge(base, add)) as *mut c_void
+        // SAFETY: httpd passes the live configuration pool.
+        unsafe { Pool::from_raw(p) }.keep(ServerConfig::merge(base, add)).cast::<c_void>()
     })
 }
 
@@ -182,7 +185,7 @@ pub(crate) extern "C" fn create_dir_config(
 ) -> *mut c_void {
     super::guard::guard("create_dir_config", std::ptr::null_mut(), || {
         // SAFETY: httpd passes a live pool.
-        unsafe { Pool::from_raw(p) }.keep(DirConfig::default()) as *mut c_void
+        unsafe { Pool::from_raw(p) }.keep(DirConfig::default()).cast::<c_void>()
     })
 }
 
@@ -194,6 +197,7 @@ pub(crate) extern "C" fn merge_dir_config(
     super::guard::guard("merge_dir_config", std::ptr::null_mut(), || {
         // SAFETY: both were made by create_dir_config.
         let (base, add) = unsafe { (&*(base as *const DirConfig), &*(add as *const DirConfig)) };
-        unsafe { Pool::from_raw(p) }.keep(DirConfig::merge(base, add)) as *mut c_void
+        // SAFETY: httpd passes the live configuration pool.
+        unsafe { Pool::from_raw(p) }.keep(DirConfig::merge(base, add)).cast::<c_void>()
     })
 }

@@ -18,7 +18,9 @@ impl Output {
     /// # Safety
     /// `r` must be a live request_rec that outlives the Output.
     pub(super) unsafe fn new(r: *mut b::request_rec) -> Output {
-        let bb = b::apr_brigade_create((*r).pool, (*(*r).connection).bucket_alloc);
+        // SAFETY: `r` is live (caller's contract); its pool and connection
+        // allocator outlive the brigade created from them.
+        let bb = unsafe { b::apr_brigade_create((*r).pool, (*(*r).connection).bucket_alloc) };
         Output {
             r,
             bb,
@@ -35,7 +37,7 @@ impl Output {
                 self.bb,
                 None,
                 std::ptr::null_mut(),
-                data.as_ptr() as *const c_char,
+                data.as_ptr().cast::<c_char>(),
                 data.len(),
             )
         };
@@ -90,7 +92,7 @@ impl Output {
     /// Drops what is queued, unsent (httpd will send an error page instead).
     pub fn discard(&mut self) {
         // SAFETY: the brigade is ours.
-        unsafe { b::apr_brigade_cleanup(self.bb as *mut std::ffi::c_void) };
+        unsafe { b::apr_brigade_cleanup(self.bb.cast::<std::ffi::c_void>()) };
     }
 
     fn pass(&mut self) -> Result<(), OutputFailed> {
@@ -98,7 +100,7 @@ impl Output {
         // SAFETY: r->output_filters is the request's filter chain.
         let rv = unsafe { b::ap_pass_brigade((*self.r).output_filters, self.bb) };
         // SAFETY: the brigade is ours; cleanup empties it for reuse.
-        unsafe { b::apr_brigade_cleanup(self.bb as *mut std::ffi::c_void) };
+        unsafe { b::apr_brigade_cleanup(self.bb.cast::<std::ffi::c_void>()) };
         if rv != 0 {
             return Err(OutputFailed(rv));
         }

@@ -13,7 +13,7 @@ extern "C" fn drop_boxed<T>(data: *mut c_void) -> b::apr_status_t {
     super::guard::guard("pool cleanup", 0, || {
         // SAFETY: `data` came from Box::into_raw in `Pool::keep` and this cleanup
         // runs exactly once, when the pool is cleared or destroyed.
-        drop(unsafe { Box::from_raw(data as *mut T) });
+        drop(unsafe { Box::from_raw(data.cast::<T>()) });
         0
     })
 }

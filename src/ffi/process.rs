@@ -75,9 +75,9 @@ pub fn watch_child(config_pool: Pool, pid: i32, on_death: fn(i32, i32)) {
     // registration (removed by the pool's cleanup before `watch` is dropped).
     unsafe {
         b::apr_proc_other_child_register(
-            &mut (*watch).proc,
+            &raw mut (*watch).proc,
             Some(maintenance),
-            watch as *mut c_void,
+            watch.cast::<c_void>(),
             std::ptr::null_mut(),
             config_pool.as_ptr(),
         );
@@ -95,14 +95,14 @@ const DRAINING_KEY: &std::ffi::CStr = c"mod_fcgid:draining-managers";
 fn draining_slots(process_pool: Pool) -> *mut [i32; MAX_DRAINING] {
     let mut data: *mut c_void = std::ptr::null_mut();
     // SAFETY: the key is a NUL-terminated string; the pool is live.
-    unsafe { b::apr_pool_userdata_get(&mut data, DRAINING_KEY.as_ptr(), process_pool.as_ptr()) };
+    unsafe { b::apr_pool_userdata_get(&raw mut data, DRAINING_KEY.as_ptr(), process_pool.as_ptr()) };
     if data.is_null() {
         // SAFETY: pool memory, zeroed, sized and aligned for the array; it
         // lives until exit and is never freed by Rust. The key is static.
         unsafe {
             let size = std::mem::size_of::<[i32; MAX_DRAINING]>();
             data = b::apr_palloc(process_pool.as_ptr(), size);
-            std::ptr::write_bytes(data as *mut u8, 0, size);
+            std::ptr::write_bytes(data.cast::<u8>(), 0, size);
             b::apr_pool_userdata_setn(
                 data,
                 DRAINING_KEY.as_ptr(),
@@ -111,7 +111,7 @@ fn draining_slots(process_pool: Pool) -> *mut [i32; MAX_DRAINING] {
             );
         }
     }
-    data as *mut [i32; MAX_DRAINING]
+    data.cast::<[i32; MAX_DRAINING]>()
 }
 
 /// Notes that manager `pid` drains (its generation ended). Returns false if

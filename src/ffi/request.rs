@@ -63,7 +63,9 @@ impl<'a> Request<'a> {
     /// # Safety
     /// `r` must be the live request_rec httpd passed to the current hook.
     pub unsafe fn from_raw(r: *mut b::request_rec) -> Option<Request<'a>> {
-        r.as_mut().map(|r| Request { r })
+        // SAFETY: `r` is null or the live request (caller's contract), not
+        // aliased by another Request during the hook.
+        unsafe { r.as_mut() }.map(|r| Request { r })
     }
 
     pub fn as_ptr(&self) -> *const b::request_rec {
@@ -172,7 +174,7 @@ impl<'a> Request<'a> {
             return Err(b::HTTP_UNAUTHORIZED as c_int);
         }
         // SAFETY: ap_get_basic_auth_pw sets `pw` to a request-pool string on OK.
-        let rc = unsafe { b::ap_get_basic_auth_pw(self.r, &mut pw) };
+        let rc = unsafe { b::ap_get_basic_auth_pw(self.r, &raw mut pw) };
         if rc != b::OK as c_int {
             return Err(rc);
         }
@@ -215,8 +217,8 @@ impl<'a> Request<'a> {
     /// A copy of the response headers and status as they are now, to put
     /// back after a sub-exchange (an authorizer's answer) has changed them.
     pub fn save_response(&self) -> SavedResponse {
-        // SAFETY: the copy lives in the request pool.
         SavedResponse {
+            // SAFETY: the copy lives in the request pool.
             headers: unsafe { b::apr_table_copy(self.r.pool, self.r.err_headers_out) },
             status: self.r.status,
         }
@@ -259,7 +261,7 @@ impl<'a> Request<'a> {
             let mut buf = vec![0u8; 16384];
             loop {
                 let n: c_long =
-                    b::ap_get_client_block(self.r, buf.as_mut_ptr() as *mut c_char, buf.len());
+                    b::ap_get_client_block(self.r, buf.as_mut_ptr().cast::<c_char>(), buf.len());
                 if n < 0 {
                     return Err(None);
                 }
@@ -285,14 +287,15 @@ impl<'a> Request<'a> {
             super::guard::guard("CGI header read", 0, || {
                 // SAFETY: `data` is the Source below, alive for the scanner call;
                 // httpd's buffer holds `len` bytes.
-                let src = unsafe { &mut *(data as *mut Source) };
+                let src = unsafe { &mut *data.cast::<Source>() };
                 let room = (len.max(1) - 1) as usize;
                 match (src.next_line)(room) {
                     None => 0,
                     Some(line) => {
                         let n = line.len().min(room);
+                        // SAFETY: n < len, so the copy and its NUL fit in buf.
                         unsafe {
-                            std::ptr::copy_nonoverlapping(line.as_ptr(), buf as *mut u8, n);
+                            std::ptr::copy_nonoverlapping(line.as_ptr(), buf.cast::<u8>(), n);
                             *buf.add(n) = 0;
                         }
                         1
@@ -309,7 +312,7 @@ impl<'a> Request<'a> {
                 self.r,
                 err_buf.as_mut_ptr(),
                 Some(gets),
-                &mut src as *mut Source as *mut c_void,
+                (&raw mut src).cast::<c_void>(),
                 super::log::module_index(),
             )
         }
@@ -359,7 +362,7 @@ impl<'a> Request<'a> {
         // SAFETY: ap_rwrite copies `bytes` into the response.
         unsafe {
             b::ap_rwrite(
-                bytes.as_ptr() as *const c_void,
+                bytes.as_ptr().cast::<c_void>(),
                 bytes.len() as c_int,
                 self.r,
             )

@@ -32,8 +32,9 @@ struct Current {
     process_pool: Pool,
 }
 
-// The Pool handles are only used from the parent's single thread.
 struct Slot(Option<Current>);
+// SAFETY: the Pool handles inside are only used from the httpd parent's
+// single thread (hooks and maintenance callbacks), never shared.
 unsafe impl Send for Slot {}
 
 static CURRENT: Mutex<Slot> = Mutex::new(Slot(None));

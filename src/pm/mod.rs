@@ -1,43 +1,13 @@
 //! The process manager: one daemon, forked from the httpd parent, that owns
-//! every app process for all httpd children.
+//! every app process for all httpd children. Its pure parts (wire protocol,
+//! spawn policy, state machine) live in `fcgid_core::pm`; here is the IO:
 //!
-//! - `wire`: messages between httpd children and the manager (pure)
-//! - `policy`: spawn and stop rules (pure, takes time as input)
-//! - `state`: the manager's bookkeeping as a state machine (pure)
 //! - `daemon`: the manager's event loop (sockets, processes, signals)
 //! - `client`: what an httpd child calls to borrow and return a process
 //! - `launch`: forking the manager from httpd and restarting it
 
+pub use fcgid_core::pm::{policy, state, status_text, wire};
+
 pub mod client;
 pub mod daemon;
 pub mod launch;
-pub mod policy;
-pub mod state;
-pub mod wire;
-
-#[cfg(test)]
-mod state_tests;
-#[cfg(test)]
-mod wire_tests;
-
-/// The pools as `key: value` lines: the manager, then one block per class
-/// (starting at its `class:` line).
-pub fn status_text(mgr: &state::Manager, manager_pid: i32) -> String {
-    let mut out = format!(
-        "manager: {manager_pid}\nprocesses: {}\nbusy: {}\n",
-        mgr.process_count(),
-        mgr.busy_count()
-    );
-    for c in mgr.view() {
-        let exits: Vec<String> = c.exits.iter().map(|(r, n)| format!("{r}={n}")).collect();
-        out.push_str(&format!(
-            "class: {}\ncommand: {}\nprocesses: {}\nbusy: {}\nidle: {}\nwaiting: {}\nspawns: {}\nrequests: {}\nspawn_score: {}\nfailed_starts: {}\nexits: {}\n",
-            c.key, c.command, c.processes, c.busy, c.idle, c.waiting, c.spawns, c.requests,
-            c.spawn_score, c.early_deaths, exits.join(" ")
-        ));
-        for (pid, state, requests) in c.pids {
-            out.push_str(&format!("process: {pid} {state} {requests}\n"));
-        }
-    }
-    out
-}

@@ -444,9 +444,7 @@ pub fn parse_response(raw: &[u8]) -> Response {
     }
 }
 
-#[allow(dead_code, unused_imports)]
-#[path = "../../src/pm/wire.rs"]
-mod wire;
+use fcgid_core::pm::wire;
 
 impl Httpd {
     /// The process manager's description of its pools (`key: value` lines).

@@ -3,9 +3,9 @@
 //! Nothing here does IO, reads the clock or knows about httpd. Writers
 //! append to a `Vec<u8>`; readers are fed bytes and hand back complete
 //! records or name-value pairs, or say that they need more bytes.
-//!
-//! This module uses only `std` and `super::`/`self::` paths: the
-//! `cgi-fcgi` binary compiles it on its own with `#[path]`.
+//! Used by the module (`mod_fcgid`) and by `cgi-fcgi`.
+
+#![forbid(unsafe_code)]
 
 mod begin_request;
 mod buf;

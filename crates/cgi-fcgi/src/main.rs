@@ -63,20 +63,15 @@
 //! - Host names may resolve to IPv6 addresses for connecting, and every
 //!   address is tried.
 
-#[allow(dead_code, unused_imports)]
-#[path = "../fcgi/mod.rs"]
-mod fcgi;
+#![forbid(unsafe_code)]
 
-#[path = "cgi_fcgi/addr.rs"]
 mod addr;
-#[path = "cgi_fcgi/args.rs"]
 mod args;
-#[path = "cgi_fcgi/bridge.rs"]
 mod bridge;
-#[path = "cgi_fcgi/failure.rs"]
 mod failure;
-#[path = "cgi_fcgi/start.rs"]
 mod start;
+
+use fcgid_protocol as fcgi;
 
 use std::ffi::{OsStr, OsString};
 use std::io::{self, Write};
