@@ -25,9 +25,10 @@ fn fetch_and_hang_up(port: u16, path: &str, keep: usize) {
 }
 
 fn exits_of(h: &Httpd) -> String {
-    h.pm_status()
-        .lines()
-        .find_map(|l| l.strip_prefix("exits: ").map(str::to_string))
+    h.pm_report()
+        .classes
+        .first()
+        .map(|c| c.exits_text())
         .unwrap_or_default()
 }
 
@@ -123,7 +124,7 @@ fn an_app_that_dies_at_start_gets_a_503_at_once_and_recovers_when_fixed() {
     assert!(log.contains("is missing, cannot start"), "the app's own words: {log}");
     // The backoff is visible to operators.
     let status = h.pm_status();
-    assert!(status.contains("failed_starts: "), "{status}");
+    assert!(status.contains("FailedStarts: "), "{status}");
     assert!(h.pm_number("failed_starts") >= 3, "{status}");
     // Fixed: the background probe brings the class back without a restart.
     std::fs::write(&ready, "").unwrap();

@@ -32,17 +32,17 @@ extern "C" fn status_hook(r: *mut b::request_rec, flags: c_int) -> c_int {
             return b::OK as c_int;
         };
         let short = flags & b::AP_STATUS_SHORT as c_int != 0;
-        let text = match crate::pm::launch::manager_socket().map(|s| crate::pm::client::status(&s))
+        let report = match crate::pm::launch::manager_socket().map(|s| crate::pm::client::status(&s))
         {
-            Some(Ok(text)) => text,
-            Some(Err(e)) => format!("error: the process manager did not answer: {e}\n"),
-            None => "error: the process manager is not running\n".to_string(),
+            Some(Ok(report)) => Ok(report),
+            Some(Err(e)) => Err(format!("the process manager did not answer: {e}")),
+            None => Err("the process manager is not running".to_string()),
         };
-        let st = crate::status::parse(&text);
-        let out = if short {
-            crate::status::auto_lines(&st)
-        } else {
-            crate::status::html(&st)
+        let out = match (report, short) {
+            (Ok(rep), true) => crate::status::auto_lines(&rep),
+            (Ok(rep), false) => crate::status::html(&rep),
+            (Err(e), true) => format!("FcgidError: {e}\n"),
+            (Err(e), false) => format!("<hr />\n<h1>mod_fcgid status:</h1>\n<p>{e}</p>\n"),
         };
         req.write_raw(out.as_bytes());
         b::OK as c_int

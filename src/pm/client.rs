@@ -178,14 +178,14 @@ impl Lease {
 }
 
 /// Asks the manager to describe its pools.
-pub fn status(pm_socket: &Path) -> io::Result<String> {
+pub fn status(pm_socket: &Path) -> io::Result<super::report::StatusReport> {
     let mut stream = sys::connect_unix(pm_socket, Duration::from_secs(2))?;
     let mut frame = Vec::new();
     Message::StatusQuery.encode(&mut frame);
     stream.write_all(&frame)?;
     stream.set_read_timeout(Some(Duration::from_secs(5)))?;
     match read_message(&mut stream)? {
-        Message::Status { text } => Ok(text),
+        Message::Status(report) => Ok(report),
         other => Err(io::Error::new(
             ErrorKind::InvalidData,
             format!("unexpected answer {other:?}"),

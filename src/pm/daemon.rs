@@ -265,8 +265,8 @@ impl Daemon {
             }
             Message::Release { proc_id, outcome } => self.mgr.release(id, proc_id, outcome, now),
             Message::StatusQuery => {
-                let text = super::status_text(&self.mgr, self.pid);
-                self.send(id, &Message::Status { text });
+                let report = self.mgr.report(now, self.pid);
+                self.send(id, &Message::Status(report));
                 Vec::new()
             }
             other => {

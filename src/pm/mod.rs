@@ -6,7 +6,7 @@
 //! - `client`: what an httpd child calls to borrow and return a process
 //! - `launch`: forking the manager from httpd and restarting it
 
-pub use fcgid_core::pm::{policy, state, status_text, wire};
+pub use fcgid_core::pm::{policy, report, state, wire};
 
 pub mod client;
 pub mod daemon;

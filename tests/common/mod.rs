@@ -447,8 +447,8 @@ pub fn parse_response(raw: &[u8]) -> Response {
 use fcgid_core::pm::wire;
 
 impl Httpd {
-    /// The process manager's description of its pools (`key: value` lines).
-    pub fn pm_status(&self) -> String {
+    /// The process manager's report on its pools, asked over its socket.
+    pub fn pm_report(&self) -> wire::StatusReport {
         use std::io::{Read, Write};
         let path = self.root.join("logs/fcgidsock/pm.sock");
         // The manager may still be starting (or restarting) right after httpd.
@@ -467,9 +467,9 @@ impl Httpd {
         let mut inbox = Vec::new();
         let mut buf = [0u8; 4096];
         loop {
-            if let Some(wire::Message::Status { text }) = wire::Message::decode(&mut inbox).unwrap()
+            if let Some(wire::Message::Status(report)) = wire::Message::decode(&mut inbox).unwrap()
             {
-                return text;
+                return report;
             }
             let n = s.read(&mut buf).unwrap();
             assert!(n > 0, "manager closed the status connection");
@@ -477,13 +477,24 @@ impl Httpd {
         }
     }
 
-    /// One number from the status: the first `name: N` line.
+    /// The report as the `?auto` lines show it (for assertions and messages).
+    pub fn pm_status(&self) -> String {
+        fcgid_core::status::auto_lines(&self.pm_report())
+    }
+
+    /// One number of the report: `manager` (its pid), the totals
+    /// `processes` and `busy`, or a figure of the first class.
     pub fn pm_number(&self, name: &str) -> u64 {
-        let text = self.pm_status();
-        text.lines()
-            .find_map(|l| l.strip_prefix(&format!("{name}: ")))
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or_else(|| panic!("no {name} in:\n{text}"))
+        let rep = self.pm_report();
+        let first = rep.classes.first();
+        match name {
+            "manager" => rep.manager_pid as u64,
+            "processes" => rep.process_count() as u64,
+            "busy" => rep.busy_count() as u64,
+            "requests" => first.map_or(0, |c| c.requests),
+            "failed_starts" => first.map_or(0, |c| c.failed_starts as u64),
+            other => panic!("pm_number: no figure {other:?} in {rep:?}"),
+        }
     }
 
     /// The pids of httpd's children (not the parent, not the manager).

@@ -1,78 +1,37 @@
-//! The pools on httpd's status page (mod_status): an HTML table per class,
-//! and `Key: value` lines for `?auto`. Pure: formats the manager's status
-//! text (see `pm::status_text`).
+//! The pools on httpd's status page (mod_status), from the manager's typed
+//! report: C mod_fcgid's HTML section (same layout, so what people and
+//! scrapers know keeps working), our per-class figures below it, and
+//! `Key: value` lines for `?auto` (C has none).
 
-/// One class as the manager describes it.
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct ClassStatus {
-    pub command: String,
-    pub numbers: Vec<(String, String)>,
-    pub exits: String,
-    /// (pid, state, requests)
-    pub processes: Vec<(String, String, String)>,
-}
+use crate::pm::policy::ExitReason;
+use crate::pm::report::{ClassReport, Phase, StatusReport};
+use std::fmt::Write;
 
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct Status {
-    pub totals: Vec<(String, String)>,
-    pub classes: Vec<ClassStatus>,
-}
-
-/// Reads the manager's `key: value` lines.
-pub fn parse(text: &str) -> Status {
-    let mut st = Status::default();
-    for line in text.lines() {
-        let Some((key, value)) = line.split_once(": ") else {
-            continue;
-        };
-        match (key, st.classes.last_mut()) {
-            ("class", _) => st.classes.push(ClassStatus::default()),
-            ("command", Some(c)) => c.command = value.to_string(),
-            ("exits", Some(c)) => c.exits = value.to_string(),
-            ("process", Some(c)) => {
-                let mut f = value.split_whitespace().map(str::to_string);
-                c.processes.push((
-                    f.next().unwrap_or_default(),
-                    f.next().unwrap_or_default(),
-                    f.next().unwrap_or_default(),
-                ));
-            }
-            (k, Some(c)) => c.numbers.push((k.to_string(), value.to_string())),
-            (k, None) => st.totals.push((k.to_string(), value.to_string())),
-        }
-    }
-    st
-}
-
-/// `spawn_score` -> `SpawnScore`.
-fn title_case(key: &str) -> String {
-    key.split('_')
-        .map(|word| {
-            let mut c = word.chars();
-            c.next()
-                .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
-                .unwrap_or_default()
-        })
-        .collect()
-}
-
-/// `?auto` lines: `Fcgid<Total>: n`, then per class (numbered from 1)
+/// `?auto` lines: totals, then per class (numbered from 1 in key order)
 /// `FcgidClass<i><Field>: value`.
-pub fn auto_lines(st: &Status) -> String {
+pub fn auto_lines(rep: &StatusReport) -> String {
     let mut out = String::new();
-    for (k, v) in &st.totals {
-        if k != "manager" {
-            out.push_str(&format!("Fcgid{}: {v}\n", title_case(k)));
-        }
-    }
-    out.push_str(&format!("FcgidClasses: {}\n", st.classes.len()));
-    for (i, c) in st.classes.iter().enumerate() {
+    let _ = writeln!(out, "FcgidProcesses: {}", rep.process_count());
+    let _ = writeln!(out, "FcgidBusy: {}", rep.busy_count());
+    let _ = writeln!(out, "FcgidClasses: {}", rep.classes.len());
+    for (i, c) in rep.classes.iter().enumerate() {
         let n = i + 1;
-        out.push_str(&format!("FcgidClass{n}Command: {}\n", c.command));
-        for (k, v) in &c.numbers {
-            out.push_str(&format!("FcgidClass{n}{}: {v}\n", title_case(k)));
+        let fields: [(&str, String); 11] = [
+            ("Command", c.executable.clone()),
+            ("Processes", c.processes.len().to_string()),
+            ("Busy", c.busy().to_string()),
+            ("Idle", c.idle().to_string()),
+            ("Waiting", c.waiting.to_string()),
+            ("Spawns", c.spawns.to_string()),
+            ("Requests", c.requests.to_string()),
+            ("SpawnScore", c.spawn_score.to_string()),
+            ("FailedStarts", c.failed_starts.to_string()),
+            ("Exits", c.exits_text()),
+            ("CommandLine", c.command_line.clone()),
+        ];
+        for (k, v) in fields {
+            let _ = writeln!(out, "FcgidClass{n}{k}: {v}");
         }
-        out.push_str(&format!("FcgidClass{n}Exits: {}\n", c.exits));
     }
     out
 }
@@ -84,59 +43,164 @@ fn escape(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
-/// The HTML section: totals, then one table per class.
-pub fn html(st: &Status) -> String {
-    let mut out = String::from("<hr />\n<h1>mod_fcgid status:</h1>\n");
-    let totals: Vec<String> = st
-        .totals
-        .iter()
-        .map(|(k, v)| format!("{k}: {}", escape(v)))
-        .collect();
-    out.push_str(&format!("<p>{}</p>\n", totals.join(", ")));
-    for c in &st.classes {
-        let numbers: Vec<String> = c
-            .numbers
-            .iter()
-            .map(|(k, v)| format!("{k} {}", escape(v)))
-            .collect();
-        out.push_str(&format!(
-            "<h3>Process class: {}</h3>\n<p>{}; exits: {}</p>\n",
-            escape(&c.command),
-            numbers.join(", "),
-            if c.exits.is_empty() {
-                "none".to_string()
-            } else {
-                escape(&c.exits)
-            }
-        ));
-        out.push_str(
-            "<table border=\"0\">\n<tr><th>Pid</th><th>State</th><th>Requests</th></tr>\n",
-        );
-        for (pid, state, requests) in &c.processes {
-            out.push_str(&format!(
-                "<tr><td>{}</td><td>{}</td><td>{}</td></tr>\n",
-                escape(pid),
-                escape(state),
-                escape(requests)
-            ));
-        }
-        out.push_str("</table>\n");
+/// C's words for a process's state.
+fn state_text(phase: Phase) -> String {
+    let why = |r: ExitReason| match r {
+        ExitReason::IdleTimeout => "idle timeout",
+        ExitReason::LifeTime => "lifetime expired",
+        ExitReason::BusyTimeout => "busy timeout",
+        ExitReason::MaxRequests => "max requests",
+        ExitReason::Broken => "communication error",
+        ExitReason::ClientAbort => "client hung up",
+        ExitReason::Died => "normal exit",
+        ExitReason::Shutdown => "shutting down",
+    };
+    match phase {
+        Phase::Starting => "Starting".into(),
+        Phase::Idle => "Ready".into(),
+        Phase::Busy => "Working".into(),
+        Phase::Stopping(r) => format!("Exiting({})", why(r)),
     }
+}
+
+fn basename(path: &str) -> &str {
+    path.rsplit('/').next().unwrap_or(path)
+}
+
+/// C mod_fcgid's section: the total, then per class with processes a
+/// heading and a table of Pid, Active, Idle, Accesses and State.
+fn c_section(rep: &StatusReport, out: &mut String) {
+    out.push_str("<hr />\n<h1>mod_fcgid status:</h1>\n");
+    let _ = writeln!(out, "Total FastCGI processes: {}", rep.process_count());
+    let with_procs: Vec<&ClassReport> = rep
+        .classes
+        .iter()
+        .filter(|c| !c.processes.is_empty())
+        .collect();
+    for c in &with_procs {
+        let _ = write!(
+            out,
+            "<hr />\n<b>Process: {}</b>&nbsp;&nbsp;({})<br />\n\n\n",
+            escape(basename(&c.executable)),
+            escape(&c.command_line)
+        );
+        out.push_str(
+            "<table border=\"0\"><tr><th>Pid</th><th>Active</th><th>Idle</th>\
+             <th>Accesses</th><th>State</th></tr>\n",
+        );
+        for p in &c.processes {
+            let _ = write!(
+                out,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                p.pid,
+                p.age.as_secs(),
+                p.since_last_request.as_secs(),
+                p.requests,
+                state_text(p.phase)
+            );
+        }
+        out.push_str("</table>\n\n");
+    }
+    if !with_procs.is_empty() {
+        out.push_str(
+            "<hr>\n<b>Active</b> and <b>Idle</b> are time active and time since\n\
+             last request, in seconds.\n",
+        );
+    }
+}
+
+/// Ours, below C's: every class (also those with no process now) with
+/// its figures.
+fn pools_section(rep: &StatusReport, out: &mut String) {
+    out.push_str("<h2>mod_fcgid pools</h2>\n<table border=\"0\" class=\"fcgid-pools\">\n<tr>");
+    for h in [
+        "Command", "Processes", "Busy", "Idle", "Waiting", "Spawns", "Requests",
+        "Spawn score", "Failed starts", "Exits",
+    ] {
+        let _ = write!(out, "<th>{h}</th>");
+    }
+    out.push_str("</tr>\n");
+    for c in &rep.classes {
+        let cells = [
+            escape(&c.command_line),
+            c.processes.len().to_string(),
+            c.busy().to_string(),
+            c.idle().to_string(),
+            c.waiting.to_string(),
+            c.spawns.to_string(),
+            c.requests.to_string(),
+            c.spawn_score.to_string(),
+            c.failed_starts.to_string(),
+            escape(&c.exits_text()),
+        ];
+        out.push_str("<tr>");
+        for cell in cells {
+            let _ = write!(out, "<td>{cell}</td>");
+        }
+        out.push_str("</tr>\n");
+    }
+    out.push_str("</table>\n");
+}
+
+/// The HTML section of /server-status.
+pub fn html(rep: &StatusReport) -> String {
+    let mut out = String::new();
+    c_section(rep, &mut out);
+    pools_section(rep, &mut out);
     out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pm::report::ProcessReport;
+    use std::time::Duration;
 
-    const TEXT: &str = "manager: 77\nprocesses: 3\nbusy: 1\n\
-        class: 8:1|/srv/a.fcgi|x:80|33:33\ncommand: /srv/a.fcgi\nprocesses: 2\nbusy: 1\nidle: 1\nwaiting: 0\nspawns: 3\nrequests: 41\nexits: idle_timeout=1\n\
-        process: 100 busy 20\nprocess: 101 idle 21\n\
-        class: 8:2|/srv/<b>.fcgi|x:80|33:33\ncommand: /srv/<b>.fcgi\nprocesses: 1\nbusy: 0\nidle: 1\nwaiting: 2\nspawns: 1\nrequests: 0\nexits: \nprocess: 102 idle 0\n";
+    fn proc(pid: i32, phase: Phase, requests: u32) -> ProcessReport {
+        ProcessReport {
+            pid,
+            phase,
+            requests,
+            age: Duration::from_secs(90),
+            since_last_request: Duration::from_secs(4),
+        }
+    }
+
+    fn report() -> StatusReport {
+        StatusReport {
+            manager_pid: 77,
+            classes: vec![
+                ClassReport {
+                    key: "8:1|/srv/a.fcgi".into(),
+                    command_line: "/srv/a.fcgi".into(),
+                    executable: "/srv/a.fcgi".into(),
+                    spawns: 3,
+                    requests: 41,
+                    exits: vec![(ExitReason::IdleTimeout, 1)],
+                    processes: vec![
+                        proc(100, Phase::Busy, 20),
+                        proc(101, Phase::Idle, 21),
+                        proc(103, Phase::Stopping(ExitReason::BusyTimeout), 0),
+                    ],
+                    ..Default::default()
+                },
+                ClassReport {
+                    key: "8:2|/srv/<b>.fcgi".into(),
+                    command_line: "/usr/bin/php-cgi /srv/<b>.php".into(),
+                    executable: "/usr/bin/php-cgi".into(),
+                    waiting: 2,
+                    spawns: 1,
+                    spawn_score: 12,
+                    failed_starts: 3,
+                    ..Default::default()
+                },
+            ],
+        }
+    }
 
     #[test]
     fn auto_has_totals_and_numbered_class_fields() {
-        let auto = auto_lines(&parse(TEXT));
+        let auto = auto_lines(&report());
         assert!(
             auto.starts_with("FcgidProcesses: 3\nFcgidBusy: 1\nFcgidClasses: 2\n"),
             "{auto}"
@@ -144,27 +208,40 @@ mod tests {
         for line in [
             "FcgidClass1Command: /srv/a.fcgi",
             "FcgidClass1Busy: 1",
+            "FcgidClass1Idle: 1",
             "FcgidClass1Requests: 41",
             "FcgidClass1Exits: idle_timeout=1",
             "FcgidClass2Waiting: 2",
             "FcgidClass2Spawns: 1",
+            "FcgidClass2SpawnScore: 12",
+            "FcgidClass2FailedStarts: 3",
         ] {
-            assert!(
-                auto.lines().any(|l| l == line),
-                "missing {line:?} in\n{auto}"
-            );
+            assert!(auto.lines().any(|l| l == line), "missing {line:?} in\n{auto}");
         }
-        assert!(
-            !auto.contains("Manager"),
-            "the manager's pid is not a pool figure"
-        );
+        assert!(!auto.contains("77"), "the manager's pid is not a pool figure");
     }
 
     #[test]
-    fn html_has_a_table_per_class_and_escapes_names() {
-        let html = html(&parse(TEXT));
-        assert_eq!(html.matches("<table").count(), 2);
-        assert!(html.contains("<tr><td>101</td><td>idle</td><td>21</td></tr>"));
-        assert!(html.contains("/srv/&lt;b&gt;.fcgi") && !html.contains("<b>"));
+    fn html_keeps_c_layout_then_adds_our_pools() {
+        let html = html(&report());
+        // C's section: total, one heading and table per class with
+        // processes, C's state words, the footnote.
+        assert!(html.starts_with(
+            "<hr />\n<h1>mod_fcgid status:</h1>\nTotal FastCGI processes: 3\n\
+             <hr />\n<b>Process: a.fcgi</b>&nbsp;&nbsp;(/srv/a.fcgi)<br />\n"
+        ), "{html}");
+        assert!(html.contains(
+            "<tr><th>Pid</th><th>Active</th><th>Idle</th><th>Accesses</th><th>State</th></tr>"
+        ));
+        assert!(html.contains("<tr><td>100</td><td>90</td><td>4</td><td>20</td><td>Working</td></tr>"));
+        assert!(html.contains("<td>Ready</td>"));
+        assert!(html.contains("<td>Exiting(busy timeout)</td>"));
+        assert_eq!(html.matches("<b>Process: ").count(), 1, "no table for a class without processes");
+        assert!(html.contains("<b>Active</b> and <b>Idle</b> are time active"));
+        // Ours: every class, names escaped.
+        let ours = &html[html.find("mod_fcgid pools").unwrap()..];
+        assert_eq!(ours.matches("<tr><td>").count(), 2);
+        assert!(ours.contains("/usr/bin/php-cgi /srv/&lt;b&gt;.php"));
+        assert!(!ours.contains("<b>.php"));
     }
 }

@@ -144,6 +144,18 @@ pub enum ExitReason {
 }
 
 impl ExitReason {
+    /// Every reason (the wire protocol sends an index into this).
+    pub const ALL: [ExitReason; 8] = [
+        ExitReason::IdleTimeout,
+        ExitReason::LifeTime,
+        ExitReason::MaxRequests,
+        ExitReason::BusyTimeout,
+        ExitReason::Broken,
+        ExitReason::ClientAbort,
+        ExitReason::Died,
+        ExitReason::Shutdown,
+    ];
+
     pub fn name(self) -> &'static str {
         match self {
             ExitReason::IdleTimeout => "idle_timeout",

@@ -3,6 +3,7 @@
 //! touches a socket, a process or the clock, so tests can replay anything.
 
 use super::policy::{self, ExitReason, GlobalLimits, Hold, SpawnScore};
+use super::report::{ClassReport, Phase, ProcessReport, StatusReport};
 use super::wire::{ClassSpec, Outcome};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -51,6 +52,8 @@ struct Proc {
     pid: i32,
     socket: Vec<u8>,
     started: Instant,
+    /// When it last finished a request (its start, before the first).
+    last_done: Instant,
     requests: u32,
     state: ProcState,
     stop_reason: Option<ExitReason>,
@@ -280,6 +283,7 @@ impl Manager {
                 pid: 0,
                 socket: Vec::new(),
                 started: now,
+                last_done: now,
                 requests: 0,
                 state: ProcState::Starting,
                 stop_reason: None,
@@ -365,6 +369,7 @@ impl Manager {
             return Vec::new();
         }
         p.requests += 1;
+        p.last_done = now;
         let key = p.class.clone();
         let class = self.classes.get_mut(&key).unwrap();
         class.requests += 1;
@@ -619,6 +624,59 @@ impl Manager {
             .values()
             .flat_map(|c| c.waiters.iter().map(|w| w.deadline))
             .min()
+    }
+
+    /// The pools as the status page shows them, classes sorted by key.
+    pub fn report(&self, now: Instant, manager_pid: i32) -> StatusReport {
+        let mut classes: Vec<ClassReport> = self
+            .classes
+            .iter()
+            .map(|(key, c)| {
+                let words: Vec<String> = c
+                    .spec
+                    .argv
+                    .iter()
+                    .map(|a| String::from_utf8_lossy(a).into_owned())
+                    .collect();
+                ClassReport {
+                    key: key.clone(),
+                    command_line: words.join(" "),
+                    executable: words.first().cloned().unwrap_or_default(),
+                    waiting: c.waiters.len() as u32,
+                    spawns: c.spawns,
+                    requests: c.requests,
+                    spawn_score: c.score.value(),
+                    failed_starts: c.early_deaths,
+                    exits: c.exits.iter().map(|(r, n)| (*r, *n)).collect(),
+                    processes: c
+                        .procs
+                        .iter()
+                        .map(|id| {
+                            let p = &self.procs[id];
+                            ProcessReport {
+                                pid: p.pid,
+                                phase: match p.state {
+                                    ProcState::Starting => Phase::Starting,
+                                    ProcState::Idle { .. } => Phase::Idle,
+                                    ProcState::Busy { .. } => Phase::Busy,
+                                    ProcState::Stopping { .. } => Phase::Stopping(
+                                        p.stop_reason.unwrap_or(ExitReason::Died),
+                                    ),
+                                },
+                                requests: p.requests,
+                                age: now.saturating_duration_since(p.started),
+                                since_last_request: now.saturating_duration_since(p.last_done),
+                            }
+                        })
+                        .collect(),
+                }
+            })
+            .collect();
+        classes.sort_by(|a, b| a.key.cmp(&b.key));
+        StatusReport {
+            manager_pid,
+            classes,
+        }
     }
 
     pub fn view(&self) -> Vec<ClassView> {

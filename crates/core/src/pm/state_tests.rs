@@ -1227,18 +1227,17 @@ fn view_counts_what_happened() {
     assert_eq!(pids, vec![(0, "starting", 0), (50, "busy", 0)]);
     assert_eq!(r.m.busy_count(), 1);
     assert_eq!(r.m.process_count(), 2);
-    let text = super::status_text(&r.m, 4242);
-    assert!(
-        text.starts_with("manager: 4242\nprocesses: 2\nbusy: 1\n"),
-        "{text}"
-    );
-    assert!(text.contains("class: k\n"), "{text}");
-    assert!(text.contains("waiting: 1\n"), "{text}");
-    assert!(
-        text.contains("exits: max_requests=1 broken=1 died=2\n"),
-        "{text}"
-    );
-    assert!(text.contains("process: 50 busy 0\n"), "{text}");
+    let rep = r.m.report(r.at(secs(9)), 4242);
+    assert_eq!(rep.manager_pid, 4242);
+    assert_eq!((rep.process_count(), rep.busy_count()), (2, 1));
+    let c = &rep.classes[0];
+    assert_eq!((c.key.as_str(), c.waiting), ("k", 1));
+    assert_eq!(c.command_line, "/srv/app.fcgi --flag");
+    assert_eq!(c.exits_text(), "max_requests=1 broken=1 died=2");
+    let p50 = c.processes.iter().find(|p| p.pid == 50).unwrap();
+    assert_eq!(p50.phase, super::report::Phase::Busy);
+    // Spawned at 4 s, no request finished yet: active 5 s, idle 5 s.
+    assert_eq!((p50.age, p50.since_last_request), (secs(5), secs(5)));
 }
 
 #[test]

@@ -2,6 +2,7 @@
 //! framing: a 4-byte big-endian length, then a 1-byte kind, then fields.
 //! Pure: bytes in, messages out.
 
+pub use super::report::StatusReport;
 use std::time::Duration;
 
 /// Everything the manager needs to identify a class and spawn its processes.
@@ -50,8 +51,8 @@ pub enum Message {
     Release { proc_id: u64, outcome: Outcome },
     /// anyone -> PM: describe the pools.
     StatusQuery,
-    /// PM -> asker: the description (one `key: value` line per fact).
-    Status { text: String },
+    /// PM -> asker: the description.
+    Status(StatusReport),
 }
 
 const ACQUIRE: u8 = 1;
@@ -73,28 +74,28 @@ impl std::fmt::Display for WireError {
     }
 }
 
-struct Writer(Vec<u8>);
+pub(super) struct Writer(Vec<u8>);
 
 impl Writer {
-    fn u8(&mut self, v: u8) {
+    pub(super) fn u8(&mut self, v: u8) {
         self.0.push(v);
     }
-    fn u32(&mut self, v: u32) {
+    pub(super) fn u32(&mut self, v: u32) {
         self.0.extend_from_slice(&v.to_be_bytes());
     }
-    fn u64(&mut self, v: u64) {
+    pub(super) fn u64(&mut self, v: u64) {
         self.0.extend_from_slice(&v.to_be_bytes());
     }
-    fn bytes(&mut self, v: &[u8]) {
+    pub(super) fn bytes(&mut self, v: &[u8]) {
         self.u32(v.len() as u32);
         self.0.extend_from_slice(v);
     }
-    fn millis(&mut self, d: Duration) {
+    pub(super) fn millis(&mut self, d: Duration) {
         self.u64(d.as_millis().min(u64::MAX as u128) as u64);
     }
 }
 
-struct Reader<'a>(&'a [u8]);
+pub(super) struct Reader<'a>(&'a [u8]);
 
 impl<'a> Reader<'a> {
     fn take(&mut self, n: usize) -> Result<&'a [u8], WireError> {
@@ -105,23 +106,23 @@ impl<'a> Reader<'a> {
         self.0 = rest;
         Ok(head)
     }
-    fn u8(&mut self) -> Result<u8, WireError> {
+    pub(super) fn u8(&mut self) -> Result<u8, WireError> {
         Ok(self.take(1)?[0])
     }
-    fn u32(&mut self) -> Result<u32, WireError> {
+    pub(super) fn u32(&mut self) -> Result<u32, WireError> {
         Ok(u32::from_be_bytes(self.take(4)?.try_into().unwrap()))
     }
-    fn u64(&mut self) -> Result<u64, WireError> {
+    pub(super) fn u64(&mut self) -> Result<u64, WireError> {
         Ok(u64::from_be_bytes(self.take(8)?.try_into().unwrap()))
     }
-    fn bytes(&mut self) -> Result<Vec<u8>, WireError> {
+    pub(super) fn bytes(&mut self) -> Result<Vec<u8>, WireError> {
         let n = self.u32()? as usize;
         Ok(self.take(n)?.to_vec())
     }
-    fn string(&mut self) -> Result<String, WireError> {
+    pub(super) fn string(&mut self) -> Result<String, WireError> {
         String::from_utf8(self.bytes()?).map_err(|_| WireError("text is not UTF-8"))
     }
-    fn millis(&mut self) -> Result<Duration, WireError> {
+    pub(super) fn millis(&mut self) -> Result<Duration, WireError> {
         Ok(Duration::from_millis(self.u64()?))
     }
 }
@@ -172,9 +173,9 @@ impl Message {
                 });
             }
             Message::StatusQuery => w.u8(STATUS_QUERY),
-            Message::Status { text } => {
+            Message::Status(report) => {
                 w.u8(STATUS);
-                w.bytes(text.as_bytes());
+                super::report::encode(&mut w, report);
             }
         }
         dst.extend_from_slice(&(w.0.len() as u32).to_be_bytes());
@@ -248,7 +249,7 @@ impl Message {
                 Message::Release { proc_id, outcome }
             }
             STATUS_QUERY => Message::StatusQuery,
-            STATUS => Message::Status { text: r.string()? },
+            STATUS => Message::Status(super::report::decode(&mut r)?),
             _ => return Err(WireError("unknown message kind")),
         };
         if !r.0.is_empty() {
