@@ -170,8 +170,11 @@ mod tests {
     #[test]
     fn zero_timeouts_mean_never() {
         let server = ServerConfig {
-            idle_timeout: Some(Duration::ZERO),
-            process_lifetime: Some(Duration::ZERO),
+            scalars: crate::config::Scalars {
+                idle_timeout: Some(Duration::ZERO),
+                process_lifetime: Some(Duration::ZERO),
+                ..Default::default()
+            },
             ..Default::default()
         };
         let (spec, _) = class_for(&target("/srv/a.fcgi"), &server, &DirConfig::default()).unwrap();

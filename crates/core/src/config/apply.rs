@@ -1,11 +1,14 @@
-//! Applying one directive line to a config.
+//! Applying one directive line to a config: the arity check, then the
+//! row's own function (see `directives::Apply`). The functions of the
+//! hand-written rows are here; the single-valued settings' are generated
+//! in `settings.rs`.
 
 use super::cmd_options::CmdOptions;
 use super::command::Command;
 use super::dir::{DirConfig, Wrapper};
-use super::directives::{Directive, Setting};
+use super::directives::{Apply, Directive};
 use super::server::ServerConfig;
-use super::values::{self, INT_MAX, OFF_MAX};
+use super::values;
 
 /// Applies a server-context directive. `args` are the words after the
 /// name, already split by httpd (quotes removed); `written_name` is the
@@ -17,63 +20,10 @@ pub fn apply_server(
     cfg: &mut ServerConfig,
 ) -> Result<(), String> {
     check_arity(d, written_name, args)?;
-    let n = written_name;
-    let arg = args[0].as_str();
-    match d.setting {
-        Setting::IdleScanInterval => cfg.idle_scan_interval = Some(values::seconds(n, arg)?),
-        Setting::BusyScanInterval => cfg.busy_scan_interval = Some(values::seconds(n, arg)?),
-        Setting::ErrorScanInterval => cfg.error_scan_interval = Some(values::seconds(n, arg)?),
-        Setting::ZombieScanInterval => cfg.zombie_scan_interval = Some(values::seconds(n, arg)?),
-        Setting::MaxProcesses => cfg.max_processes = Some(values::count(n, arg)?),
-        Setting::SpawnScore => cfg.spawn_score = Some(values::count(n, arg)?),
-        Setting::TerminationScore => cfg.termination_score = Some(values::count(n, arg)?),
-        Setting::TimeScore => cfg.time_score = Some(values::count(n, arg)?),
-        Setting::SpawnScoreUpLimit => cfg.spawn_score_up_limit = Some(values::count(n, arg)?),
-        Setting::IpcDir => cfg.ipc_dir = Some(non_empty(n, arg, "path")?),
-        Setting::ProcessTableFile => cfg.process_table_file = Some(non_empty(n, arg, "path")?),
-        Setting::FixPathinfo => cfg.fix_pathinfo = Some(values::number_or_flag(n, arg)?),
-        Setting::Win32PreventOrphans => {
-            cfg.win32_prevent_orphans = Some(values::flag(n, arg)?);
-        }
-        Setting::IdleTimeout => cfg.idle_timeout = Some(values::seconds(n, arg)?),
-        Setting::ProcessWaitTimeout => cfg.wait_timeout = Some(values::seconds(n, arg)?),
-        Setting::BusyTimeout => cfg.busy_timeout = Some(values::seconds(n, arg)?),
-        Setting::ProcessLifetime => cfg.process_lifetime = Some(values::seconds(n, arg)?),
-        Setting::ConnectTimeout => cfg.connect_timeout = Some(values::seconds(n, arg)?),
-        Setting::IoTimeout => cfg.io_timeout = Some(values::positive_seconds(n, arg)?),
-        Setting::MaxProcessesPerClass => {
-            cfg.max_processes_per_class = Some(values::count(n, arg)?);
-        }
-        Setting::MinProcessesPerClass => {
-            cfg.min_processes_per_class = Some(values::count(n, arg)?);
-        }
-        Setting::MaxRequestsPerProcess => {
-            cfg.max_requests_per_process = Some(values::request_limit(n, arg)?);
-        }
-        Setting::MaxRequestInMem => {
-            cfg.max_request_in_mem = Some(values::bytes(n, arg, INT_MAX)?);
-        }
-        Setting::MaxRequestLen => cfg.max_request_len = Some(values::bytes(n, arg, OFF_MAX)?),
-        Setting::OutputBufferSize => {
-            // INT_MAX fits in usize on every platform httpd runs on.
-            cfg.output_buffer_size = Some(values::bytes(n, arg, INT_MAX)? as usize);
-        }
-        Setting::InitialEnv => {
-            let name = non_empty(n, arg, "variable name")?;
-            let value = args.get(1).map_or("", String::as_str);
-            cfg.set_initial_env(&name, value);
-        }
-        Setting::PassHeader => cfg.pass_headers.push(non_empty(n, arg, "header name")?),
-        Setting::CmdOptions => cfg.set_cmd_options(CmdOptions::parse(n, args)?),
-        Setting::Wrapper
-        | Setting::Authenticator
-        | Setting::AuthenticatorAuthoritative
-        | Setting::Authorizer
-        | Setting::AuthorizerAuthoritative
-        | Setting::AccessChecker
-        | Setting::AccessCheckerAuthoritative => return Err(wrong_config(n, "directory")),
+    match d.apply {
+        Apply::Server(f) => f(cfg, written_name, args),
+        Apply::Dir(_) => Err(wrong_config(written_name, "directory")),
     }
-    Ok(())
 }
 
 /// Applies a directory-context directive (including `FcgidWrapper` at
@@ -85,24 +35,87 @@ pub fn apply_dir(
     cfg: &mut DirConfig,
 ) -> Result<(), String> {
     check_arity(d, written_name, args)?;
-    let n = written_name;
-    let arg = args[0].as_str();
-    match d.setting {
-        Setting::Wrapper => cfg.set_wrapper(Wrapper::parse(n, args)?),
-        Setting::Authenticator => cfg.authenticator = Some(Command::parse(n, arg)?),
-        Setting::AuthenticatorAuthoritative => {
-            cfg.authenticator_authoritative = Some(values::flag(n, arg)?);
-        }
-        Setting::Authorizer => cfg.authorizer = Some(Command::parse(n, arg)?),
-        Setting::AuthorizerAuthoritative => {
-            cfg.authorizer_authoritative = Some(values::flag(n, arg)?);
-        }
-        Setting::AccessChecker => cfg.access_checker = Some(Command::parse(n, arg)?),
-        Setting::AccessCheckerAuthoritative => {
-            cfg.access_checker_authoritative = Some(values::flag(n, arg)?);
-        }
-        _ => return Err(wrong_config(n, "server")),
+    match d.apply {
+        Apply::Dir(f) => f(cfg, written_name, args),
+        Apply::Server(_) => Err(wrong_config(written_name, "server")),
     }
+}
+
+pub(super) fn ipc_dir(cfg: &mut ServerConfig, n: &str, args: &[String]) -> Result<(), String> {
+    cfg.ipc_dir = Some(non_empty(n, &args[0], "path")?);
+    Ok(())
+}
+
+pub(super) fn process_table_file(
+    cfg: &mut ServerConfig,
+    n: &str,
+    args: &[String],
+) -> Result<(), String> {
+    cfg.process_table_file = Some(non_empty(n, &args[0], "path")?);
+    Ok(())
+}
+
+pub(super) fn initial_env(cfg: &mut ServerConfig, n: &str, args: &[String]) -> Result<(), String> {
+    let name = non_empty(n, &args[0], "variable name")?;
+    let value = args.get(1).map_or("", String::as_str);
+    cfg.set_initial_env(&name, value);
+    Ok(())
+}
+
+pub(super) fn pass_header(cfg: &mut ServerConfig, n: &str, args: &[String]) -> Result<(), String> {
+    cfg.pass_headers.push(non_empty(n, &args[0], "header name")?);
+    Ok(())
+}
+
+pub(super) fn cmd_options(cfg: &mut ServerConfig, n: &str, args: &[String]) -> Result<(), String> {
+    cfg.set_cmd_options(CmdOptions::parse(n, args)?);
+    Ok(())
+}
+
+pub(super) fn wrapper(cfg: &mut DirConfig, n: &str, args: &[String]) -> Result<(), String> {
+    cfg.set_wrapper(Wrapper::parse(n, args)?);
+    Ok(())
+}
+
+pub(super) fn authenticator(cfg: &mut DirConfig, n: &str, args: &[String]) -> Result<(), String> {
+    cfg.authenticator = Some(Command::parse(n, &args[0])?);
+    Ok(())
+}
+
+pub(super) fn authenticator_authoritative(
+    cfg: &mut DirConfig,
+    n: &str,
+    args: &[String],
+) -> Result<(), String> {
+    cfg.authenticator_authoritative = Some(values::flag(n, &args[0])?);
+    Ok(())
+}
+
+pub(super) fn authorizer(cfg: &mut DirConfig, n: &str, args: &[String]) -> Result<(), String> {
+    cfg.authorizer = Some(Command::parse(n, &args[0])?);
+    Ok(())
+}
+
+pub(super) fn authorizer_authoritative(
+    cfg: &mut DirConfig,
+    n: &str,
+    args: &[String],
+) -> Result<(), String> {
+    cfg.authorizer_authoritative = Some(values::flag(n, &args[0])?);
+    Ok(())
+}
+
+pub(super) fn access_checker(cfg: &mut DirConfig, n: &str, args: &[String]) -> Result<(), String> {
+    cfg.access_checker = Some(Command::parse(n, &args[0])?);
+    Ok(())
+}
+
+pub(super) fn access_checker_authoritative(
+    cfg: &mut DirConfig,
+    n: &str,
+    args: &[String],
+) -> Result<(), String> {
+    cfg.access_checker_authoritative = Some(values::flag(n, &args[0])?);
     Ok(())
 }
 

@@ -1,6 +1,10 @@
 //! The directive table: one row per directive of mod_fcgid 2.3.9, with
 //! its deprecated names as aliases.
 
+use super::apply;
+use super::dir::DirConfig;
+use super::server::ServerConfig;
+use super::settings::SCALAR_ROWS;
 use std::ffi::CStr;
 
 /// Where a directive may appear. The httpd-facing layer registers
@@ -52,50 +56,25 @@ impl Args {
     }
 }
 
-/// The setting a directive changes. Settings of `ServerConfig` come
-/// first, then those of `DirConfig`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Setting {
-    IdleScanInterval,
-    BusyScanInterval,
-    ErrorScanInterval,
-    ZombieScanInterval,
-    MaxProcesses,
-    SpawnScore,
-    TerminationScore,
-    TimeScore,
-    SpawnScoreUpLimit,
-    IpcDir,
-    ProcessTableFile,
-    FixPathinfo,
-    Win32PreventOrphans,
-    IdleTimeout,
-    ProcessWaitTimeout,
-    BusyTimeout,
-    ProcessLifetime,
-    ConnectTimeout,
-    IoTimeout,
-    MaxProcessesPerClass,
-    MinProcessesPerClass,
-    MaxRequestsPerProcess,
-    MaxRequestInMem,
-    MaxRequestLen,
-    OutputBufferSize,
-    InitialEnv,
-    PassHeader,
-    CmdOptions,
-    // DirConfig
-    Wrapper,
-    Authenticator,
-    AuthenticatorAuthoritative,
-    Authorizer,
-    AuthorizerAuthoritative,
-    AccessChecker,
-    AccessCheckerAuthoritative,
+/// How a directive's words change a config: a function of the server's
+/// config or of a directory's.
+#[derive(Clone, Copy)]
+pub enum Apply {
+    Server(fn(&mut ServerConfig, &str, &[String]) -> Result<(), String>),
+    Dir(fn(&mut DirConfig, &str, &[String]) -> Result<(), String>),
+}
+
+impl std::fmt::Debug for Apply {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Apply::Server(_) => "Apply::Server",
+            Apply::Dir(_) => "Apply::Dir",
+        })
+    }
 }
 
 /// One directive with all the names it answers to.
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy)]
 pub struct Directive {
     /// The current name. C strings, because httpd's command table is built
     /// from these at compile time (see `ffi::directives`).
@@ -108,7 +87,7 @@ pub struct Directive {
     pub syntax: &'static str,
     /// One line for httpd's `-L` listing.
     pub usage: &'static CStr,
-    pub setting: Setting,
+    pub apply: Apply,
 }
 
 impl Directive {
@@ -173,13 +152,13 @@ pub fn check_place(d: &Directive, written_name: &str, place: Place) -> Result<()
     })
 }
 
-/// Shorthand for the table rows.
+/// Shorthand for the hand-written rows.
 const fn row(
     name: &'static CStr,
     aliases: &'static [&'static CStr],
     scope: Scope,
     args: Args,
-    setting: Setting,
+    apply: Apply,
     syntax: &'static str,
     usage: &'static CStr,
 ) -> Directive {
@@ -190,127 +169,72 @@ const fn row(
         args,
         syntax,
         usage,
-        setting,
+        apply,
     }
 }
 
 use Args::*;
 use Scope::*;
 
+/// Directives with structure; the single-valued ones are in `settings.rs`.
 #[rustfmt::skip]
-pub const TABLE: &[Directive] = &[
+const OTHER_ROWS: &[Directive] = &[
     // Whole server.
-    row(c"FcgidIdleScanInterval", &[c"IdleScanInterval"], GlobalOnly, One,
-        Setting::IdleScanInterval, "seconds",
-        c"how often to look for idle or too old processes to stop (default 120)"),
-    row(c"FcgidBusyScanInterval", &[c"BusyScanInterval"], GlobalOnly, One,
-        Setting::BusyScanInterval, "seconds",
-        c"how often to look for processes busy past FcgidBusyTimeout (default 120)"),
-    row(c"FcgidErrorScanInterval", &[c"ErrorScanInterval"], GlobalOnly, One,
-        Setting::ErrorScanInterval, "seconds",
-        c"how often processes due to stop are signalled, TERM then KILL (default 3)"),
-    row(c"FcgidZombieScanInterval", &[c"ZombieScanInterval"], GlobalOnly, One,
-        Setting::ZombieScanInterval, "seconds",
-        c"how often to collect processes that have exited (default 3)"),
-    row(c"FcgidMaxProcesses", &[c"MaxProcessCount"], GlobalOnly, One,
-        Setting::MaxProcesses, "count",
-        c"most FastCGI processes the whole server may run (default 1000)"),
-    row(c"FcgidSpawnScore", &[c"SpawnScore"], GlobalOnly, One,
-        Setting::SpawnScore, "score",
-        c"spawn-throttle points added when a process starts (default 1)"),
-    row(c"FcgidTerminationScore", &[c"TerminationScore"], GlobalOnly, One,
-        Setting::TerminationScore, "score",
-        c"spawn-throttle points added when a process ends (default 2)"),
-    row(c"FcgidTimeScore", &[c"TimeScore"], GlobalOnly, One,
-        Setting::TimeScore, "score",
-        c"spawn-throttle points taken off each second (default 1)"),
-    row(c"FcgidSpawnScoreUpLimit", &[c"SpawnScoreUpLimit"], GlobalOnly, One,
-        Setting::SpawnScoreUpLimit, "score",
-        c"no new process for a class whose points reach this (default 10)"),
     row(c"FcgidIPCDir", &[c"SocketPath"], GlobalOnly, One,
-        Setting::IpcDir, "directory",
+        Apply::Server(apply::ipc_dir), "directory",
         c"directory of the processes' sockets, under ServerRoot if relative (default logs/fcgidsock)"),
     row(c"FcgidProcessTableFile", &[c"SharememPath"], GlobalOnly, One,
-        Setting::ProcessTableFile, "file",
+        Apply::Server(apply::process_table_file), "file",
         c"file behind the shared process table, under ServerRoot if relative (default logs/fcgid_shm)"),
-    row(c"FcgidFixPathinfo", &[c"PHP_Fix_Pathinfo_Enable"], GlobalOnly, One,
-        Setting::FixPathinfo, "0|1",
-        c"1 sets SCRIPT_NAME as PHP's cgi.fix_pathinfo=1 expects (default 0)"),
-    row(c"FcgidWin32PreventOrphans", &[], GlobalOnly, Flag,
-        Setting::Win32PreventOrphans, "On|Off",
-        c"Windows only; accepted and ignored on Unix"),
     // Main server or virtual host.
-    // Ours, not in C (which always waits about 64 s): see README.
-    row(c"FcgidProcessWaitTimeout", &[], Server, One,
-        Setting::ProcessWaitTimeout, "seconds",
-        c"longest wait for a free process before answering 503 (default 64)"),
-    row(c"FcgidIdleTimeout", &[c"IdleTimeout"], Server, One,
-        Setting::IdleTimeout, "seconds",
-        c"stop a process idle this long; 0 never (default 300)"),
-    row(c"FcgidBusyTimeout", &[c"BusyTimeout"], Server, One,
-        Setting::BusyTimeout, "seconds",
-        c"kill a process still on one request after this long (default 300)"),
-    row(c"FcgidProcessLifeTime", &[c"ProcessLifeTime"], Server, One,
-        Setting::ProcessLifetime, "seconds",
-        c"stop an idle process older than this; 0 never (default 3600)"),
-    row(c"FcgidConnectTimeout", &[c"IPCConnectTimeout"], Server, One,
-        Setting::ConnectTimeout, "seconds",
-        c"longest wait to connect to a process (default 3)"),
-    row(c"FcgidIOTimeout", &[c"IPCCommTimeout"], Server, One,
-        Setting::IoTimeout, "seconds",
-        c"longest wait for each read from or write to a process, at least 1 (default 40)"),
-    row(c"FcgidMaxProcessesPerClass", &[c"DefaultMaxClassProcessCount"], Server, One,
-        Setting::MaxProcessesPerClass, "count",
-        c"most processes of one application class (default 100)"),
-    row(c"FcgidMinProcessesPerClass", &[c"DefaultMinClassProcessCount"], Server, One,
-        Setting::MinProcessesPerClass, "count",
-        c"idle processes of a class are not stopped below this count (default 3)"),
-    row(c"FcgidMaxRequestsPerProcess", &[c"MaxRequestsPerProcess"], Server, One,
-        Setting::MaxRequestsPerProcess, "count",
-        c"retire a process after this many requests; 0 no limit (default 0)"),
-    row(c"FcgidMaxRequestInMem", &[c"MaxRequestInMem"], Server, One,
-        Setting::MaxRequestInMem, "bytes",
-        c"request body bytes kept in memory, the rest goes to a temp file (default 65536)"),
-    row(c"FcgidMaxRequestLen", &[c"MaxRequestLen"], Server, One,
-        Setting::MaxRequestLen, "bytes",
-        c"refuse request bodies longer than this (default 131072)"),
-    row(c"FcgidOutputBufferSize", &[c"OutputBufferSize"], Server, One,
-        Setting::OutputBufferSize, "bytes",
-        c"response bytes gathered from the application before passing them on (default 65536)"),
     row(c"FcgidInitialEnv", &[c"DefaultInitEnv"], Server, OneOrTwo,
-        Setting::InitialEnv, "name [value]",
+        Apply::Server(apply::initial_env), "name [value]",
         c"environment variable for every process started for this server"),
     row(c"FcgidPassHeader", &[c"PassHeader"], Server, One,
-        Setting::PassHeader, "header",
+        Apply::Server(apply::pass_header), "header",
         c"request header to hand to the application as an environment variable too"),
     row(c"FcgidCmdOptions", &[], Server, OneOrMore,
-        Setting::CmdOptions, "command option value [option value ...]",
+        Apply::Server(apply::cmd_options), "command option value [option value ...]",
         c"settings for one command: ConnectTimeout IdleTimeout InitialEnv IOTimeout \
          MaxProcesses MaxProcessLifetime MaxRequestsPerProcess MinProcesses"),
     // Directory (FcgidWrapper also server-wide).
     row(c"FcgidWrapper", &[c"FCGIWrapper"], ServerAndDir, OneToThree,
-        Setting::Wrapper, "command [.suffix] [virtual]",
+        Apply::Dir(apply::wrapper), "command [.suffix] [virtual]",
         c"run scripts through this program (e.g. php-cgi), for one suffix or all files; \
          virtual: the script file need not exist"),
     row(c"FcgidAuthenticator", &[c"FastCgiAuthenticator"], Dir, One,
-        Setting::Authenticator, "command",
+        Apply::Dir(apply::authenticator), "command",
         c"FastCGI program that checks user names and passwords"),
     row(c"FcgidAuthenticatorAuthoritative", &[c"FastCgiAuthenticatorAuthoritative"], Dir, Flag,
-        Setting::AuthenticatorAuthoritative, "On|Off",
+        Apply::Dir(apply::authenticator_authoritative), "On|Off",
         c"Off passes a failed authentication on to other modules (default On)"),
     row(c"FcgidAuthorizer", &[c"FastCgiAuthorizer"], Dir, One,
-        Setting::Authorizer, "command",
+        Apply::Dir(apply::authorizer), "command",
         c"FastCGI program that decides what an authenticated user may access"),
     row(c"FcgidAuthorizerAuthoritative", &[c"FastCgiAuthorizerAuthoritative"], Dir, Flag,
-        Setting::AuthorizerAuthoritative, "On|Off",
+        Apply::Dir(apply::authorizer_authoritative), "On|Off",
         c"Off passes a failed authorization on to other modules (default On)"),
     row(c"FcgidAccessChecker", &[c"FastCgiAccessChecker"], Dir, One,
-        Setting::AccessChecker, "command",
+        Apply::Dir(apply::access_checker), "command",
         c"FastCGI program that checks access before authentication"),
     row(c"FcgidAccessCheckerAuthoritative", &[c"FastCgiAccessCheckerAuthoritative"], Dir, Flag,
-        Setting::AccessCheckerAuthoritative, "On|Off",
+        Apply::Dir(apply::access_checker_authoritative), "On|Off",
         c"Off passes a failed access check on to other modules (default On)"),
 ];
+
+const fn concat<const N: usize>(a: &[Directive], b: &[Directive]) -> [Directive; N] {
+    let mut out = [a[0]; N];
+    let mut i = 0;
+    while i < N {
+        out[i] = if i < a.len() { a[i] } else { b[i - a.len()] };
+        i += 1;
+    }
+    out
+}
+
+/// Every directive: one row each, deprecated names as aliases.
+pub const TABLE: &[Directive] =
+    &concat::<{ SCALAR_ROWS.len() + OTHER_ROWS.len() }>(SCALAR_ROWS, OTHER_ROWS);
 
 #[cfg(test)]
 mod tests {
@@ -440,8 +364,6 @@ mod tests {
                 assert!(seen.insert(n.to_ascii_lowercase()), "duplicate {n}");
             }
         }
-        let settings: HashSet<Setting> = TABLE.iter().map(|d| d.setting).collect();
-        assert_eq!(settings.len(), TABLE.len(), "two rows change one setting");
     }
 
     #[test]

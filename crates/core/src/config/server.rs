@@ -5,43 +5,19 @@
 //! Global-only settings (see `Scope::GlobalOnly`) can only be set in the
 //! main server's config; the httpd-facing layer reads them from there.
 
-use std::time::Duration;
-
 use super::cmd_options::{CmdOptions, ProcessOptions};
 use super::defaults as default;
+use super::settings::Scalars;
 
 /// Settings from server-context directives. `None` means "not set
-/// here"; the getters of the same name apply the 2.3.9 default.
+/// here"; the getters of the same name apply the 2.3.9 default. The
+/// single-valued settings are declared in `settings.rs`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ServerConfig {
-    // Global only.
-    pub idle_scan_interval: Option<Duration>,
-    pub busy_scan_interval: Option<Duration>,
-    pub error_scan_interval: Option<Duration>,
-    pub zombie_scan_interval: Option<Duration>,
-    pub max_processes: Option<u32>,
-    pub spawn_score: Option<u32>,
-    pub termination_score: Option<u32>,
-    pub time_score: Option<u32>,
-    pub spawn_score_up_limit: Option<u32>,
+    pub scalars: Scalars,
+    // Global only; as written, relative to ServerRoot.
     pub ipc_dir: Option<String>,
     pub process_table_file: Option<String>,
-    pub fix_pathinfo: Option<bool>,
-    /// Accepted for Windows configs; has no effect on Unix.
-    pub win32_prevent_orphans: Option<bool>,
-
-    // Main server or virtual host.
-    pub idle_timeout: Option<Duration>,
-    pub busy_timeout: Option<Duration>,
-    pub process_lifetime: Option<Duration>,
-    pub connect_timeout: Option<Duration>,
-    pub io_timeout: Option<Duration>,
-    pub max_processes_per_class: Option<u32>,
-    pub min_processes_per_class: Option<u32>,
-    pub max_requests_per_process: Option<u32>,
-    pub max_request_in_mem: Option<u64>,
-    pub max_request_len: Option<u64>,
-    pub output_buffer_size: Option<usize>,
     /// `FcgidInitialEnv name [value]`, in first-set order. Names compare
     /// case-insensitively, as in C's table: setting a name again replaces
     /// the value in place.
@@ -50,45 +26,9 @@ pub struct ServerConfig {
     pub pass_headers: Vec<String>,
     /// `FcgidCmdOptions`, at most one per command path.
     pub cmd_options: Vec<CmdOptions>,
-
-    /// Ours, set by no directive yet: how long a request waits for a
-    /// process before it gets a 503.
-    pub wait_timeout: Option<Duration>,
 }
 
 impl ServerConfig {
-    pub fn idle_scan_interval(&self) -> Duration {
-        self.idle_scan_interval
-            .unwrap_or(default::IDLE_SCAN_INTERVAL)
-    }
-    pub fn busy_scan_interval(&self) -> Duration {
-        self.busy_scan_interval
-            .unwrap_or(default::BUSY_SCAN_INTERVAL)
-    }
-    pub fn error_scan_interval(&self) -> Duration {
-        self.error_scan_interval
-            .unwrap_or(default::ERROR_SCAN_INTERVAL)
-    }
-    pub fn zombie_scan_interval(&self) -> Duration {
-        self.zombie_scan_interval
-            .unwrap_or(default::ZOMBIE_SCAN_INTERVAL)
-    }
-    pub fn max_processes(&self) -> u32 {
-        self.max_processes.unwrap_or(default::MAX_PROCESSES)
-    }
-    pub fn spawn_score(&self) -> u32 {
-        self.spawn_score.unwrap_or(default::SPAWN_SCORE)
-    }
-    pub fn termination_score(&self) -> u32 {
-        self.termination_score.unwrap_or(default::TERMINATION_SCORE)
-    }
-    pub fn time_score(&self) -> u32 {
-        self.time_score.unwrap_or(default::TIME_SCORE)
-    }
-    pub fn spawn_score_up_limit(&self) -> u32 {
-        self.spawn_score_up_limit
-            .unwrap_or(default::SPAWN_SCORE_UP_LIMIT)
-    }
     /// As written (default `logs/fcgidsock`); relative to ServerRoot.
     pub fn ipc_dir(&self) -> &str {
         self.ipc_dir.as_deref().unwrap_or(default::IPC_DIR)
@@ -99,55 +39,6 @@ impl ServerConfig {
             .as_deref()
             .unwrap_or(default::PROCESS_TABLE_FILE)
     }
-    pub fn fix_pathinfo(&self) -> bool {
-        self.fix_pathinfo.unwrap_or(false)
-    }
-
-    /// 0 disables the idle check.
-    pub fn idle_timeout(&self) -> Duration {
-        self.idle_timeout.unwrap_or(default::IDLE_TIMEOUT)
-    }
-    pub fn busy_timeout(&self) -> Duration {
-        self.busy_timeout.unwrap_or(default::BUSY_TIMEOUT)
-    }
-    /// 0 disables the lifetime check.
-    pub fn process_lifetime(&self) -> Duration {
-        self.process_lifetime.unwrap_or(default::PROCESS_LIFETIME)
-    }
-    pub fn connect_timeout(&self) -> Duration {
-        self.connect_timeout.unwrap_or(default::CONNECT_TIMEOUT)
-    }
-    pub fn io_timeout(&self) -> Duration {
-        self.io_timeout.unwrap_or(default::IO_TIMEOUT)
-    }
-    pub fn max_processes_per_class(&self) -> u32 {
-        self.max_processes_per_class
-            .unwrap_or(default::MAX_PROCESSES_PER_CLASS)
-    }
-    pub fn min_processes_per_class(&self) -> u32 {
-        self.min_processes_per_class
-            .unwrap_or(default::MIN_PROCESSES_PER_CLASS)
-    }
-    /// 0 means unlimited.
-    pub fn max_requests_per_process(&self) -> u32 {
-        self.max_requests_per_process
-            .unwrap_or(default::MAX_REQUESTS_PER_PROCESS)
-    }
-    pub fn max_request_in_mem(&self) -> u64 {
-        self.max_request_in_mem
-            .unwrap_or(default::MAX_REQUEST_IN_MEM)
-    }
-    pub fn max_request_len(&self) -> u64 {
-        self.max_request_len.unwrap_or(default::MAX_REQUEST_LEN)
-    }
-    pub fn output_buffer_size(&self) -> usize {
-        self.output_buffer_size
-            .unwrap_or(default::OUTPUT_BUFFER_SIZE)
-    }
-    pub fn wait_timeout(&self) -> Duration {
-        self.wait_timeout.unwrap_or(default::WAIT_TIMEOUT)
-    }
-
     /// `FcgidCmdOptions` for this executable path, if any (exact match).
     pub fn cmd_options_for(&self, executable: &str) -> Option<&CmdOptions> {
         self.cmd_options.iter().find(|o| o.command == executable)
@@ -211,43 +102,15 @@ impl ServerConfig {
             put_cmd_options(&mut cmd_options, opts.clone());
         }
         ServerConfig {
-            idle_scan_interval: vhost.idle_scan_interval.or(base.idle_scan_interval),
-            busy_scan_interval: vhost.busy_scan_interval.or(base.busy_scan_interval),
-            error_scan_interval: vhost.error_scan_interval.or(base.error_scan_interval),
-            zombie_scan_interval: vhost.zombie_scan_interval.or(base.zombie_scan_interval),
-            max_processes: vhost.max_processes.or(base.max_processes),
-            spawn_score: vhost.spawn_score.or(base.spawn_score),
-            termination_score: vhost.termination_score.or(base.termination_score),
-            time_score: vhost.time_score.or(base.time_score),
-            spawn_score_up_limit: vhost.spawn_score_up_limit.or(base.spawn_score_up_limit),
+            scalars: Scalars::merge(&base.scalars, &vhost.scalars),
             ipc_dir: vhost.ipc_dir.clone().or_else(|| base.ipc_dir.clone()),
             process_table_file: vhost
                 .process_table_file
                 .clone()
                 .or_else(|| base.process_table_file.clone()),
-            fix_pathinfo: vhost.fix_pathinfo.or(base.fix_pathinfo),
-            win32_prevent_orphans: vhost.win32_prevent_orphans.or(base.win32_prevent_orphans),
-            idle_timeout: vhost.idle_timeout.or(base.idle_timeout),
-            busy_timeout: vhost.busy_timeout.or(base.busy_timeout),
-            process_lifetime: vhost.process_lifetime.or(base.process_lifetime),
-            connect_timeout: vhost.connect_timeout.or(base.connect_timeout),
-            io_timeout: vhost.io_timeout.or(base.io_timeout),
-            max_processes_per_class: vhost
-                .max_processes_per_class
-                .or(base.max_processes_per_class),
-            min_processes_per_class: vhost
-                .min_processes_per_class
-                .or(base.min_processes_per_class),
-            max_requests_per_process: vhost
-                .max_requests_per_process
-                .or(base.max_requests_per_process),
-            max_request_in_mem: vhost.max_request_in_mem.or(base.max_request_in_mem),
-            max_request_len: vhost.max_request_len.or(base.max_request_len),
-            output_buffer_size: vhost.output_buffer_size.or(base.output_buffer_size),
             initial_env,
             pass_headers,
             cmd_options,
-            wait_timeout: vhost.wait_timeout.or(base.wait_timeout),
         }
     }
 }
@@ -271,6 +134,7 @@ pub(crate) fn set_env(env: &mut Vec<(String, String)>, name: &str, value: &str) 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         pairs
@@ -312,11 +176,14 @@ mod tests {
     #[test]
     fn getters_return_set_values() {
         let c = ServerConfig {
-            idle_timeout: Some(Duration::from_secs(7)),
-            max_processes: Some(5),
+            scalars: Scalars {
+                idle_timeout: Some(Duration::from_secs(7)),
+                max_processes: Some(5),
+                fix_pathinfo: Some(true),
+                max_request_len: Some(1 << 40),
+                ..Scalars::default()
+            },
             ipc_dir: Some("/run/fcgid".into()),
-            fix_pathinfo: Some(true),
-            max_request_len: Some(1 << 40),
             ..ServerConfig::default()
         };
         assert_eq!(c.idle_timeout(), Duration::from_secs(7));
@@ -329,14 +196,20 @@ mod tests {
     #[test]
     fn merge_vhost_overrides_and_unset_inherits() {
         let base = ServerConfig {
-            idle_timeout: Some(Duration::from_secs(100)),
-            io_timeout: Some(Duration::from_secs(90)),
-            max_processes: Some(50),
+            scalars: Scalars {
+                idle_timeout: Some(Duration::from_secs(100)),
+                io_timeout: Some(Duration::from_secs(90)),
+                max_processes: Some(50),
+                ..Scalars::default()
+            },
             ..ServerConfig::default()
         };
         let vhost = ServerConfig {
-            idle_timeout: Some(Duration::from_secs(20)),
-            max_request_len: Some(1000),
+            scalars: Scalars {
+                idle_timeout: Some(Duration::from_secs(20)),
+                max_request_len: Some(1000),
+                ..Scalars::default()
+            },
             ..ServerConfig::default()
         };
         let m = ServerConfig::merge(&base, &vhost);
@@ -345,7 +218,7 @@ mod tests {
         assert_eq!(m.max_processes(), 50);
         assert_eq!(m.max_request_len(), 1000);
         // Unset in both: still unset, so the default applies.
-        assert_eq!(m.busy_timeout, None);
+        assert_eq!(m.scalars.busy_timeout, None);
         assert_eq!(m.busy_timeout(), Duration::from_secs(300));
     }
 
@@ -414,9 +287,12 @@ mod tests {
     #[test]
     fn process_options_use_cmd_options_or_server_settings() {
         let mut c = ServerConfig {
-            idle_timeout: Some(Duration::from_secs(11)),
-            busy_timeout: Some(Duration::from_secs(22)),
-            max_processes_per_class: Some(4),
+            scalars: Scalars {
+                idle_timeout: Some(Duration::from_secs(11)),
+                busy_timeout: Some(Duration::from_secs(22)),
+                max_processes_per_class: Some(4),
+                ..Scalars::default()
+            },
             initial_env: env(&[("FROM", "server")]),
             ..ServerConfig::default()
         };

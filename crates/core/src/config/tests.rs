@@ -78,7 +78,7 @@ fn every_server_setting_is_applied() {
     assert_eq!(c.ipc_dir(), "/run/fcgid");
     assert_eq!(c.process_table_file(), "/run/fcgid.shm");
     assert!(c.fix_pathinfo());
-    assert_eq!(c.win32_prevent_orphans, Some(true));
+    assert_eq!(c.scalars.win32_prevent_orphans, Some(true));
     assert_eq!(c.idle_timeout(), secs(20));
     assert_eq!(c.busy_timeout(), secs(21));
     assert_eq!(c.process_lifetime(), secs(22));
@@ -121,7 +121,7 @@ fn deprecated_names_set_the_same_setting() {
     assert_eq!(c.ipc_dir(), "sock");
     assert_eq!(c.process_table_file(), "shm");
     assert!(c.fix_pathinfo());
-    assert_eq!(c.max_requests_per_process, Some(0));
+    assert_eq!(c.scalars.max_requests_per_process, Some(0));
 }
 
 #[test]
@@ -277,18 +277,13 @@ fn every_directive_is_accepted_by_its_own_config() {
     let files = TestDir::new("apply-all");
     let exe = files.file("app");
     for d in directives() {
-        let args: Vec<String> = match d.setting {
-            Setting::Win32PreventOrphans
-            | Setting::AuthenticatorAuthoritative
-            | Setting::AuthorizerAuthoritative
-            | Setting::AccessCheckerAuthoritative => line(&["Off"]),
-            Setting::IpcDir | Setting::ProcessTableFile | Setting::PassHeader => line(&["x"]),
-            Setting::InitialEnv => line(&["X", "1"]),
-            Setting::CmdOptions => line(&[&exe, "IdleTimeout", "1"]),
-            Setting::Wrapper
-            | Setting::Authenticator
-            | Setting::Authorizer
-            | Setting::AccessChecker => line(&[&exe]),
+        // A valid line for each, by the form of its arguments.
+        let args: Vec<String> = match d.syntax {
+            "On|Off" => line(&["Off"]),
+            "directory" | "file" | "header" => line(&["x"]),
+            "name [value]" => line(&["X", "1"]),
+            "command option value [option value ...]" => line(&[&exe, "IdleTimeout", "1"]),
+            "command" | "command [.suffix] [virtual]" => line(&[&exe]),
             _ => line(&["1"]),
         };
         let result = if d.is_dir_setting() {

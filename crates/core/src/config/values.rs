@@ -65,6 +65,21 @@ pub fn bytes(directive: &str, word: &str, max: u64) -> Result<u64, String> {
     whole_number(directive, word, " of bytes", max)
 }
 
+/// A size in bytes that C keeps in an `int`.
+pub fn int_bytes(directive: &str, word: &str) -> Result<u64, String> {
+    bytes(directive, word, INT_MAX)
+}
+
+/// A size in bytes that C keeps in an `apr_off_t`.
+pub fn off_bytes(directive: &str, word: &str) -> Result<u64, String> {
+    bytes(directive, word, OFF_MAX)
+}
+
+/// A buffer size (C: an `int`; INT_MAX fits in usize wherever httpd runs).
+pub fn buffer_bytes(directive: &str, word: &str) -> Result<usize, String> {
+    int_bytes(directive, word).map(|n| n as usize)
+}
+
 /// `FcgidMaxRequestsPerProcess`: like [`count`], but `-1` is accepted as
 /// a synonym for 0 (unlimited), as the 2.3.9 manual promises.
 pub fn request_limit(directive: &str, word: &str) -> Result<u32, String> {
