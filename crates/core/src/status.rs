@@ -54,6 +54,7 @@ fn state_text(phase: Phase) -> String {
         ExitReason::ClientAbort => "client hung up",
         ExitReason::Died => "normal exit",
         ExitReason::Shutdown => "shutting down",
+        ExitReason::Reconfigured => "configuration changed",
     };
     match phase {
         Phase::Starting => "Starting".into(),

@@ -141,11 +141,14 @@ pub enum ExitReason {
     /// It exited or was killed without being asked to.
     Died,
     Shutdown,
+    /// Its class's command, environment or directory changed (a new
+    /// configuration after a graceful restart): it was replaced.
+    Reconfigured,
 }
 
 impl ExitReason {
     /// Every reason (the wire protocol sends an index into this).
-    pub const ALL: [ExitReason; 8] = [
+    pub const ALL: [ExitReason; 9] = [
         ExitReason::IdleTimeout,
         ExitReason::LifeTime,
         ExitReason::MaxRequests,
@@ -154,6 +157,7 @@ impl ExitReason {
         ExitReason::ClientAbort,
         ExitReason::Died,
         ExitReason::Shutdown,
+        ExitReason::Reconfigured,
     ];
 
     pub fn name(self) -> &'static str {
@@ -166,6 +170,7 @@ impl ExitReason {
             ExitReason::ClientAbort => "client_abort",
             ExitReason::Died => "died",
             ExitReason::Shutdown => "shutdown",
+            ExitReason::Reconfigured => "reconfigured",
         }
     }
 }
@@ -175,7 +180,7 @@ impl ExitReason {
     /// client says nothing about the app, and counting it let a storm of
     /// aborted downloads throttle a healthy class down to no process at all.
     pub fn counts_toward_spawn_score(self) -> bool {
-        self != ExitReason::ClientAbort
+        !matches!(self, ExitReason::ClientAbort | ExitReason::Reconfigured)
     }
 }
 

@@ -57,6 +57,8 @@ struct Proc {
     requests: u32,
     state: ProcState,
     stop_reason: Option<ExitReason>,
+    /// The class's generation it was started for (see `Class::generation`).
+    generation: u64,
 }
 
 #[derive(Debug)]
@@ -76,6 +78,10 @@ struct Class {
     exits: BTreeMap<ExitReason, u64>,
     /// Processes in a row that died at start (see EARLY_DEATH).
     early_deaths: u32,
+    /// Bumped when a request brings a different command line, environment
+    /// or directory for the class (a new configuration): processes of an
+    /// older generation are replaced, never lent.
+    generation: u64,
 }
 
 impl Class {
@@ -159,13 +165,59 @@ impl Manager {
             requests: 0,
             exits: BTreeMap::new(),
             early_deaths: 0,
+            generation: 0,
         });
+        let changed = class.spec.argv != spec.argv
+            || class.spec.env != spec.env
+            || class.spec.cwd != spec.cwd;
         class.spec = spec;
+        if changed {
+            class.generation += 1;
+            self.retire_old_generation(&key, now);
+        }
+        let class = self.classes.get_mut(&key).unwrap();
         class.waiters.push_back(Waiter {
             conn,
             deadline: now + wait,
         });
         self.serve_waiters(&key, now);
+        self.take_actions()
+    }
+
+    /// Stops the class's idle processes of older generations; busy ones
+    /// are stopped when they come back, starting ones when they are up.
+    fn retire_old_generation(&mut self, key: &str, now: Instant) {
+        let class = &self.classes[key];
+        let old: Vec<ProcId> = class
+            .procs
+            .iter()
+            .copied()
+            .filter(|id| {
+                let p = &self.procs[id];
+                p.generation != class.generation && matches!(p.state, ProcState::Idle { .. })
+            })
+            .collect();
+        for id in old {
+            self.stop(id, ExitReason::Reconfigured, now);
+        }
+    }
+
+    /// Is `proc` of its class's current generation?
+    fn current(&self, proc: ProcId) -> bool {
+        let p = &self.procs[&proc];
+        self.classes
+            .get(&p.class)
+            .is_some_and(|c| c.generation == p.generation)
+    }
+
+    /// New server-wide limits (a new configuration). Waiters that may now
+    /// get a process are served.
+    pub fn reconfigure(&mut self, global: GlobalLimits, now: Instant) -> Vec<Action> {
+        self.global = global;
+        let keys: Vec<String> = self.classes.keys().cloned().collect();
+        for k in &keys {
+            self.serve_waiters(k, now);
+        }
         self.take_actions()
     }
 
@@ -183,6 +235,7 @@ impl Manager {
             let idle = class
                 .procs
                 .iter()
+                .filter(|id| self.procs[id].generation == class.generation)
                 .filter_map(|id| match self.procs[id].state {
                     ProcState::Idle { since } => Some((since, *id)),
                     _ => None,
@@ -202,7 +255,10 @@ impl Manager {
             let starting = class
                 .procs
                 .iter()
-                .filter(|id| self.procs[id].state == ProcState::Starting)
+                .filter(|id| {
+                    let p = &self.procs[id];
+                    p.state == ProcState::Starting && p.generation == class.generation
+                })
                 .count();
             if class.failing() && starting == 0 {
                 self.refuse_failing(key);
@@ -272,6 +328,7 @@ impl Manager {
         )?;
         class.score.add(global.spawn_score);
         class.spawns += 1;
+        let generation = class.generation;
         let id = self.next_proc;
         self.next_proc += 1;
         class.procs.push(id);
@@ -287,6 +344,7 @@ impl Manager {
                 requests: 0,
                 state: ProcState::Starting,
                 stop_reason: None,
+                generation,
             },
         );
         self.actions.push(Action::Spawn { proc: id, spec });
@@ -313,6 +371,9 @@ impl Manager {
                     self.actions.push(Action::Signal { pid, kill: false });
                 } else {
                     p.state = ProcState::Idle { since: now };
+                    if !self.current(proc) {
+                        self.stop(proc, ExitReason::Reconfigured, now);
+                    }
                     self.serve_waiters(&key, now);
                 }
             }
@@ -376,10 +437,13 @@ impl Manager {
         if outcome == Outcome::Done {
             class.early_deaths = 0;
         }
+        let current = class.generation == p.generation;
         if outcome == Outcome::Broken {
             self.stop(proc, ExitReason::Broken, now);
         } else if outcome == Outcome::ClientGone {
             self.stop(proc, ExitReason::ClientAbort, now);
+        } else if !current {
+            self.stop(proc, ExitReason::Reconfigured, now);
         } else if policy::retire_after(p.requests, &class.spec.limits) {
             self.stop(proc, ExitReason::MaxRequests, now);
         } else {
@@ -400,6 +464,9 @@ impl Manager {
         }
         p.state = ProcState::Idle { since: now };
         let key = p.class.clone();
+        if !self.current(proc) {
+            self.stop(proc, ExitReason::Reconfigured, now);
+        }
         self.serve_waiters(&key, now);
         self.take_actions()
     }

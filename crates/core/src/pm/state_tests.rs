@@ -1967,3 +1967,54 @@ fn a_process_that_served_or_lived_long_is_no_death_at_start() {
     r.exited(102, secs(100));
     assert_eq!(class_view(&r.m, "class-a").early_deaths, 0);
 }
+
+// ------------------------------------------ a new configuration (warm pools)
+
+#[test]
+fn an_unchanged_class_keeps_its_processes_across_a_new_configuration() {
+    let mut r = Rig::new(no_throttle());
+    let s = spec(roomy());
+    let p = r.lend_new(1, &s, 100, secs(0));
+    r.release(1, p, secs(1));
+    // Graceful restart: new server-wide limits, same class.
+    let acts = r.m.reconfigure(GlobalLimits { max_processes: 50, ..no_throttle() }, r.at(secs(2)));
+    assert!(acts.is_empty(), "{acts:?}");
+    let acts = r.acquire(2, &s, secs(3));
+    assert_eq!(grants(&acts), vec![(2, p)], "the warm process serves at once");
+}
+
+#[test]
+fn a_class_whose_environment_changed_replaces_its_processes() {
+    // No decay: the score shows exactly what was counted.
+    let mut r = Rig::new(GlobalLimits {
+        time_score: 0,
+        ..no_throttle()
+    });
+    let s = spec(roomy());
+    let idle = r.lend_new(1, &s, 100, secs(0));
+    let busy = r.lend_new(2, &s, 101, secs(0));
+    r.release(1, idle, secs(0));
+    // Same key (same executable, command line, vhost, user), new FcgidInitialEnv.
+    let mut s2 = s.clone();
+    s2.env.push((b"APP_ENV".to_vec(), b"staging".to_vec()));
+    let acts = r.acquire(3, &s2, secs(1));
+    assert_eq!(sigterms(&acts), vec![100], "the idle old process is stopped");
+    assert!(grants(&acts).is_empty(), "an old process is never lent");
+    let fresh = only_spawn(&acts_without_signals(&acts));
+    assert_eq!(grants(&r.spawned(fresh, 102, secs(1))), vec![(3, fresh)]);
+    // The request in flight finishes; then its old process goes too.
+    let acts = r.release(2, busy, secs(2));
+    assert_eq!(sigterms(&acts), vec![101]);
+    r.exited(100, secs(2));
+    r.exited(101, secs(3));
+    let v = class_view(&r.m, "class-a");
+    assert_eq!(exits(&v).get("reconfigured"), Some(&2));
+    assert_eq!(v.spawn_score, 3, "replacements do not count as deaths");
+}
+
+fn acts_without_signals(acts: &[Action]) -> Vec<Action> {
+    acts.iter()
+        .filter(|a| !matches!(a, Action::Signal { .. }))
+        .cloned()
+        .collect()
+}

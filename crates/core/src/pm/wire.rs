@@ -2,6 +2,7 @@
 //! framing: a 4-byte big-endian length, then a 1-byte kind, then fields.
 //! Pure: bytes in, messages out.
 
+use super::policy::GlobalLimits;
 pub use super::report::StatusReport;
 use std::time::Duration;
 
@@ -49,6 +50,9 @@ pub enum Message {
     Refused { reason: String },
     /// child -> PM: the lent process is back.
     Release { proc_id: u64, outcome: Outcome },
+    /// httpd parent -> PM: a new configuration's server-wide limits (a
+    /// graceful restart that keeps this manager and its warm processes).
+    Reconfigure { global: GlobalLimits },
     /// anyone -> PM: describe the pools.
     StatusQuery,
     /// PM -> asker: the description.
@@ -61,6 +65,7 @@ const REFUSED: u8 = 3;
 const RELEASE: u8 = 4;
 const STATUS_QUERY: u8 = 5;
 const STATUS: u8 = 6;
+const RECONFIGURE: u8 = 7;
 
 /// A frame larger than this is refused: it can only be corruption.
 pub const MAX_FRAME: usize = 16 * 1024 * 1024;
@@ -172,6 +177,18 @@ impl Message {
                     Outcome::ClientGone => 2,
                 });
             }
+            Message::Reconfigure { global: g } => {
+                w.u8(RECONFIGURE);
+                for v in [
+                    g.max_processes,
+                    g.spawn_score,
+                    g.termination_score,
+                    g.time_score,
+                    g.spawn_score_up_limit,
+                ] {
+                    w.u32(v);
+                }
+            }
             Message::StatusQuery => w.u8(STATUS_QUERY),
             Message::Status(report) => {
                 w.u8(STATUS);
@@ -248,6 +265,15 @@ impl Message {
                 };
                 Message::Release { proc_id, outcome }
             }
+            RECONFIGURE => Message::Reconfigure {
+                global: GlobalLimits {
+                    max_processes: r.u32()?,
+                    spawn_score: r.u32()?,
+                    termination_score: r.u32()?,
+                    time_score: r.u32()?,
+                    spawn_score_up_limit: r.u32()?,
+                },
+            },
             STATUS_QUERY => Message::StatusQuery,
             STATUS => Message::Status(super::report::decode(&mut r)?),
             _ => return Err(WireError("unknown message kind")),

@@ -45,6 +45,15 @@ fn all_messages() -> Vec<Message> {
             proc_id: 9,
             outcome: Outcome::Broken,
         },
+        Message::Reconfigure {
+            global: super::policy::GlobalLimits {
+                max_processes: 9,
+                spawn_score: 8,
+                termination_score: 7,
+                time_score: 6,
+                spawn_score_up_limit: 5,
+            },
+        },
         Message::StatusQuery,
         Message::Status(super::report::StatusReport {
             manager_pid: 12,
