@@ -5,7 +5,7 @@
 use super::policy::{self, ExitReason, GlobalLimits, Hold, SpawnScore};
 use super::report::{ClassReport, Phase, ProcessReport, StatusReport};
 use super::wire::{ClassSpec, Outcome};
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 pub type ConnId = u64;
@@ -64,7 +64,6 @@ struct Proc {
 #[derive(Debug)]
 struct Waiter {
     conn: ConnId,
-    deadline: Instant,
 }
 
 #[derive(Debug)]
@@ -117,6 +116,15 @@ pub struct Manager {
     actions: Vec<Action>,
     /// Set by `shutdown`: no more probes.
     stopping: bool,
+    // Indexes, so that no event scans every class or process:
+    /// pid -> process, for exits.
+    by_pid: HashMap<i32, ProcId>,
+    /// Waiting connection -> its class and deadline.
+    waiting: HashMap<ConnId, (String, Instant)>,
+    /// Waiters by deadline, for the next timer and for expiry.
+    deadlines: BTreeSet<(Instant, ConnId)>,
+    /// (connection, process lent to it).
+    lent: BTreeSet<(ConnId, ProcId)>,
 }
 
 impl Manager {
@@ -128,6 +136,18 @@ impl Manager {
             next_proc: 1,
             actions: Vec::new(),
             stopping: false,
+            by_pid: HashMap::new(),
+            waiting: HashMap::new(),
+            deadlines: BTreeSet::new(),
+            lent: BTreeSet::new(),
+        }
+    }
+
+    /// Forgets `conn`'s wait in the indexes (the caller took it off its
+    /// class's queue).
+    fn unwait(&mut self, conn: ConnId) {
+        if let Some((_, deadline)) = self.waiting.remove(&conn) {
+            self.deadlines.remove(&(deadline, conn));
         }
     }
 
@@ -176,10 +196,10 @@ impl Manager {
             self.retire_old_generation(&key, now);
         }
         let class = self.classes.get_mut(&key).unwrap();
-        class.waiters.push_back(Waiter {
-            conn,
-            deadline: now + wait,
-        });
+        let deadline = now + wait;
+        class.waiters.push_back(Waiter { conn });
+        self.waiting.insert(conn, (key.clone(), deadline));
+        self.deadlines.insert((deadline, conn));
         self.serve_waiters(&key, now);
         self.take_actions()
     }
@@ -249,6 +269,7 @@ impl Manager {
                     .waiters
                     .pop_front()
                     .unwrap();
+                self.unwait(waiter.conn);
                 self.lend(proc, waiter.conn, now);
                 continue;
             }
@@ -273,6 +294,7 @@ impl Manager {
     fn lend(&mut self, proc: ProcId, conn: ConnId, now: Instant) {
         let p = self.procs.get_mut(&proc).unwrap();
         p.state = ProcState::Busy { conn, since: now };
+        self.lent.insert((conn, proc));
         self.actions.push(Action::Grant {
             conn,
             proc,
@@ -292,9 +314,11 @@ impl Manager {
             class.early_deaths,
             class.score.value()
         );
-        for w in class.waiters.drain(..) {
+        let gone: Vec<ConnId> = class.waiters.drain(..).map(|w| w.conn).collect();
+        for conn in gone {
+            self.unwait(conn);
             self.actions.push(Action::Refuse {
-                conn: w.conn,
+                conn,
                 reason: reason.clone(),
             });
         }
@@ -366,6 +390,8 @@ impl Manager {
             Some((pid, socket)) => {
                 p.pid = pid;
                 p.socket = socket;
+                self.by_pid.insert(pid, proc);
+                let p = self.procs.get_mut(&proc).unwrap();
                 if matches!(p.state, ProcState::Stopping { .. }) {
                     // Stopped (shutdown) while it was starting: tell it now.
                     self.actions.push(Action::Signal { pid, kill: false });
@@ -405,9 +431,11 @@ impl Manager {
             .iter()
             .any(|id| !matches!(procs[id].state, ProcState::Stopping { .. }));
         if !can_serve {
-            for w in class.waiters.drain(..) {
+            let gone: Vec<ConnId> = class.waiters.drain(..).map(|w| w.conn).collect();
+            for conn in gone {
+                self.unwait(conn);
                 self.actions.push(Action::Refuse {
-                    conn: w.conn,
+                    conn,
                     reason: reason.to_string(),
                 });
             }
@@ -429,6 +457,8 @@ impl Manager {
         if !matches!(p.state, ProcState::Busy { conn: holder, .. } if holder == conn) {
             return Vec::new();
         }
+        self.lent.remove(&(conn, proc));
+        let p = self.procs.get_mut(&proc).unwrap();
         p.requests += 1;
         p.last_done = now;
         let key = p.class.clone();
@@ -462,6 +492,8 @@ impl Manager {
         if !matches!(p.state, ProcState::Busy { conn: holder, .. } if holder == conn) {
             return Vec::new();
         }
+        self.lent.remove(&(conn, proc));
+        let p = self.procs.get_mut(&proc).unwrap();
         p.state = ProcState::Idle { since: now };
         let key = p.class.clone();
         if !self.current(proc) {
@@ -474,15 +506,26 @@ impl Manager {
     /// The connection `conn` closed. A process it still held is in an unknown
     /// state (its request was cut), so it is stopped; a wait is abandoned.
     pub fn conn_closed(&mut self, conn: ConnId, now: Instant) -> Vec<Action> {
-        for class in self.classes.values_mut() {
-            class.waiters.retain(|w| w.conn != conn);
+        if let Some((key, _)) = self.waiting.get(&conn).cloned() {
+            if let Some(class) = self.classes.get_mut(&key) {
+                class.waiters.retain(|w| w.conn != conn);
+            }
+            self.unwait(conn);
         }
         let held: Vec<ProcId> = self
-            .procs
-            .iter()
-            .filter(|(_, p)| matches!(p.state, ProcState::Busy { conn: c, .. } if c == conn))
-            .map(|(id, _)| *id)
+            .lent
+            .range((conn, 0)..=(conn, ProcId::MAX))
+            .map(|(_, p)| *p)
+            .filter(|p| {
+                matches!(self.procs.get(p).map(|p| p.state),
+                    Some(ProcState::Busy { conn: c, .. }) if c == conn)
+            })
             .collect();
+        let stale: Vec<(ConnId, ProcId)> =
+            self.lent.range((conn, 0)..=(conn, ProcId::MAX)).copied().collect();
+        for entry in stale {
+            self.lent.remove(&entry);
+        }
         for proc in held {
             let key = self.procs[&proc].class.clone();
             self.stop(proc, ExitReason::Broken, now);
@@ -495,6 +538,9 @@ impl Manager {
         let p = self.procs.get_mut(&proc).unwrap();
         if matches!(p.state, ProcState::Stopping { .. }) {
             return;
+        }
+        if let ProcState::Busy { conn, .. } = p.state {
+            self.lent.remove(&(conn, proc));
         }
         p.state = ProcState::Stopping {
             since: now,
@@ -513,6 +559,12 @@ impl Manager {
         let Some(p) = self.procs.remove(&proc) else {
             return;
         };
+        if p.pid > 0 {
+            self.by_pid.remove(&p.pid);
+        }
+        if let ProcState::Busy { conn, .. } = p.state {
+            self.lent.remove(&(conn, proc));
+        }
         let global = self.global;
         if let Some(class) = self.classes.get_mut(&p.class) {
             class.procs.retain(|id| *id != proc);
@@ -536,7 +588,7 @@ impl Manager {
 
     /// Process `pid` has exited (and was reaped). Returns the socket path to remove.
     pub fn exited(&mut self, pid: i32, now: Instant) -> (Option<Vec<u8>>, Vec<Action>) {
-        let Some((&proc, _)) = self.procs.iter().find(|(_, p)| p.pid == pid && p.pid > 0) else {
+        let Some(&proc) = self.by_pid.get(&pid) else {
             return (None, Vec::new());
         };
         let socket = self.procs[&proc].socket.clone();
@@ -546,10 +598,12 @@ impl Manager {
         // The freed slot counts toward FcgidMaxProcesses: other classes'
         // waiters may now spawn too.
         let mut others: Vec<String> = self
-            .classes
-            .keys()
-            .filter(|k| **k != key)
-            .cloned()
+            .waiting
+            .values()
+            .map(|(k, _)| k.clone())
+            .filter(|k| *k != key)
+            .collect::<BTreeSet<String>>()
+            .into_iter()
             .collect();
         others.sort();
         for k in &others {
@@ -561,9 +615,9 @@ impl Manager {
     /// Timers: refused waits, idle and lifetime limits, busy timeouts,
     /// SIGKILL after the stop grace, spawns the score now allows.
     pub fn tick(&mut self, now: Instant) -> Vec<Action> {
+        self.expire_waiters(now);
         let keys: Vec<String> = self.classes.keys().cloned().collect();
         for key in &keys {
-            self.expire_waiters(key, now);
             self.reap_idle(key, now);
         }
         let mut to_stop = Vec::new();
@@ -612,14 +666,20 @@ impl Manager {
         }
     }
 
-    fn expire_waiters(&mut self, key: &str, now: Instant) {
+    /// Refuses every waiter whose deadline has passed, naming what held it.
+    fn expire_waiters(&mut self, now: Instant) {
         let all = self.process_count();
         let global = self.global;
-        let class = self.classes.get_mut(key).unwrap();
-        // Waits may differ within a class (the wait comes with each request),
-        // so an expired waiter can stand behind one that still waits.
-        while let Some(i) = class.waiters.iter().position(|w| w.deadline <= now) {
-            let w = class.waiters.remove(i).unwrap();
+        while let Some(&(deadline, conn)) = self.deadlines.first() {
+            if deadline > now {
+                break;
+            }
+            let key = self.waiting.get(&conn).map(|(k, _)| k.clone());
+            self.unwait(conn);
+            let Some(class) = key.and_then(|k| self.classes.get_mut(&k)) else {
+                continue;
+            };
+            class.waiters.retain(|w| w.conn != conn);
             class.score.decay(now, global.time_score);
             let why = match policy::may_spawn(
                 class.procs.len() as u32,
@@ -635,7 +695,7 @@ impl Manager {
                 String::from_utf8_lossy(class.spec.argv.first().map(Vec::as_slice).unwrap_or(b""))
                     .into_owned();
             self.actions.push(Action::Refuse {
-                conn: w.conn,
+                conn,
                 reason: format!(
                     "no process of class {cmd} was free: {why} ({} busy)",
                     class.procs.len()
@@ -670,13 +730,16 @@ impl Manager {
     /// Stops everything (server stop): refuses waiters, signals every process.
     pub fn shutdown(&mut self, now: Instant) -> Vec<Action> {
         self.stopping = true;
+        let mut gone = Vec::new();
         for class in self.classes.values_mut() {
-            for w in class.waiters.drain(..) {
-                self.actions.push(Action::Refuse {
-                    conn: w.conn,
-                    reason: "the server is stopping".into(),
-                });
-            }
+            gone.extend(class.waiters.drain(..).map(|w| w.conn));
+        }
+        for conn in gone {
+            self.unwait(conn);
+            self.actions.push(Action::Refuse {
+                conn,
+                reason: "the server is stopping".into(),
+            });
         }
         let ids: Vec<ProcId> = self.procs.keys().copied().collect();
         for id in ids {
@@ -687,10 +750,32 @@ impl Manager {
 
     /// When the next timer is due, so the daemon knows how long to sleep.
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.classes
-            .values()
-            .flat_map(|c| c.waiters.iter().map(|w| w.deadline))
-            .min()
+        self.deadlines.first().map(|(deadline, _)| *deadline)
+    }
+
+    /// Checks that the indexes agree with the classes and processes.
+    #[cfg(test)]
+    pub(crate) fn check_indexes(&self) {
+        let queued: usize = self.classes.values().map(|c| c.waiters.len()).sum();
+        assert_eq!(queued, self.waiting.len(), "waiters vs index");
+        assert_eq!(self.waiting.len(), self.deadlines.len(), "deadlines vs index");
+        for (key, c) in &self.classes {
+            for w in &c.waiters {
+                let (k, d) = &self.waiting[&w.conn];
+                assert_eq!(k, key);
+                assert!(self.deadlines.contains(&(*d, w.conn)));
+            }
+        }
+        for (id, p) in &self.procs {
+            if p.pid > 0 {
+                assert_eq!(self.by_pid.get(&p.pid), Some(id), "pid index");
+            }
+            if let ProcState::Busy { conn, .. } = p.state {
+                assert!(self.lent.contains(&(conn, *id)), "lent index");
+            }
+        }
+        assert_eq!(self.by_pid.len(), self.procs.values().filter(|p| p.pid > 0).count());
+        assert_eq!(self.lent.len() as u32, self.busy_count(), "stale lent entries");
     }
 
     /// The pools as the status page shows them, classes sorted by key.

@@ -1488,6 +1488,7 @@ impl Fuzz {
 
     /// Invariants on the manager's own view, after every step.
     fn check(&self, ctx: &str) {
+        self.r.m.check_indexes();
         let m = &self.model;
         let mut total = 0;
         let all_live = m.live.len() as u32;
