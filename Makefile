@@ -44,3 +44,10 @@ check-symbols: build
 clean:
 	$(CARGO) clean
 	rm -f mod_fcgid.so cgi-fcgi
+
+# The soak of issue 10 (minutes long; SOAK_REQUESTS=20000 for a quick run).
+.PHONY: soak
+soak:
+	$(CARGO) build --release
+	FCGID_MODULE=$(CURDIR)/target/release/libmod_fcgid.so \
+	  $(CARGO) test --release --test soak -- --ignored --nocapture
