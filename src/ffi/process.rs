@@ -86,32 +86,88 @@ pub fn watch_child(config_pool: Pool, pid: i32, on_death: fn(i32, i32)) {
 
 /// How many managers of earlier generations can be draining at once.
 const MAX_DRAINING: usize = 64;
-const DRAINING_KEY: &std::ffi::CStr = c"mod_fcgid:draining-managers";
+const CARRIED_KEY: &std::ffi::CStr = c"mod_fcgid:carried-state";
 
-/// Pids of managers of earlier generations that are still draining. The
-/// module's statics start afresh with every generation (httpd reloads the
-/// DSO), so the list lives in the process pool as plain data: no pointer
-/// into the module is kept there.
-fn draining_slots(process_pool: Pool) -> *mut [i32; MAX_DRAINING] {
+/// The manager a generation hands to the next one at a graceful restart,
+/// so that its warm processes keep serving (see `pm::launch`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct KeptManager {
+    /// 0: none.
+    pub pid: i32,
+    pub uid: u32,
+    pub gid: u32,
+    /// The module file it runs (device, inode, mtime, size): an upgraded
+    /// module means new managers.
+    pub module: [u64; 4],
+    /// Its socket path, hashed.
+    pub socket: u64,
+}
+
+/// What outlives a generation. The module's statics start afresh with every
+/// generation (httpd reloads the DSO), so this lives in the process pool as
+/// plain data: no pointer into the module is kept there.
+#[repr(C)]
+struct Carried {
+    /// Pids of managers of earlier generations that are still draining.
+    draining: [i32; MAX_DRAINING],
+    kept: KeptManager,
+}
+
+fn carried(process_pool: Pool) -> *mut Carried {
     let mut data: *mut c_void = std::ptr::null_mut();
     // SAFETY: the key is a NUL-terminated string; the pool is live.
-    unsafe { b::apr_pool_userdata_get(&raw mut data, DRAINING_KEY.as_ptr(), process_pool.as_ptr()) };
+    unsafe { b::apr_pool_userdata_get(&raw mut data, CARRIED_KEY.as_ptr(), process_pool.as_ptr()) };
     if data.is_null() {
-        // SAFETY: pool memory, zeroed, sized and aligned for the array; it
-        // lives until exit and is never freed by Rust. The key is static.
+        // SAFETY: pool memory, zeroed (a valid Carried: all integers), sized
+        // for it and aligned by apr_palloc; it lives until exit and is never
+        // freed by Rust. The key is static.
         unsafe {
-            let size = std::mem::size_of::<[i32; MAX_DRAINING]>();
+            let size = std::mem::size_of::<Carried>();
             data = b::apr_palloc(process_pool.as_ptr(), size);
             std::ptr::write_bytes(data.cast::<u8>(), 0, size);
-            b::apr_pool_userdata_setn(
-                data,
-                DRAINING_KEY.as_ptr(),
-                None,
-                process_pool.as_ptr(),
-            );
+            b::apr_pool_userdata_setn(data, CARRIED_KEY.as_ptr(), None, process_pool.as_ptr());
         }
     }
-    data.cast::<[i32; MAX_DRAINING]>()
+    data.cast::<Carried>()
+}
+
+fn draining_slots(process_pool: Pool) -> *mut [i32; MAX_DRAINING] {
+    // SAFETY: `carried` returns our live, exclusively used state.
+    unsafe { &raw mut (*carried(process_pool)).draining }
+}
+
+/// The manager the previous generation kept for this one, if any (taken:
+/// asking again gives none).
+pub fn take_kept_manager(process_pool: Pool) -> Option<KeptManager> {
+    // SAFETY: the parent is single-threaded; the state is ours (see above).
+    let kept = unsafe { &mut (*carried(process_pool)).kept };
+    let k = std::mem::take(kept);
+    (k.pid > 0).then_some(k)
+}
+
+/// Hands `kept` to the next generation.
+pub fn keep_manager(process_pool: Pool, kept: KeptManager) {
+    // SAFETY: as in take_kept_manager.
+    unsafe { (*carried(process_pool)).kept = kept };
+}
+
+/// The file this module was loaded from: (device, inode, mtime, size).
+pub fn module_file_identity() -> Option<[u64; 4]> {
+    use std::os::unix::fs::MetadataExt;
+    // SAFETY: Dl_info is plain data; dladdr fills it for an address inside
+    // a loaded object (our module record) and only reads the address.
+    let path = unsafe {
+        let mut info: libc::Dl_info = std::mem::zeroed();
+        let addr = std::ptr::addr_of!(crate::fcgid_module).cast::<c_void>();
+        if libc::dladdr(addr, &raw mut info) == 0 || info.dli_fname.is_null() {
+            return None;
+        }
+        std::ffi::CStr::from_ptr(info.dli_fname).to_owned()
+    };
+    use std::os::unix::ffi::OsStrExt;
+    let meta = std::fs::metadata(std::ffi::OsStr::from_bytes(path.to_bytes())).ok()?;
+    Some([meta.dev(), meta.ino(), meta.mtime() as u64, meta.size()])
 }
 
 /// Notes that manager `pid` drains (its generation ended). Returns false if

@@ -177,6 +177,15 @@ impl Lease {
     }
 }
 
+/// Hands the manager a new configuration's server-wide limits (from the
+/// httpd parent, at a graceful restart that keeps the manager).
+pub fn reconfigure(pm_socket: &Path, global: super::policy::GlobalLimits) -> io::Result<()> {
+    let mut stream = sys::connect_unix(pm_socket, Duration::from_secs(2))?;
+    let mut frame = Vec::new();
+    Message::Reconfigure { global }.encode(&mut frame);
+    stream.write_all(&frame)
+}
+
 /// Asks the manager to describe its pools.
 pub fn status(pm_socket: &Path) -> io::Result<super::report::StatusReport> {
     let mut stream = sys::connect_unix(pm_socket, Duration::from_secs(2))?;

@@ -6,12 +6,20 @@
 //! manager and the draining managers of earlier generations (their pids are
 //! kept in the process pool, see `ffi::process::draining`), all through
 //! registrations in its pconf.
+//!
+//! A graceful restart keeps the manager, and so every warm process of the
+//! classes that did not change, when the module file, the socket path and
+//! the httpd User are the same: the new generation adopts it and sends it
+//! the new server-wide limits. Classes whose command line, environment or
+//! directory changed are replaced by the manager as their first request
+//! arrives (see `fcgid_core::pm::state`). Otherwise (an upgrade, a new
+//! FcgidIPCDir) the old manager drains and a new one starts.
 
 use super::daemon::{self, DaemonSettings};
 use super::policy::GlobalLimits;
 use crate::ffi::log::{main_server as log, Level};
 use crate::ffi::pool::Pool;
-use crate::ffi::process;
+use crate::ffi::process::{self, KeptManager};
 use crate::sys;
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -30,6 +38,9 @@ struct Current {
     config_pool: Pool,
     /// Lives until exit; holds the list of draining managers.
     process_pool: Pool,
+    /// What this generation was started with (module file, socket, User),
+    /// taken at start: the module file may be replaced before the restart.
+    identity: KeptManager,
 }
 
 struct Slot(Option<Current>);
@@ -53,7 +64,44 @@ pub fn start(
     config_pool: Pool,
 ) -> Result<(), String> {
     watch_draining(process_pool, config_pool);
-    let pid = fork_manager(&ipc_dir, &socket, global)?;
+    let me = identity(&socket);
+    let pid = match process::take_kept_manager(process_pool) {
+        Some(kept) if kept == KeptManager { pid: kept.pid, ..me } && sys::is_alive(kept.pid) => {
+            match super::client::reconfigure(&socket, global) {
+                Ok(()) => {
+                    log(
+                        Level::Info,
+                        &format!(
+                            "mod_fcgid: process manager {} and its processes carry on into \
+                             the new configuration",
+                            kept.pid
+                        ),
+                    );
+                    kept.pid
+                }
+                Err(e) => {
+                    log(
+                        Level::Warn,
+                        &format!(
+                            "mod_fcgid: process manager {} did not take the new \
+                             configuration ({e}); starting a new one",
+                            kept.pid
+                        ),
+                    );
+                    drain(process_pool, kept.pid);
+                    fork_manager(&ipc_dir, &socket, global)?
+                }
+            }
+        }
+        Some(kept) => {
+            // Another module file, socket or User (or it is gone): replace it.
+            if sys::is_alive(kept.pid) {
+                drain(process_pool, kept.pid);
+            }
+            fork_manager(&ipc_dir, &socket, global)?
+        }
+        None => fork_manager(&ipc_dir, &socket, global)?,
+    };
     *CURRENT.lock().unwrap() = Slot(Some(Current {
         pid,
         started: Instant::now(),
@@ -63,6 +111,7 @@ pub fn start(
         global,
         config_pool,
         process_pool,
+        identity: me,
     }));
     process::watch_child(config_pool, pid, on_manager_death);
     // When this configuration ends: on stop, every manager stops its apps; on
@@ -91,23 +140,52 @@ pub fn start(
             );
             sys::signal_with(cur.pid, libc::SIGTERM);
         } else {
-            log(
-                Level::Debug,
-                &format!("mod_fcgid: telling process manager {} to drain", cur.pid),
+            // A restart: the next generation decides whether it keeps this
+            // manager (and its warm processes) or lets it drain.
+            process::keep_manager(
+                process_pool,
+                KeptManager {
+                    pid: cur.pid,
+                    ..cur.identity
+                },
             );
-            sys::signal_with(cur.pid, libc::SIGUSR1);
-            if !process::add_draining(process_pool, cur.pid) {
-                log(
-                    Level::Warn,
-                    &format!(
-                        "mod_fcgid: too many process managers draining; {} is no longer watched",
-                        cur.pid
-                    ),
-                );
-            }
         }
     });
     Ok(())
+}
+
+/// What must be the same for a generation to keep the previous one's
+/// manager (its pid left 0).
+fn identity(socket: &std::path::Path) -> KeptManager {
+    use std::hash::{Hash, Hasher};
+    let (uid, gid) = process::httpd_user();
+    // DefaultHasher::new() has fixed keys: the same path hashes the same in
+    // every generation.
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    socket.hash(&mut h);
+    KeptManager {
+        pid: 0,
+        uid,
+        gid,
+        module: process::module_file_identity().unwrap_or_default(),
+        socket: h.finish(),
+    }
+}
+
+/// Tells manager `pid` to drain (requests in flight finish, then it stops
+/// its processes and exits), and watches it from later generations.
+fn drain(process_pool: Pool, pid: i32) {
+    log(
+        Level::Debug,
+        &format!("mod_fcgid: telling process manager {pid} to drain"),
+    );
+    sys::signal_with(pid, libc::SIGUSR1);
+    if !process::add_draining(process_pool, pid) {
+        log(
+            Level::Warn,
+            &format!("mod_fcgid: too many process managers draining; {pid} is no longer watched"),
+        );
+    }
 }
 
 /// Watches the managers of earlier generations that still drain, so their
