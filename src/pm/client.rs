@@ -182,7 +182,11 @@ impl Lease {
 pub fn reconfigure(pm_socket: &Path, global: super::policy::GlobalLimits) -> io::Result<()> {
     let mut stream = sys::connect_unix(pm_socket, Duration::from_secs(2))?;
     let mut frame = Vec::new();
-    Message::Reconfigure { global }.encode(&mut frame);
+    Message::Reconfigure {
+        global,
+        allow: Default::default(),
+    }
+    .encode(&mut frame);
     stream.write_all(&frame)
 }
 

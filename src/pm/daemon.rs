@@ -264,7 +264,7 @@ impl Daemon {
                 self.mgr.acquire(id, spec, wait, now)
             }
             Message::Release { proc_id, outcome } => self.mgr.release(id, proc_id, outcome, now),
-            Message::Reconfigure { global } => self.mgr.reconfigure(global, now),
+            Message::Reconfigure { global, .. } => self.mgr.reconfigure(global, now),
             Message::StatusQuery => {
                 let report = self.mgr.report(now, self.pid);
                 self.send(id, &Message::Status(report));

@@ -5,6 +5,7 @@
 //! - `policy`: spawn and stop rules (takes time as input)
 //! - `state`: the manager's bookkeeping as a state machine
 
+pub mod allow;
 pub mod policy;
 pub mod report;
 pub mod state;

@@ -2,6 +2,7 @@
 //! framing: a 4-byte big-endian length, then a 1-byte kind, then fields.
 //! Pure: bytes in, messages out.
 
+use super::allow::AllowList;
 use super::policy::GlobalLimits;
 pub use super::report::StatusReport;
 use std::time::Duration;
@@ -52,7 +53,10 @@ pub enum Message {
     Release { proc_id: u64, outcome: Outcome },
     /// httpd parent -> PM: a new configuration's server-wide limits (a
     /// graceful restart that keeps this manager and its warm processes).
-    Reconfigure { global: GlobalLimits },
+    Reconfigure {
+        global: GlobalLimits,
+        allow: AllowList,
+    },
     /// anyone -> PM: describe the pools.
     StatusQuery,
     /// PM -> asker: the description.
@@ -177,7 +181,7 @@ impl Message {
                     Outcome::ClientGone => 2,
                 });
             }
-            Message::Reconfigure { global: g } => {
+            Message::Reconfigure { global: g, allow } => {
                 w.u8(RECONFIGURE);
                 for v in [
                     g.max_processes,
@@ -187,6 +191,13 @@ impl Message {
                     g.spawn_score_up_limit,
                 ] {
                     w.u32(v);
+                }
+                let (commands, roots) = allow.parts();
+                for list in [commands, roots] {
+                    w.u32(list.len() as u32);
+                    for item in &list {
+                        w.bytes(item);
+                    }
                 }
             }
             Message::StatusQuery => w.u8(STATUS_QUERY),
@@ -265,15 +276,23 @@ impl Message {
                 };
                 Message::Release { proc_id, outcome }
             }
-            RECONFIGURE => Message::Reconfigure {
-                global: GlobalLimits {
+            RECONFIGURE => {
+                let global = GlobalLimits {
                     max_processes: r.u32()?,
                     spawn_score: r.u32()?,
                     termination_score: r.u32()?,
                     time_score: r.u32()?,
                     spawn_score_up_limit: r.u32()?,
-                },
-            },
+                };
+                let mut allow = AllowList::default();
+                for _ in 0..r.u32()? {
+                    allow.add_command(&r.bytes()?);
+                }
+                for _ in 0..r.u32()? {
+                    allow.add_root(&r.bytes()?);
+                }
+                Message::Reconfigure { global, allow }
+            }
             STATUS_QUERY => Message::StatusQuery,
             STATUS => Message::Status(super::report::decode(&mut r)?),
             _ => return Err(WireError("unknown message kind")),

@@ -53,6 +53,12 @@ fn all_messages() -> Vec<Message> {
                 time_score: 6,
                 spawn_score_up_limit: 5,
             },
+            allow: {
+                let mut a = super::allow::AllowList::default();
+                a.add_command(b"/usr/bin/php-cgi");
+                a.add_root(b"/var/www");
+                a
+            },
         },
         Message::StatusQuery,
         Message::Status(super::report::StatusReport {
