@@ -346,11 +346,13 @@ impl Daemon {
             let path_env = std::env::var("PATH").unwrap_or_else(|_| DEFAULT_PATH.to_string());
             env.insert(0, (b"PATH".to_vec(), path_env.into_bytes()));
         }
-        let result = sys::ExecPlan::new(&spec.argv, &env, &spec.cwd).and_then(|plan| {
-            let _ = std::fs::remove_file(&path);
-            let listener = UnixListener::bind(&path)?;
-            sys::spawn_app(&plan, &listener)
-        });
+        let app = sys::AppCommand {
+            argv: &spec.argv,
+            env: &env,
+            cwd: &spec.cwd,
+        };
+        let _ = std::fs::remove_file(&path);
+        let result = UnixListener::bind(&path).and_then(|l| sys::spawn_app(&app, l.into()));
         match result {
             Ok(pid) => {
                 log(

@@ -199,26 +199,24 @@ fn fork_manager(
         ipc_dir: ipc_dir.to_path_buf(),
         global,
     };
-    // SAFETY: the httpd parent is single-threaded during post_config and in its
-    // maintenance callbacks; the child runs only our code and leaves with _exit.
-    match unsafe { sys::fork() } {
-        Err(e) => Err(format!("mod_fcgid: cannot fork the process manager: {e}")),
-        Ok(0) => {
-            sys::die_with_parent();
-            if !process::become_httpd_user() {
-                log(
-                    Level::Emerg,
-                    "mod_fcgid: process manager cannot switch to the httpd User",
-                );
-                sys::exit_now(1);
-            }
-            // A panic is logged (with its message) and ends the manager
-            // with EX_SOFTWARE; the parent then starts a new one.
-            let code = crate::ffi::guard::guard("the process manager", 70, || {
-                daemon::run(settings)
-            });
-            sys::exit_now(code)
+    let parent = sys::getpid();
+    // The httpd parent is single-threaded in post_config and its maintenance
+    // callbacks (fork_process checks); the child leaves through _exit.
+    sys::fork_process(move || {
+        if !process::become_httpd_user() {
+            log(
+                Level::Emerg,
+                "mod_fcgid: process manager cannot switch to the httpd User",
+            );
+            return 1;
         }
-        Ok(pid) => Ok(pid),
-    }
+        // After the switch: a change of uid clears the parent-death signal.
+        if !sys::die_with_parent(parent) {
+            return 1;
+        }
+        // A panic is logged (with its message) and ends the manager
+        // with EX_SOFTWARE; the parent then starts a new one.
+        crate::ffi::guard::guard("the process manager", 70, || daemon::run(settings))
+    })
+    .map_err(|e| format!("mod_fcgid: cannot fork the process manager: {e}"))
 }
