@@ -5,7 +5,8 @@
 //! generation, so nothing here outlives one: each generation watches its own
 //! manager and the draining managers of earlier generations (their pids are
 //! kept in the process pool, see `ffi::process::draining`), all through
-//! registrations in its pconf.
+//! registrations in its pconf. The state here holds no pool: the watch
+//! keeps its own, so this needs no unsafe `Send`.
 
 use super::daemon::{self, DaemonSettings};
 use super::policy::GlobalLimits;
@@ -26,18 +27,9 @@ struct Current {
     socket: PathBuf,
     ipc_dir: PathBuf,
     global: GlobalLimits,
-    /// This generation's pconf: every watch is registered there.
-    config_pool: Pool,
-    /// Lives until exit; holds the list of draining managers.
-    process_pool: Pool,
 }
 
-struct Slot(Option<Current>);
-// SAFETY: the Pool handles inside are only used from the httpd parent's
-// single thread (hooks and maintenance callbacks), never shared.
-unsafe impl Send for Slot {}
-
-static CURRENT: Mutex<Slot> = Mutex::new(Slot(None));
+static CURRENT: Mutex<Option<Current>> = Mutex::new(None);
 
 /// A manager that dies sooner than this after its start counts as a quick death.
 const QUICK_DEATH: Duration = Duration::from_secs(10);
@@ -49,21 +41,18 @@ pub fn start(
     ipc_dir: PathBuf,
     socket: PathBuf,
     global: GlobalLimits,
-    process_pool: Pool,
     config_pool: Pool,
 ) -> Result<(), String> {
-    watch_draining(process_pool, config_pool);
+    watch_draining(config_pool);
     let pid = fork_manager(&ipc_dir, &socket, global)?;
-    *CURRENT.lock().unwrap() = Slot(Some(Current {
+    *CURRENT.lock().unwrap() = Some(Current {
         pid,
         started: Instant::now(),
         quick_deaths: 0,
         socket,
         ipc_dir,
         global,
-        config_pool,
-        process_pool,
-    }));
+    });
     process::watch_child(config_pool, pid, on_manager_death);
     // When this configuration ends: on stop, every manager stops its apps; on
     // restart, this one drains (requests in flight finish) while the next
@@ -77,13 +66,13 @@ pub fn start(
         }
         // The manager of this generation may have been replaced after a
         // crash: signal whichever one is current.
-        let Some(cur) = CURRENT.lock().unwrap().0.take() else {
+        let Some(cur) = CURRENT.lock().unwrap().take() else {
             return;
         };
         if process::is_exiting() {
-            for pid in process::draining(process_pool) {
+            for pid in process::draining() {
                 sys::signal_with(pid, libc::SIGTERM);
-                process::remove_draining(process_pool, pid);
+                process::remove_draining(pid);
             }
             log(
                 Level::Debug,
@@ -96,7 +85,7 @@ pub fn start(
                 &format!("mod_fcgid: telling process manager {} to drain", cur.pid),
             );
             sys::signal_with(cur.pid, libc::SIGUSR1);
-            if !process::add_draining(process_pool, cur.pid) {
+            if !process::add_draining(cur.pid) {
                 log(
                     Level::Warn,
                     &format!(
@@ -112,40 +101,40 @@ pub fn start(
 
 /// Watches the managers of earlier generations that still drain, so their
 /// exit is reaped as ours (not a "long lost child") and forgotten.
-fn watch_draining(process_pool: Pool, config_pool: Pool) {
-    for pid in process::draining(process_pool) {
+fn watch_draining(config_pool: Pool) {
+    for pid in process::draining() {
         if sys::is_alive(pid) {
             process::watch_child(config_pool, pid, on_drained);
         } else {
-            process::remove_draining(process_pool, pid);
+            process::remove_draining(pid);
         }
     }
 }
 
-fn on_drained(pid: i32, _status: i32) {
-    let slot = CURRENT.lock().unwrap();
-    if let Some(cur) = slot.0.as_ref() {
-        process::remove_draining(cur.process_pool, pid);
-    }
+fn on_drained(pid: i32, _status: i32) -> Option<i32> {
+    process::remove_draining(pid);
     log(
         Level::Debug,
         &format!("mod_fcgid: draining process manager {pid} has exited"),
     );
+    None
 }
 
 /// Where the current manager listens (in children: the one of their generation).
 pub fn manager_socket() -> Option<PathBuf> {
-    CURRENT.lock().ok()?.0.as_ref().map(|c| c.socket.clone())
+    CURRENT.lock().ok()?.as_ref().map(|c| c.socket.clone())
 }
 
-fn on_manager_death(pid: i32, status: i32) {
+/// Starts a new manager when the current one dies; returns its pid (to be
+/// watched in turn).
+fn on_manager_death(pid: i32, status: i32) -> Option<i32> {
     // Copy what the fork needs and let go of the lock: a child must not
     // start life with a lock held by its parent.
     let (ipc_dir, socket, global, quick_deaths) = {
         let mut slot = CURRENT.lock().unwrap();
-        let Some(cur) = slot.0.as_mut() else { return };
+        let cur = slot.as_mut()?;
         if cur.pid != pid || process::is_exiting() {
-            return;
+            return None;
         }
         if cur.started.elapsed() < QUICK_DEATH {
             cur.quick_deaths += 1;
@@ -170,7 +159,7 @@ fn on_manager_death(pid: i32, status: i32) {
                 QUICK_DEATH.as_secs()
             ),
         );
-        return;
+        return None;
     }
     log(
         Level::Err,
@@ -179,13 +168,15 @@ fn on_manager_death(pid: i32, status: i32) {
     match fork_manager(&ipc_dir, &socket, global) {
         Ok(new_pid) => {
             let mut slot = CURRENT.lock().unwrap();
-            if let Some(cur) = slot.0.as_mut() {
-                cur.pid = new_pid;
-                cur.started = Instant::now();
-                process::watch_child(cur.config_pool, new_pid, on_manager_death);
-            }
+            let cur = slot.as_mut()?;
+            cur.pid = new_pid;
+            cur.started = Instant::now();
+            Some(new_pid)
         }
-        Err(e) => log(Level::Emerg, &e),
+        Err(e) => {
+            log(Level::Emerg, &e);
+            None
+        }
     }
 }
 
