@@ -1,5 +1,5 @@
 //! Server-level httpd services: the main server and its config, the
-//! version banner and ServerRoot-relative paths.
+//! version banner, ServerRoot-relative paths, and the listeners.
 
 use super::bindings as b;
 use super::pool::Pool;
@@ -29,6 +29,15 @@ impl<'a> Server<'a> {
         // SAFETY: s->process is set for every server and its pool lives until exit.
         unsafe { Pool::from_raw((*self.0.process).pool) }
     }
+}
+
+/// Closes httpd's listening sockets in a process forked from the parent
+/// that serves no HTTP (the manager), as mod_cgid's daemon does: else a
+/// manager outliving a killed parent keeps the port.
+pub fn close_listeners() {
+    // SAFETY: ap_close_listeners closes this process's copies of the
+    // listener descriptors; nothing here uses them.
+    unsafe { b::ap_close_listeners() };
 }
 
 /// Adds `component` (e.g. "mod_fcgid/0.1.0") to the Server banner.

@@ -194,6 +194,9 @@ fn fork_manager(
     // The httpd parent is single-threaded in post_config and its maintenance
     // callbacks (fork_process checks); the child leaves through _exit.
     sys::fork_process(move || {
+        // httpd's Listen sockets are not ours to keep: a manager that
+        // outlived a killed parent would hold the port.
+        crate::ffi::server::close_listeners();
         if !process::become_httpd_user() {
             log(
                 Level::Emerg,
