@@ -60,12 +60,14 @@ impl ffi::hooks::Hooks for Fcgid {
         );
         let cfg = s.config();
         let ipc_dir = ffi::server::root_relative(pconf, cfg.ipc_dir());
+        // On the dry pass too, so that a doomed manager is never forked.
+        pm::ipc_dir::check_socket_paths(&ipc_dir)?;
         if ffi::process::is_dry_run() {
             return Ok(());
         }
-        prepare_ipc_dir(&ipc_dir).map_err(|e| {
+        pm::ipc_dir::prepare(&ipc_dir).map_err(|e| {
             format!(
-                "mod_fcgid: cannot prepare FcgidIPCDir {}: {e}",
+                "mod_fcgid: cannot use FcgidIPCDir {}: {e}",
                 ipc_dir.display()
             )
         })?;
@@ -95,45 +97,4 @@ impl ffi::hooks::Hooks for Fcgid {
     fn access_checker(req: &mut Request<'_>) -> c_int {
         bridge::auth::check(req, bridge::auth::Check::Access)
     }
-}
-
-/// Creates FcgidIPCDir owned by the httpd User, writable by no one else.
-/// Only a directory created here is chowned and chmodded: an existing path
-/// may be a link planted by the User (its parent is often the User's), and
-/// root must not follow it.
-fn prepare_ipc_dir(dir: &std::path::Path) -> std::io::Result<()> {
-    use std::io::{Error, ErrorKind};
-    use std::os::unix::fs::{DirBuilderExt, MetadataExt};
-    match std::fs::symlink_metadata(dir) {
-        Ok(m) if m.file_type().is_symlink() => {
-            return Err(Error::new(
-                ErrorKind::InvalidInput,
-                "it is a symbolic link; refusing to use it",
-            ));
-        }
-        Ok(m) if !m.is_dir() => {
-            return Err(Error::new(ErrorKind::InvalidInput, "it is not a directory"))
-        }
-        Ok(m) => {
-            if m.mode() & 0o022 != 0 {
-                return Err(Error::new(
-                    ErrorKind::PermissionDenied,
-                    "it is writable by others than its owner",
-                ));
-            }
-            return Ok(());
-        }
-        Err(e) if e.kind() == ErrorKind::NotFound => {}
-        Err(e) => return Err(e),
-    }
-    if let Some(parent) = dir.parent() {
-        std::fs::create_dir_all(parent)?;
-    }
-    std::fs::DirBuilder::new().mode(0o755).create(dir)?;
-    if sys::is_root() {
-        let (uid, gid) = ffi::process::httpd_user();
-        // lchown: the path was just created by us, but never follow a link.
-        std::os::unix::fs::lchown(dir, Some(uid), Some(gid))?;
-    }
-    Ok(())
 }

@@ -75,7 +75,8 @@ pub fn run(settings: DaemonSettings) -> i32 {
         }
     };
     let _ = std::fs::remove_file(&settings.socket);
-    let mut listener = match UnixListener::bind(&settings.socket)
+    // Whoever connects here can have any command run: the httpd User only.
+    let mut listener = match sys::bind_unix(&settings.socket, 0o600)
         .and_then(|l| l.set_nonblocking(true).map(|_| l))
     {
         Ok(l) => Some(l),
@@ -453,7 +454,8 @@ impl Daemon {
             cwd: &spec.cwd,
         };
         let _ = std::fs::remove_file(&path);
-        let result = UnixListener::bind(&path).and_then(|l| sys::spawn_app(&app, l.into()));
+        // Only the httpd User (the manager's, and the children's) may connect.
+        let result = sys::bind_unix(&path, 0o600).and_then(|l| sys::spawn_app(&app, l.into()));
         match result {
             Ok(pid) => {
                 log(
