@@ -9,6 +9,7 @@
 #include <http_request.h>
 #include <util_script.h>
 #include <ap_mpm.h>
+#include <ap_listen.h>
 #include <mpm_common.h>
 #include <unixd.h>
 #include <mod_unixd.h>

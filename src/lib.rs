@@ -13,8 +13,9 @@ pub use fcgid_protocol as fcgi;
 
 use ffi::bindings as b;
 use ffi::guard::guard;
-use ffi::log::Level;
 use ffi::pool::Pool;
+use ffi::request::Request;
+use ffi::server::Server;
 use std::os::raw::c_int;
 
 /// The module record httpd finds by name after loading us. httpd writes
@@ -42,137 +43,58 @@ pub static mut fcgid_module: b::module = b::module {
 extern "C" fn register_hooks(_p: *mut b::apr_pool_t) {
     guard("register_hooks", (), || {
         ffi::guard::install_panic_hook();
-        let auth = ffi::server::AuthHooks {
-            check_user_id,
-            auth_checker,
-            access_checker,
-        };
-        ffi::server::register_hooks(post_config, handler, auth);
+        ffi::hooks::register::<Fcgid>();
         ffi::status_hook::register();
     })
 }
 
-extern "C" fn post_config(
-    pconf: *mut b::apr_pool_t,
-    _plog: *mut b::apr_pool_t,
-    _ptemp: *mut b::apr_pool_t,
-    s: *mut b::server_rec,
-) -> c_int {
-    guard(
-        "post_config",
-        b::HTTP_INTERNAL_SERVER_ERROR as c_int,
-        || {
-            // SAFETY: httpd passes live pools and the main server.
-            let (pconf, s) = unsafe { (Pool::from_raw(pconf), &*s) };
-            ffi::server::add_version_component(
-                pconf,
-                concat!("mod_fcgid/", env!("CARGO_PKG_VERSION")),
-            );
-            if ffi::process::is_dry_run() {
-                return b::OK as c_int;
-            }
-            let cfg = ffi::directives::server_config(s);
-            let ipc_dir = ffi::server::root_relative(pconf, cfg.ipc_dir());
-            if let Err(e) = prepare_ipc_dir(&ipc_dir) {
-                ffi::log::main_server(
-                    Level::Emerg,
-                    &format!(
-                        "mod_fcgid: cannot prepare FcgidIPCDir {}: {e}",
-                        ipc_dir.display()
-                    ),
-                );
-                return b::HTTP_INTERNAL_SERVER_ERROR as c_int;
-            }
-            let global = pm::policy::GlobalLimits {
-                max_processes: cfg.max_processes(),
-                spawn_score: cfg.spawn_score(),
-                termination_score: cfg.termination_score(),
-                time_score: cfg.time_score(),
-                spawn_score_up_limit: cfg.spawn_score_up_limit(),
-            };
-            let process_pool = ffi::server::process_pool(s);
-            let socket = ipc_dir.join("pm.sock");
-            match pm::launch::start(ipc_dir, socket, global, process_pool, pconf) {
-                Ok(()) => b::OK as c_int,
-                Err(e) => {
-                    ffi::log::main_server(Level::Emerg, &e);
-                    b::HTTP_INTERNAL_SERVER_ERROR as c_int
-                }
-            }
-        },
-    )
-}
+/// The module's hooks, in plain Rust over the safe types (`ffi::hooks`
+/// holds the thunks httpd calls).
+struct Fcgid;
 
-/// Creates FcgidIPCDir owned by the httpd User, writable by no one else.
-/// Only a directory created here is chowned and chmodded: an existing path
-/// may be a link planted by the User (its parent is often the User's), and
-/// root must not follow it.
-fn prepare_ipc_dir(dir: &std::path::Path) -> std::io::Result<()> {
-    use std::io::{Error, ErrorKind};
-    use std::os::unix::fs::{DirBuilderExt, MetadataExt};
-    match std::fs::symlink_metadata(dir) {
-        Ok(m) if m.file_type().is_symlink() => {
-            return Err(Error::new(
-                ErrorKind::InvalidInput,
-                "it is a symbolic link; refusing to use it",
-            ));
-        }
-        Ok(m) if !m.is_dir() => {
-            return Err(Error::new(ErrorKind::InvalidInput, "it is not a directory"))
-        }
-        Ok(m) => {
-            if m.mode() & 0o022 != 0 {
-                return Err(Error::new(
-                    ErrorKind::PermissionDenied,
-                    "it is writable by others than its owner",
-                ));
-            }
+impl ffi::hooks::Hooks for Fcgid {
+    fn post_config(pconf: Pool, s: Server<'_>) -> Result<(), String> {
+        ffi::server::add_version_component(
+            pconf,
+            concat!("mod_fcgid/", env!("CARGO_PKG_VERSION")),
+        );
+        let cfg = s.config();
+        let ipc_dir = ffi::server::root_relative(pconf, cfg.ipc_dir());
+        // On the dry pass too, so that a doomed manager is never forked.
+        pm::ipc_dir::check_socket_paths(&ipc_dir)?;
+        if ffi::process::is_dry_run() {
             return Ok(());
         }
-        Err(e) if e.kind() == ErrorKind::NotFound => {}
-        Err(e) => return Err(e),
+        pm::ipc_dir::prepare(&ipc_dir).map_err(|e| {
+            format!(
+                "mod_fcgid: cannot use FcgidIPCDir {}: {e}",
+                ipc_dir.display()
+            )
+        })?;
+        let global = pm::policy::GlobalLimits {
+            max_processes: cfg.max_processes(),
+            spawn_score: cfg.spawn_score(),
+            termination_score: cfg.termination_score(),
+            time_score: cfg.time_score(),
+            spawn_score_up_limit: cfg.spawn_score_up_limit(),
+        };
+        let socket = ipc_dir.join("pm.sock");
+        pm::launch::start(ipc_dir, socket, global, pconf)
     }
-    if let Some(parent) = dir.parent() {
-        std::fs::create_dir_all(parent)?;
+
+    fn handler(req: &mut Request<'_>) -> c_int {
+        bridge::handler::handle(req)
     }
-    std::fs::DirBuilder::new().mode(0o755).create(dir)?;
-    if sys::is_root() {
-        let (uid, gid) = ffi::process::httpd_user();
-        // lchown: the path was just created by us, but never follow a link.
-        std::os::unix::fs::lchown(dir, Some(uid), Some(gid))?;
+
+    fn check_user_id(req: &mut Request<'_>) -> c_int {
+        bridge::auth::check(req, bridge::auth::Check::Authn)
     }
-    Ok(())
-}
 
-extern "C" fn handler(r: *mut b::request_rec) -> c_int {
-    guard("handler", b::HTTP_INTERNAL_SERVER_ERROR as c_int, || {
-        // SAFETY: httpd passes the live request.
-        match unsafe { ffi::request::Request::from_raw(r) } {
-            Some(mut req) => bridge::handler::handle(&mut req),
-            None => b::DECLINED as c_int,
-        }
-    })
-}
+    fn auth_checker(req: &mut Request<'_>) -> c_int {
+        bridge::auth::check(req, bridge::auth::Check::Authz)
+    }
 
-/// Runs an authorizer-role check (`bridge::auth`) behind the panic guard.
-fn auth_hook(r: *mut b::request_rec, check: bridge::auth::Check) -> c_int {
-    guard("auth hook", b::HTTP_INTERNAL_SERVER_ERROR as c_int, || {
-        // SAFETY: httpd passes the live request.
-        match unsafe { ffi::request::Request::from_raw(r) } {
-            Some(mut req) => bridge::auth::check(&mut req, check),
-            None => b::DECLINED as c_int,
-        }
-    })
-}
-
-extern "C" fn check_user_id(r: *mut b::request_rec) -> c_int {
-    auth_hook(r, bridge::auth::Check::Authn)
-}
-
-extern "C" fn auth_checker(r: *mut b::request_rec) -> c_int {
-    auth_hook(r, bridge::auth::Check::Authz)
-}
-
-extern "C" fn access_checker(r: *mut b::request_rec) -> c_int {
-    auth_hook(r, bridge::auth::Check::Access)
+    fn access_checker(req: &mut Request<'_>) -> c_int {
+        bridge::auth::check(req, bridge::auth::Check::Access)
+    }
 }

@@ -12,7 +12,6 @@ use super::loan::Loan;
 use crate::config::Command;
 use crate::fcgi::Role;
 use crate::ffi::bindings::{DECLINED, HTTP_UNAUTHORIZED, OK};
-use crate::ffi::directives::{dir_config, server_config};
 use crate::ffi::log::Level;
 use crate::ffi::request::Request;
 use std::os::raw::c_int;
@@ -52,7 +51,7 @@ pub fn variables(headers: &[(String, String)]) -> Vec<(String, String)> {
 }
 
 pub fn check(req: &mut Request, check: Check) -> c_int {
-    let dir = dir_config(req.per_dir_config());
+    let dir = req.dir_config();
     let (command, authoritative): (Option<&Command>, bool) = match check {
         Check::Authn => (
             dir.authenticator.as_ref(),
@@ -84,7 +83,7 @@ pub fn check(req: &mut Request, check: Check) -> c_int {
         (Check::Access, _) | (_, None) => String::new(),
         (_, Some(user)) => format!(" of user {user}"),
     };
-    let uri = req.uri().unwrap_or("").to_string();
+    let uri = String::from_utf8_lossy(req.uri().unwrap_or_default()).into_owned();
 
     let mut params = req.cgi_environment_apart();
     env::drop_httpoxy(&mut params);
@@ -135,10 +134,10 @@ pub fn check(req: &mut Request, check: Check) -> c_int {
 /// Runs the program once in the AUTHORIZER role: no body goes in, its
 /// headers are read by httpd's CGI scanner, its body is read and dropped.
 fn run(req: &mut Request, command: &Command, params: &[(Vec<u8>, Vec<u8>)]) -> Result<(), c_int> {
-    let server = server_config(req.server());
+    let server = req.server_config();
     let (uid, gid) = crate::ffi::process::httpd_user();
     let target = Target {
-        filename: &command.path,
+        filename: std::path::Path::new(&command.path),
         file_id: None,
         vhost: req.vhost_id(),
         uid,
@@ -146,14 +145,9 @@ fn run(req: &mut Request, command: &Command, params: &[(Vec<u8>, Vec<u8>)]) -> R
     };
     let (spec, opts) = class_for_command(command, &target, server);
     let mut loan = Loan::borrow(req, spec, server.wait_timeout(), &command.path)?;
-    let request_ptr = req.as_ptr();
+    let request_log = req.log_handle();
     let log_stderr = move |line: &str| {
-        crate::ffi::log::request_raw(
-            Level::Warn,
-            0,
-            request_ptr,
-            &format!("mod_fcgid: stderr: {line}"),
-        )
+        request_log.log(Level::Warn, &format!("mod_fcgid: stderr: {line}"))
     };
     let fail = |req: &Request, e: super::app_conn::AppError| {
         req.log(Level::Err, &format!("mod_fcgid: {}: {e}", command.path));

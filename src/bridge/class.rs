@@ -2,12 +2,14 @@
 
 use crate::config::{Command, DirConfig, ProcessOptions, ServerConfig};
 use crate::pm::wire::{ClassLimits, ClassSpec};
+use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::time::Duration;
 
 /// What the handler knows about the request's target.
 pub struct Target<'a> {
-    pub filename: &'a str,
+    /// Any bytes: file names need not be UTF-8.
+    pub filename: &'a Path,
     /// device and inode of the script, when it exists
     pub file_id: Option<(u64, u64)>,
     pub vhost: String,
@@ -24,11 +26,10 @@ fn never_if_zero(d: Duration) -> Duration {
     }
 }
 
-fn parent_dir(path: &str) -> String {
-    Path::new(path)
-        .parent()
-        .map(|p| p.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "/".into())
+fn parent_dir(path: &Path) -> Vec<u8> {
+    path.parent()
+        .map(|p| p.as_os_str().as_bytes().to_vec())
+        .unwrap_or_else(|| b"/".to_vec())
 }
 
 /// The class for `target` (its own executable, or the wrapper configured
@@ -40,13 +41,14 @@ pub fn class_for(
     dir: &DirConfig,
 ) -> Option<(ClassSpec, ProcessOptions)> {
     let cwd = parent_dir(target.filename);
-    Some(match dir.wrapper_for(target.filename) {
+    let name = target.filename.to_string_lossy();
+    Some(match dir.wrapper_for(&name) {
         // As in C, all scripts run through one wrapper share its pool: the
         // wrapper learns the script from SCRIPT_FILENAME on each request.
         Some(w) => build(
             target,
             server,
-            &w.command.argv(),
+            &bytes(w.command.argv()),
             &w.command.path,
             (w.command.file_id.dev, w.command.file_id.ino),
             cwd,
@@ -54,8 +56,8 @@ pub fn class_for(
         None => build(
             target,
             server,
-            &[target.filename.to_string()],
-            target.filename,
+            &[target.filename.as_os_str().as_bytes().to_vec()],
+            &name,
             target.file_id?,
             cwd,
         ),
@@ -73,35 +75,39 @@ pub fn class_for_command(
     build(
         target,
         server,
-        &command.argv(),
+        &bytes(command.argv()),
         &command.path,
         file_id,
-        parent_dir(&command.path),
+        parent_dir(Path::new(&command.path)),
     )
+}
+
+fn bytes(words: Vec<String>) -> Vec<Vec<u8>> {
+    words.into_iter().map(String::into_bytes).collect()
 }
 
 fn build(
     target: &Target,
     server: &ServerConfig,
-    argv: &[String],
+    argv: &[Vec<u8>],
     exe: &str,
     file_id: (u64, u64),
-    cwd: String,
+    cwd: Vec<u8>,
 ) -> (ClassSpec, ProcessOptions) {
     let opts = server.process_options(exe);
     let key = format!(
         "{}:{}|{}|{}|{}:{}",
         file_id.0,
         file_id.1,
-        argv.join(" "),
+        String::from_utf8_lossy(&argv.join(&b' ')),
         target.vhost,
         target.uid,
         target.gid
     );
     let spec = ClassSpec {
         key,
-        argv: argv.iter().map(|a| a.clone().into_bytes()).collect(),
-        cwd: cwd.into_bytes(),
+        argv: argv.to_vec(),
+        cwd,
         env: opts
             .initial_env
             .iter()
@@ -126,7 +132,7 @@ mod tests {
 
     fn target(filename: &str) -> Target<'_> {
         Target {
-            filename,
+            filename: Path::new(filename),
             file_id: Some((8, 42)),
             vhost: "example.org:80".into(),
             uid: 33,

@@ -51,13 +51,12 @@ pub fn set_content_length(env: &mut Env, len: u64, had_header: bool) {
 
 /// `FcgidFixPathinfo 1`: SCRIPT_NAME as PHP's `cgi.fix_pathinfo=1` expects,
 /// i.e. the URI path without the PATH_INFO tail.
-pub fn fix_pathinfo(env: &mut Env, uri: &str) {
+pub fn fix_pathinfo(env: &mut Env, uri: &[u8]) {
     let path_info = env
         .iter()
         .find(|(k, _)| k == b"PATH_INFO")
         .map(|(_, v)| v.clone())
         .unwrap_or_default();
-    let uri = uri.as_bytes();
     let script = if !path_info.is_empty() && uri.ends_with(&path_info) {
         &uri[..uri.len() - path_info.len()]
     } else {
@@ -177,7 +176,7 @@ mod tests {
             ("SCRIPT_NAME", "/app.php/extra/bit"),
             ("PATH_INFO", "/extra/bit"),
         ]);
-        fix_pathinfo(&mut e, "/app.php/extra/bit");
+        fix_pathinfo(&mut e, b"/app.php/extra/bit");
         assert_eq!(get(&e, "SCRIPT_NAME"), Some(&b"/app.php"[..]));
     }
 }

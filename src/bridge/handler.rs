@@ -11,7 +11,6 @@ use crate::ffi::bindings::{
     DECLINED, HTTP_BAD_REQUEST, HTTP_FORBIDDEN, HTTP_INTERNAL_SERVER_ERROR, HTTP_NOT_FOUND,
     HTTP_NOT_MODIFIED, HTTP_REQUEST_ENTITY_TOO_LARGE, HTTP_SERVICE_UNAVAILABLE, OK,
 };
-use crate::ffi::directives::{dir_config, server_config};
 use crate::ffi::log::Level;
 use crate::ffi::request::{FileKind, Request};
 use std::os::raw::c_int;
@@ -22,7 +21,11 @@ pub fn handle(req: &mut Request) -> c_int {
     if req.handler() != Some("fcgid-script") {
         return DECLINED as c_int;
     }
-    let filename = req.filename().unwrap_or("").to_string();
+    // Any bytes (a script may be named caf\xe9.fcgi); `filename` is for logs.
+    let Some(script) = req.filename().map(std::path::PathBuf::from) else {
+        return DECLINED as c_int;
+    };
+    let filename = script.to_string_lossy().into_owned();
     if !req.allows_exec_cgi() {
         req.log(
             Level::Err,
@@ -30,8 +33,8 @@ pub fn handle(req: &mut Request) -> c_int {
         );
         return HTTP_FORBIDDEN as c_int;
     }
-    let server = server_config(req.server());
-    let dir = dir_config(req.per_dir_config());
+    let server = req.server_config();
+    let dir = req.dir_config();
     let wrapper_virtual = dir.wrapper_for(&filename).is_some_and(|w| w.is_virtual);
     let file_id = match req.file_kind() {
         FileKind::Regular { device, inode } => Some((device, inode)),
@@ -53,7 +56,7 @@ pub fn handle(req: &mut Request) -> c_int {
     };
     let (uid, gid) = crate::ffi::process::httpd_user();
     let target = Target {
-        filename: &filename,
+        filename: &script,
         file_id,
         vhost: req.vhost_id(),
         uid,
@@ -115,17 +118,12 @@ pub fn handle(req: &mut Request) -> c_int {
     env::pass_headers(&mut params, &passed);
     env::set_content_length(&mut params, body.len(), had_length);
     if server.fix_pathinfo() {
-        env::fix_pathinfo(&mut params, req.uri().unwrap_or(""));
+        env::fix_pathinfo(&mut params, req.uri().unwrap_or_default());
     }
 
-    let request_ptr = req.as_ptr();
+    let request_log = req.log_handle();
     let log_stderr = move |line: &str| {
-        crate::ffi::log::request_raw(
-            Level::Warn,
-            0,
-            request_ptr,
-            &format!("mod_fcgid: stderr: {line}"),
-        )
+        request_log.log(Level::Warn, &format!("mod_fcgid: stderr: {line}"))
     };
     // A process can be gone by the time we reach it; a request it never saw
     // goes to another one (as C does), a few times at most.

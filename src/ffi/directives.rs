@@ -119,7 +119,7 @@ extern "C" fn set_directive(
                 let cfg = unsafe { &mut *dir_config.cast::<DirConfig>() };
                 config::apply_dir(d, &written, &args, cfg)
             } else {
-                config::apply_server(d, &written, &args, server_config_mut(cmd.server))
+                config::apply_server(d, &written, &args, server_config_mut(cmd))
             }
         });
         match result {
@@ -129,26 +129,34 @@ extern "C" fn set_directive(
     })
 }
 
-fn server_config_mut<'a>(s: *mut b::server_rec) -> &'a mut ServerConfig {
-    // SAFETY: our slot in every server's module_config holds the ServerConfig
-    // made by `create_server_config`; configuration runs single-threaded.
-    unsafe {
-        &mut *b::ap_get_module_config((*s).module_config, std::ptr::addr_of!(crate::fcgid_module)).cast::<ServerConfig>()
-    }
+/// Our slot of a module config vector (server or per-directory).
+fn our_slot(v: *const b::ap_conf_vector_t) -> *mut c_void {
+    // SAFETY: ap_get_module_config only indexes the vector by our module index.
+    unsafe { b::ap_get_module_config(v, std::ptr::addr_of!(crate::fcgid_module)) }
 }
 
-/// The (merged) config of server `s`.
-pub(crate) fn server_config<'a>(s: *const b::server_rec) -> &'a ServerConfig {
-    server_config_mut(s as *mut b::server_rec)
+/// The config of the server a directive is read for. Configuration runs
+/// single-threaded and nothing else borrows the config then.
+fn server_config_mut(cmd: &mut b::cmd_parms) -> &mut ServerConfig {
+    // SAFETY: cmd->server is live while its configuration is read; our slot
+    // of its module_config holds the ServerConfig made by create_server_config,
+    // borrowed here for no longer than `cmd`.
+    unsafe { &mut *our_slot((*cmd.server).module_config).cast::<ServerConfig>() }
 }
 
-/// The (merged) directory config of a request.
-pub(crate) fn dir_config<'a>(per_dir: *mut b::ap_conf_vector_t) -> &'a DirConfig {
-    // SAFETY: our slot in per-dir config vectors holds a DirConfig.
-    unsafe {
-        &*(b::ap_get_module_config(per_dir, std::ptr::addr_of!(crate::fcgid_module))
-            as *const DirConfig)
-    }
+/// The (merged) config of server `s`, shared: under worker and event many
+/// request threads read it at once, so it is never borrowed mutably after
+/// configuration.
+pub(super) fn server_config(s: &b::server_rec) -> &ServerConfig {
+    // SAFETY: our slot holds a ServerConfig in pconf, which outlives `s`'s use.
+    unsafe { &*our_slot(s.module_config).cast::<ServerConfig>() }
+}
+
+/// The (merged) directory config in a per-dir vector.
+pub(super) fn dir_config(per_dir: &b::ap_conf_vector_t) -> &DirConfig {
+    // SAFETY: our slot in a per-dir vector holds a DirConfig made by
+    // create_dir_config or merge_dir_config, in a pool that outlives `per_dir`.
+    unsafe { &*our_slot(per_dir).cast::<DirConfig>() }
 }
 
 pub(crate) extern "C" fn create_server_config(

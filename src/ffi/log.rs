@@ -27,12 +27,12 @@ fn c_message(msg: &str) -> CString {
 
 /// Where a log line belongs: a server, or a request (which adds the client).
 #[derive(Clone, Copy)]
-pub(crate) enum Target {
+enum Target {
     Server(*const b::server_rec),
     Request(*const b::request_rec),
 }
 
-pub(crate) fn emit(level: Level, status: b::apr_status_t, target: Target, msg: &str) {
+fn emit(level: Level, status: b::apr_status_t, target: Target, msg: &str) {
     let text = c_message(msg);
     let (file, line, index, lvl) = (c"mod_fcgid".as_ptr(), 0, module_index(), level as c_int);
     // SAFETY: the format is a literal "%s" with one NUL-terminated argument; the
@@ -72,11 +72,24 @@ pub fn main_server(level: Level, msg: &str) {
     emit(level, 0, Target::Server(s), msg);
 }
 
-pub(crate) fn request_raw(
-    level: Level,
-    status: b::apr_status_t,
+/// A request's error-log target, valid as long as the request ('a).
+#[derive(Clone, Copy)]
+pub struct RequestLog<'a> {
     r: *const b::request_rec,
-    msg: &str,
-) {
-    emit(level, status, Target::Request(r), msg);
+    _request: std::marker::PhantomData<&'a b::request_rec>,
+}
+
+impl RequestLog<'_> {
+    /// # Safety
+    /// `r` must be a request_rec that lives as long as the handle's lifetime.
+    pub(super) unsafe fn new(r: *const b::request_rec) -> Self {
+        RequestLog {
+            r,
+            _request: std::marker::PhantomData,
+        }
+    }
+
+    pub fn log(self, level: Level, msg: &str) {
+        emit(level, 0, Target::Request(self.r), msg);
+    }
 }

@@ -41,7 +41,9 @@ pub fn become_httpd_user() -> bool {
 
 struct Watch {
     proc: b::apr_proc_t,
-    on_death: fn(i32, i32),
+    on_death: fn(i32, i32) -> Option<i32>,
+    /// The pool the registration lives in, for the replacement's.
+    pool: Pool,
 }
 
 extern "C" fn maintenance(reason: c_int, data: *mut c_void, status: c_int) {
@@ -52,25 +54,32 @@ extern "C" fn maintenance(reason: c_int, data: *mut c_void, status: c_int) {
         if reason == b::APR_OC_REASON_DEATH as c_int || reason == b::APR_OC_REASON_LOST as c_int {
             // SAFETY: unregistering the entry whose callback is running is allowed.
             unsafe { b::apr_proc_other_child_unregister(data) };
-            (watch.on_death)(watch.proc.pid, status);
+            if let Some(replacement) = (watch.on_death)(watch.proc.pid, status) {
+                watch_child(watch.pool, replacement, watch.on_death);
+            }
         }
     })
 }
 
 /// Asks the httpd parent to call `on_death(pid, wait_status)` when child
-/// `pid` exits.
+/// `pid` exits. When that returns the pid of a replacement, it is watched
+/// the same way.
 ///
 /// `config_pool` must be the generation's pconf: httpd unloads this module
 /// when pconf is cleared, and a registration in a longer-lived pool (the
 /// process pool) would be called after that, into unmapped code (APR calls
 /// it with APR_OC_REASON_UNREGISTER when its pool goes). Each generation
 /// registers again for the children it still cares about.
-pub fn watch_child(config_pool: Pool, pid: i32, on_death: fn(i32, i32)) {
+pub fn watch_child(config_pool: Pool, pid: i32, on_death: fn(i32, i32) -> Option<i32>) {
     // SAFETY: apr_proc_t is plain data.
     let mut proc: b::apr_proc_t = unsafe { std::mem::zeroed() };
     proc.pid = pid;
     // Kept before registering: its cleanup then runs after the registration's.
-    let watch = config_pool.keep(Watch { proc, on_death });
+    let watch = config_pool.keep(Watch {
+        proc,
+        on_death,
+        pool: config_pool,
+    });
     // SAFETY: `watch` lives as long as `config_pool`, which also owns the
     // registration (removed by the pool's cleanup before `watch` is dropped).
     unsafe {
@@ -81,6 +90,16 @@ pub fn watch_child(config_pool: Pool, pid: i32, on_death: fn(i32, i32)) {
             std::ptr::null_mut(),
             config_pool.as_ptr(),
         );
+    }
+}
+
+/// The pool of httpd's process, which outlives every generation.
+fn process_pool() -> Pool {
+    // SAFETY: ap_server_conf and its process are set before any hook runs;
+    // the process pool lives until exit.
+    unsafe {
+        let s = *std::ptr::addr_of!(b::ap_server_conf);
+        Pool::from_raw((*(*s).process).pool)
     }
 }
 
@@ -114,7 +133,8 @@ struct Carried {
     kept: KeptManager,
 }
 
-fn carried(process_pool: Pool) -> *mut Carried {
+fn carried() -> *mut Carried {
+    let process_pool = process_pool();
     let mut data: *mut c_void = std::ptr::null_mut();
     // SAFETY: the key is a NUL-terminated string; the pool is live.
     unsafe { b::apr_pool_userdata_get(&raw mut data, CARRIED_KEY.as_ptr(), process_pool.as_ptr()) };
@@ -132,31 +152,33 @@ fn carried(process_pool: Pool) -> *mut Carried {
     data.cast::<Carried>()
 }
 
-fn draining_slots(process_pool: Pool) -> *mut [i32; MAX_DRAINING] {
+fn draining_slots() -> *mut [i32; MAX_DRAINING] {
     // SAFETY: `carried` returns our live, exclusively used state.
-    unsafe { &raw mut (*carried(process_pool)).draining }
+    unsafe { &raw mut (*carried()).draining }
 }
 
 /// The manager the previous generation kept for this one, if any (taken:
 /// asking again gives none).
-pub fn take_kept_manager(process_pool: Pool) -> Option<KeptManager> {
+pub fn take_kept_manager() -> Option<KeptManager> {
     // SAFETY: the parent is single-threaded; the state is ours (see above).
-    let kept = unsafe { &mut (*carried(process_pool)).kept };
+    let kept = unsafe { &mut (*carried()).kept };
     let k = std::mem::take(kept);
     (k.pid > 0).then_some(k)
 }
 
 /// Hands `kept` to the next generation.
-pub fn keep_manager(process_pool: Pool, kept: KeptManager) {
+pub fn keep_manager(kept: KeptManager) {
     // SAFETY: as in take_kept_manager.
-    unsafe { (*carried(process_pool)).kept = kept };
+    unsafe { (*carried()).kept = kept };
 }
 
 /// The file this module was loaded from: (device, inode, mtime, size).
 pub fn module_file_identity() -> Option<[u64; 4]> {
+    use std::os::unix::ffi::OsStrExt;
     use std::os::unix::fs::MetadataExt;
     // SAFETY: Dl_info is plain data; dladdr fills it for an address inside
-    // a loaded object (our module record) and only reads the address.
+    // a loaded object (our module record) and only reads the address; the
+    // name it points to is copied at once.
     let path = unsafe {
         let mut info: libc::Dl_info = std::mem::zeroed();
         let addr = std::ptr::addr_of!(crate::fcgid_module).cast::<c_void>();
@@ -165,16 +187,15 @@ pub fn module_file_identity() -> Option<[u64; 4]> {
         }
         std::ffi::CStr::from_ptr(info.dli_fname).to_owned()
     };
-    use std::os::unix::ffi::OsStrExt;
     let meta = std::fs::metadata(std::ffi::OsStr::from_bytes(path.to_bytes())).ok()?;
     Some([meta.dev(), meta.ino(), meta.mtime() as u64, meta.size()])
 }
 
 /// Notes that manager `pid` drains (its generation ended). Returns false if
 /// the list is full (it is then not watched by later generations).
-pub fn add_draining(process_pool: Pool, pid: i32) -> bool {
+pub fn add_draining(pid: i32) -> bool {
     // SAFETY: the parent is single-threaded; the array is ours (see above).
-    let slots = unsafe { &mut *draining_slots(process_pool) };
+    let slots = unsafe { &mut *draining_slots() };
     match slots.iter_mut().find(|p| **p == 0 || **p == pid) {
         Some(slot) => {
             *slot = pid;
@@ -185,17 +206,17 @@ pub fn add_draining(process_pool: Pool, pid: i32) -> bool {
 }
 
 /// Forgets manager `pid` (it exited).
-pub fn remove_draining(process_pool: Pool, pid: i32) {
+pub fn remove_draining(pid: i32) {
     // SAFETY: as in add_draining.
-    let slots = unsafe { &mut *draining_slots(process_pool) };
+    let slots = unsafe { &mut *draining_slots() };
     for slot in slots.iter_mut().filter(|p| **p == pid) {
         *slot = 0;
     }
 }
 
 /// The managers of earlier generations still draining.
-pub fn draining(process_pool: Pool) -> Vec<i32> {
+pub fn draining() -> Vec<i32> {
     // SAFETY: as in add_draining.
-    let slots = unsafe { &*draining_slots(process_pool) };
+    let slots = unsafe { &*draining_slots() };
     slots.iter().copied().filter(|p| *p > 0).collect()
 }

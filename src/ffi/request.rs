@@ -1,9 +1,11 @@
 //! A safe view of one `request_rec` for the request bridge.
 
 use super::bindings as b;
-use super::log::{request_raw, Level};
+use super::log::{Level, RequestLog};
 use super::pool::Pool;
-use std::ffi::{c_void, CStr};
+use crate::config::{DirConfig, ServerConfig};
+use std::ffi::{c_void, CStr, OsStr};
+use std::os::unix::ffi::OsStrExt;
 use std::os::raw::{c_char, c_int, c_long};
 
 /// What `r->finfo` says the request's file is.
@@ -25,17 +27,30 @@ pub struct Request<'a> {
     r: &'a mut b::request_rec,
 }
 
-fn c_str_opt<'a>(p: *const c_char) -> Option<&'a str> {
-    if p.is_null() {
-        return None;
-    }
-    // SAFETY: httpd's strings in request_rec are NUL-terminated and live as long
-    // as the request pool, which outlives the Request borrow.
-    unsafe { CStr::from_ptr(p) }.to_str().ok()
+/// A request string as bytes.
+///
+/// # Safety
+/// `p` is null or a NUL-terminated string that lives, unchanged, for 's
+/// (callers tie 's to their borrow of the request, whose pool holds it).
+unsafe fn c_bytes_opt<'s>(p: *const c_char) -> Option<&'s [u8]> {
+    // SAFETY: the caller's contract.
+    (!p.is_null()).then(|| unsafe { CStr::from_ptr(p) }.to_bytes())
+}
+
+/// The same, when only UTF-8 makes sense (header values, auth names).
+///
+/// # Safety
+/// As for `c_bytes_opt`.
+unsafe fn c_str_opt<'s>(p: *const c_char) -> Option<&'s str> {
+    // SAFETY: the caller's contract.
+    unsafe { c_bytes_opt(p) }.and_then(|b| std::str::from_utf8(b).ok())
 }
 
 /// Calls `f` for every entry of an APR table.
-pub(crate) fn table_for_each(t: *const b::apr_table_t, mut f: impl FnMut(&[u8], &[u8])) {
+///
+/// # Safety
+/// `t` is null or a live table, not changed during the call.
+unsafe fn table_for_each(t: *const b::apr_table_t, mut f: impl FnMut(&[u8], &[u8])) {
     if t.is_null() {
         return;
     }
@@ -68,8 +83,24 @@ impl<'a> Request<'a> {
         unsafe { r.as_mut() }.map(|r| Request { r })
     }
 
-    pub fn as_ptr(&self) -> *const b::request_rec {
-        self.r as *const b::request_rec
+    fn as_ptr(&self) -> *const b::request_rec {
+        std::ptr::from_ref::<b::request_rec>(self.r)
+    }
+
+    /// The config of the request's (virtual) server, shared with every
+    /// other request thread; it lives in pconf, longer than the request.
+    pub fn server_config(&self) -> &'a ServerConfig {
+        // SAFETY: r->server is set for every request and lives in pconf.
+        let s: &'a b::server_rec = unsafe { &*self.r.server };
+        super::directives::server_config(s)
+    }
+
+    /// The merged directory config of the request.
+    pub fn dir_config(&self) -> &'a DirConfig {
+        // SAFETY: r->per_dir_config is set before any hook we serve runs, and
+        // the vector (in the request or config pool) outlives the request.
+        let v: &'a b::ap_conf_vector_t = unsafe { &*self.r.per_dir_config };
+        super::directives::dir_config(v)
     }
 
     pub fn pool(&self) -> Pool {
@@ -78,15 +109,20 @@ impl<'a> Request<'a> {
     }
 
     pub fn handler(&self) -> Option<&str> {
-        c_str_opt(self.r.handler)
+        // SAFETY: a request-pool string, borrowed with `self`.
+        unsafe { c_str_opt(self.r.handler) }
     }
 
-    pub fn filename(&self) -> Option<&str> {
-        c_str_opt(self.r.filename)
+    /// The file the request maps to: any bytes, as file names are.
+    pub fn filename(&self) -> Option<&OsStr> {
+        // SAFETY: a request-pool string, borrowed with `self`.
+        unsafe { c_bytes_opt(self.r.filename) }.map(OsStr::from_bytes)
     }
 
-    pub fn uri(&self) -> Option<&str> {
-        c_str_opt(self.r.uri)
+    /// The decoded path of the URL (`%E9` is byte 0xE9): any bytes.
+    pub fn uri(&self) -> Option<&[u8]> {
+        // SAFETY: a request-pool string, borrowed with `self`.
+        unsafe { c_bytes_opt(self.r.uri) }
     }
 
     pub fn file_kind(&self) -> FileKind {
@@ -111,19 +147,20 @@ impl<'a> Request<'a> {
     pub fn vhost_id(&self) -> String {
         // SAFETY: r->server is always set for a request.
         let s = unsafe { &*self.r.server };
-        format!("{}:{}", c_str_opt(s.server_hostname).unwrap_or(""), s.port)
-    }
-
-    pub fn server(&self) -> *mut b::server_rec {
-        self.r.server
-    }
-
-    pub fn per_dir_config(&self) -> *mut b::ap_conf_vector_t {
-        self.r.per_dir_config
+        // SAFETY: a pconf string, alive longer than the request.
+        let name = unsafe { c_str_opt(s.server_hostname) };
+        format!("{}:{}", name.unwrap_or(""), s.port)
     }
 
     pub fn log(&self, level: Level, msg: &str) {
-        request_raw(level, 0, self.as_ptr(), msg);
+        self.log_handle().log(level, msg);
+    }
+
+    /// Where this request logs, for code that logs while the request is
+    /// borrowed elsewhere (the app's stderr lines, mid-exchange).
+    pub fn log_handle(&self) -> RequestLog<'a> {
+        // SAFETY: the request_rec lives for 'a.
+        unsafe { RequestLog::new(self.as_ptr()) }
     }
 
     pub fn client_aborted(&self) -> bool {
@@ -132,8 +169,9 @@ impl<'a> Request<'a> {
     }
 
     pub fn header_in(&self, name: &CStr) -> Option<&str> {
-        // SAFETY: headers_in is a live table; the returned value lives in it.
-        c_str_opt(unsafe { b::apr_table_get(self.r.headers_in, name.as_ptr()) })
+        // SAFETY: headers_in is a live table; the value lives in the request
+        // pool, borrowed with `self`.
+        unsafe { c_str_opt(b::apr_table_get(self.r.headers_in, name.as_ptr())) }
     }
 
     /// The CGI/1.1 environment httpd builds for this request (what mod_cgi
@@ -145,9 +183,12 @@ impl<'a> Request<'a> {
             b::ap_add_cgi_vars(self.r);
         }
         let mut env = Vec::new();
-        table_for_each(self.r.subprocess_env, |k, v| {
-            env.push((k.to_vec(), v.to_vec()))
-        });
+        // SAFETY: subprocess_env is the request's live table.
+        unsafe {
+            table_for_each(self.r.subprocess_env, |k, v| {
+                env.push((k.to_vec(), v.to_vec()))
+            })
+        };
         env
     }
 
@@ -178,17 +219,20 @@ impl<'a> Request<'a> {
         if rc != b::OK as c_int {
             return Err(rc);
         }
-        Ok(c_str_opt(pw).unwrap_or("").to_string())
+        // SAFETY: null or a request-pool string, copied at once.
+        Ok(unsafe { c_str_opt(pw) }.unwrap_or("").to_string())
     }
 
     pub fn user(&self) -> Option<&str> {
-        c_str_opt(self.r.user)
+        // SAFETY: a request-pool string, borrowed with `self`.
+        unsafe { c_str_opt(self.r.user) }
     }
 
     /// Is `AuthType Basic` in effect for this request?
     pub fn uses_basic_auth(&mut self) -> bool {
-        // SAFETY: returns a string from the request's per-dir config, or null.
-        c_str_opt(unsafe { b::ap_auth_type(self.r) })
+        // SAFETY: returns a string from the request's per-dir config, or
+        // null; it is used before this call returns.
+        unsafe { c_str_opt(b::ap_auth_type(self.r)) }
             .is_some_and(|t| t.eq_ignore_ascii_case("basic"))
     }
 
@@ -199,8 +243,9 @@ impl<'a> Request<'a> {
         if !self.uses_basic_auth() {
             return;
         }
-        // SAFETY: returns a string from the request's per-dir config, or null.
-        let realm = c_str_opt(unsafe { b::ap_auth_name(self.r) });
+        // SAFETY: returns a string from the request's per-dir config, or
+        // null; it is copied below, before the request changes.
+        let realm = unsafe { c_str_opt(b::ap_auth_name(self.r)) };
         // SAFETY: headers tables are live; values are copied into the request pool.
         unsafe {
             if !b::apr_table_get(self.r.err_headers_out, c"WWW-Authenticate".as_ptr()).is_null() {
@@ -232,12 +277,15 @@ impl<'a> Request<'a> {
     /// The response headers the CGI scanner kept (`err_headers_out`).
     pub fn response_headers(&self) -> Vec<(String, String)> {
         let mut out = Vec::new();
-        table_for_each(self.r.err_headers_out, |k, v| {
-            out.push((
-                String::from_utf8_lossy(k).into_owned(),
-                String::from_utf8_lossy(v).into_owned(),
-            ))
-        });
+        // SAFETY: err_headers_out is the request's live table.
+        unsafe {
+            table_for_each(self.r.err_headers_out, |k, v| {
+                out.push((
+                    String::from_utf8_lossy(k).into_owned(),
+                    String::from_utf8_lossy(v).into_owned(),
+                ))
+            })
+        };
         out
     }
 
@@ -331,8 +379,8 @@ impl<'a> Request<'a> {
     }
 
     pub fn location_out(&self) -> Option<String> {
-        // SAFETY: headers_out is a live table.
-        c_str_opt(unsafe { b::apr_table_get(self.r.headers_out, c"Location".as_ptr()) })
+        // SAFETY: headers_out is a live table; the value is copied at once.
+        unsafe { c_str_opt(b::apr_table_get(self.r.headers_out, c"Location".as_ptr())) }
             .map(str::to_string)
     }
 

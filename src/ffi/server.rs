@@ -1,58 +1,43 @@
-//! Server-level httpd services: hook registration, the version banner,
-//! ServerRoot-relative paths and the long-lived process pool.
+//! Server-level httpd services: the main server and its config, the
+//! version banner, ServerRoot-relative paths, and the listeners.
 
 use super::bindings as b;
 use super::pool::Pool;
-use std::os::raw::c_int;
+use crate::config::ServerConfig;
 use std::path::PathBuf;
 
-pub type PostConfigHook = unsafe extern "C" fn(
-    *mut b::apr_pool_t,
-    *mut b::apr_pool_t,
-    *mut b::apr_pool_t,
-    *mut b::server_rec,
-) -> c_int;
-pub type HandlerHook = unsafe extern "C" fn(*mut b::request_rec) -> c_int;
+/// The main server during post_config (or any server_rec httpd hands us),
+/// borrowed for as long as httpd keeps it (pconf).
+#[derive(Clone, Copy)]
+pub struct Server<'a>(&'a b::server_rec);
 
-/// The request hooks of the authorizer roles.
-pub struct AuthHooks {
-    pub check_user_id: HandlerHook,
-    pub auth_checker: HandlerHook,
-    pub access_checker: HandlerHook,
+impl<'a> Server<'a> {
+    /// # Safety
+    /// `s` must be a live server_rec that outlives 'a.
+    pub(super) unsafe fn from_raw(s: *const b::server_rec) -> Option<Server<'a>> {
+        // SAFETY: the caller's contract.
+        unsafe { s.as_ref() }.map(Server)
+    }
+
+    /// Its merged config, shared (read by every request thread later).
+    pub fn config(self) -> &'a ServerConfig {
+        super::directives::server_config(self.0)
+    }
+
+    /// The pool of httpd's process, which outlives every configuration generation.
+    pub fn process_pool(self) -> Pool {
+        // SAFETY: s->process is set for every server and its pool lives until exit.
+        unsafe { Pool::from_raw((*self.0.process).pool) }
+    }
 }
 
-/// Registers our hooks; called from the module's register_hooks.
-pub fn register_hooks(post_config: PostConfigHook, handler: HandlerHook, auth: AuthHooks) {
-    let middle = b::APR_HOOK_MIDDLE as c_int;
-    // SAFETY: hook registration during module load, with functions that live
-    // as long as the module.
-    unsafe {
-        b::ap_hook_post_config(
-            Some(post_config),
-            std::ptr::null(),
-            std::ptr::null(),
-            middle,
-        );
-        b::ap_hook_handler(Some(handler), std::ptr::null(), std::ptr::null(), middle);
-        b::ap_hook_check_user_id(
-            Some(auth.check_user_id),
-            std::ptr::null(),
-            std::ptr::null(),
-            middle,
-        );
-        b::ap_hook_auth_checker(
-            Some(auth.auth_checker),
-            std::ptr::null(),
-            std::ptr::null(),
-            middle,
-        );
-        b::ap_hook_access_checker(
-            Some(auth.access_checker),
-            std::ptr::null(),
-            std::ptr::null(),
-            middle,
-        );
-    }
+/// Closes httpd's listening sockets in a process forked from the parent
+/// that serves no HTTP (the manager), as mod_cgid's daemon does: else a
+/// manager outliving a killed parent keeps the port.
+pub fn close_listeners() {
+    // SAFETY: ap_close_listeners closes this process's copies of the
+    // listener descriptors; nothing here uses them.
+    unsafe { b::ap_close_listeners() };
 }
 
 /// Adds `component` (e.g. "mod_fcgid/0.1.0") to the Server banner.
@@ -75,10 +60,4 @@ pub fn root_relative(pool: Pool, path: &str) -> PathBuf {
             .to_string_lossy()
             .into_owned(),
     )
-}
-
-/// The pool of httpd's process, which outlives every configuration generation.
-pub fn process_pool(s: &b::server_rec) -> Pool {
-    // SAFETY: s->process is set for every server and its pool lives until exit.
-    unsafe { Pool::from_raw((*s.process).pool) }
 }

@@ -37,6 +37,19 @@ struct Daemon {
     next_conn: ConnId,
     pending: VecDeque<Action>,
     pid: i32,
+    fds: FdBudget,
+}
+
+/// The manager's descriptor limit, and what it has said about it: a
+/// manager at the limit logs once, not once per connection attempt.
+struct FdBudget {
+    limit: u64,
+    /// The listener is out of epoll until the next tick (EMFILE or ENFILE):
+    /// a level-triggered listener with a connection it cannot accept
+    /// would wake the loop again at once, forever.
+    paused: bool,
+    said_out: bool,
+    said_near: bool,
 }
 
 const WAKE_TOKEN: u64 = 0;
@@ -62,7 +75,8 @@ pub fn run(settings: DaemonSettings) -> i32 {
         }
     };
     let _ = std::fs::remove_file(&settings.socket);
-    let mut listener = match UnixListener::bind(&settings.socket)
+    // Whoever connects here can have any command run: the httpd User only.
+    let mut listener = match sys::bind_unix(&settings.socket, 0o600)
         .and_then(|l| l.set_nonblocking(true).map(|_| l))
     {
         Ok(l) => Some(l),
@@ -101,6 +115,12 @@ pub fn run(settings: DaemonSettings) -> i32 {
         next_conn: FIRST_CONN,
         pending: VecDeque::new(),
         pid: sys::getpid(),
+        fds: FdBudget {
+            limit: raise_fd_limit(),
+            paused: false,
+            said_out: false,
+            said_near: false,
+        },
     };
     log(
         Level::Info,
@@ -164,6 +184,16 @@ pub fn run(settings: DaemonSettings) -> i32 {
             let acts = d.mgr.tick(now);
             d.perform(acts);
             next_tick = now + TICK;
+            if let Some(l) = listener.as_ref().filter(|_| d.fds.paused) {
+                d.fds.paused = false;
+                if let Err(e) = d.poller.add(l.as_raw_fd(), LISTENER_TOKEN) {
+                    log(
+                        Level::Emerg,
+                        &format!("mod_fcgid: process manager cannot watch its socket: {e}"),
+                    );
+                    break;
+                }
+            }
         }
     }
     d.shutdown();
@@ -172,6 +202,24 @@ pub fn run(settings: DaemonSettings) -> i32 {
         &format!("mod_fcgid: process manager {} stopped", d.pid),
     );
     0
+}
+
+/// Raises the soft descriptor limit to the hard one (every httpd thread
+/// holds a connection here); returns the limit in force.
+fn raise_fd_limit() -> u64 {
+    match sys::raise_nofile_limit() {
+        Ok((soft, _)) => soft,
+        Err(e) => {
+            let soft = sys::nofile_limit().map_or(1024, |(soft, _)| soft);
+            log(
+                Level::Warn,
+                &format!(
+                    "mod_fcgid: process manager cannot raise its descriptor limit ({soft}): {e}"
+                ),
+            );
+            soft
+        }
+    }
 }
 
 impl Daemon {
@@ -191,6 +239,7 @@ impl Daemon {
                         );
                         continue;
                     }
+                    self.note_fd_use(stream.as_raw_fd());
                     self.conns.insert(
                         id,
                         Conn {
@@ -198,6 +247,26 @@ impl Daemon {
                             inbox: Vec::new(),
                         },
                     );
+                }
+                Err(e) if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)) => {
+                    self.poller.remove(listener.as_raw_fd());
+                    self.fds.paused = true;
+                    // Read again: an administrator may have changed it (prlimit).
+                    self.fds.limit = sys::nofile_limit().map_or(self.fds.limit, |(soft, _)| soft);
+                    if !self.fds.said_out {
+                        self.fds.said_out = true;
+                        log(
+                            Level::Err,
+                            &format!(
+                                "mod_fcgid: process manager cannot accept a connection: {e} \
+                                 ({} connections from httpd, limit {} descriptors); new ones \
+                                 wait until some close",
+                                self.conns.len(),
+                                self.fds.limit
+                            ),
+                        );
+                    }
+                    return;
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
@@ -209,6 +278,39 @@ impl Daemon {
                     return;
                 }
             }
+        }
+    }
+
+    /// Accepted descriptor `fd` (descriptors are handed out lowest first, so
+    /// it tells how many are open): say once when within 10% of the limit,
+    /// and when accepting works again after running out.
+    fn note_fd_use(&mut self, fd: i32) {
+        let used = fd.max(0) as u64 + 1;
+        self.fds.limit = sys::nofile_limit().map_or(self.fds.limit, |(soft, _)| soft);
+        if self.fds.said_out {
+            self.fds.said_out = false;
+            log(
+                Level::Notice,
+                &format!(
+                    "mod_fcgid: process manager accepts connections again ({used} of {} \
+                     descriptors in use)",
+                    self.fds.limit
+                ),
+            );
+        }
+        if used * 10 >= self.fds.limit * 9 {
+            if !self.fds.said_near {
+                self.fds.said_near = true;
+                log(
+                    Level::Warn,
+                    &format!(
+                        "mod_fcgid: process manager has {used} of its {} file descriptors in use",
+                        self.fds.limit
+                    ),
+                );
+            }
+        } else if used * 10 < self.fds.limit * 8 {
+            self.fds.said_near = false;
         }
     }
 
@@ -347,11 +449,14 @@ impl Daemon {
             let path_env = std::env::var("PATH").unwrap_or_else(|_| DEFAULT_PATH.to_string());
             env.insert(0, (b"PATH".to_vec(), path_env.into_bytes()));
         }
-        let result = sys::ExecPlan::new(&spec.argv, &env, &spec.cwd).and_then(|plan| {
-            let _ = std::fs::remove_file(&path);
-            let listener = UnixListener::bind(&path)?;
-            sys::spawn_app(&plan, &listener)
-        });
+        let app = sys::AppCommand {
+            argv: &spec.argv,
+            env: &env,
+            cwd: &spec.cwd,
+        };
+        let _ = std::fs::remove_file(&path);
+        // Only the httpd User (the manager's, and the children's) may connect.
+        let result = sys::bind_unix(&path, 0o600).and_then(|l| sys::spawn_app(&app, l.into()));
         match result {
             Ok(pid) => {
                 log(

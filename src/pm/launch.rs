@@ -5,7 +5,8 @@
 //! generation, so nothing here outlives one: each generation watches its own
 //! manager and the draining managers of earlier generations (their pids are
 //! kept in the process pool, see `ffi::process::draining`), all through
-//! registrations in its pconf.
+//! registrations in its pconf. The state here holds no pool: the watch
+//! keeps its own, so this needs no unsafe `Send`.
 //!
 //! A graceful restart keeps the manager, and so every warm process of the
 //! classes that did not change, when the module file, the socket path and
@@ -34,21 +35,12 @@ struct Current {
     socket: PathBuf,
     ipc_dir: PathBuf,
     global: GlobalLimits,
-    /// This generation's pconf: every watch is registered there.
-    config_pool: Pool,
-    /// Lives until exit; holds the list of draining managers.
-    process_pool: Pool,
     /// What this generation was started with (module file, socket, User),
     /// taken at start: the module file may be replaced before the restart.
     identity: KeptManager,
 }
 
-struct Slot(Option<Current>);
-// SAFETY: the Pool handles inside are only used from the httpd parent's
-// single thread (hooks and maintenance callbacks), never shared.
-unsafe impl Send for Slot {}
-
-static CURRENT: Mutex<Slot> = Mutex::new(Slot(None));
+static CURRENT: Mutex<Option<Current>> = Mutex::new(None);
 
 /// A manager that dies sooner than this after its start counts as a quick death.
 const QUICK_DEATH: Duration = Duration::from_secs(10);
@@ -60,12 +52,11 @@ pub fn start(
     ipc_dir: PathBuf,
     socket: PathBuf,
     global: GlobalLimits,
-    process_pool: Pool,
     config_pool: Pool,
 ) -> Result<(), String> {
-    watch_draining(process_pool, config_pool);
+    watch_draining(config_pool);
     let me = identity(&socket);
-    let pid = match process::take_kept_manager(process_pool) {
+    let pid = match process::take_kept_manager() {
         Some(kept) if kept == KeptManager { pid: kept.pid, ..me } && sys::is_alive(kept.pid) => {
             match super::client::reconfigure(&socket, global) {
                 Ok(()) => {
@@ -88,7 +79,7 @@ pub fn start(
                             kept.pid
                         ),
                     );
-                    drain(process_pool, kept.pid);
+                    drain(kept.pid);
                     fork_manager(&ipc_dir, &socket, global)?
                 }
             }
@@ -96,27 +87,24 @@ pub fn start(
         Some(kept) => {
             // Another module file, socket or User (or it is gone): replace it.
             if sys::is_alive(kept.pid) {
-                drain(process_pool, kept.pid);
+                drain(kept.pid);
             }
             fork_manager(&ipc_dir, &socket, global)?
         }
         None => fork_manager(&ipc_dir, &socket, global)?,
     };
-    *CURRENT.lock().unwrap() = Slot(Some(Current {
+    *CURRENT.lock().unwrap() = Some(Current {
         pid,
         started: Instant::now(),
         quick_deaths: 0,
         socket,
         ipc_dir,
         global,
-        config_pool,
-        process_pool,
         identity: me,
-    }));
+    });
     process::watch_child(config_pool, pid, on_manager_death);
     // When this configuration ends: on stop, every manager stops its apps; on
-    // restart, this one drains (requests in flight finish) while the next
-    // generation's manager takes over the socket.
+    // restart, the next generation keeps this one or lets it drain.
     let parent = sys::getpid();
     config_pool.on_cleanup(move || {
         // httpd children may run this pool's cleanups when they exit; only
@@ -126,13 +114,13 @@ pub fn start(
         }
         // The manager of this generation may have been replaced after a
         // crash: signal whichever one is current.
-        let Some(cur) = CURRENT.lock().unwrap().0.take() else {
+        let Some(cur) = CURRENT.lock().unwrap().take() else {
             return;
         };
         if process::is_exiting() {
-            for pid in process::draining(process_pool) {
+            for pid in process::draining() {
                 sys::signal_with(pid, libc::SIGTERM);
-                process::remove_draining(process_pool, pid);
+                process::remove_draining(pid);
             }
             log(
                 Level::Debug,
@@ -140,15 +128,10 @@ pub fn start(
             );
             sys::signal_with(cur.pid, libc::SIGTERM);
         } else {
-            // A restart: the next generation decides whether it keeps this
-            // manager (and its warm processes) or lets it drain.
-            process::keep_manager(
-                process_pool,
-                KeptManager {
-                    pid: cur.pid,
-                    ..cur.identity
-                },
-            );
+            process::keep_manager(KeptManager {
+                pid: cur.pid,
+                ..cur.identity
+            });
         }
     });
     Ok(())
@@ -174,13 +157,13 @@ fn identity(socket: &std::path::Path) -> KeptManager {
 
 /// Tells manager `pid` to drain (requests in flight finish, then it stops
 /// its processes and exits), and watches it from later generations.
-fn drain(process_pool: Pool, pid: i32) {
+fn drain(pid: i32) {
     log(
         Level::Debug,
         &format!("mod_fcgid: telling process manager {pid} to drain"),
     );
     sys::signal_with(pid, libc::SIGUSR1);
-    if !process::add_draining(process_pool, pid) {
+    if !process::add_draining(pid) {
         log(
             Level::Warn,
             &format!("mod_fcgid: too many process managers draining; {pid} is no longer watched"),
@@ -190,40 +173,40 @@ fn drain(process_pool: Pool, pid: i32) {
 
 /// Watches the managers of earlier generations that still drain, so their
 /// exit is reaped as ours (not a "long lost child") and forgotten.
-fn watch_draining(process_pool: Pool, config_pool: Pool) {
-    for pid in process::draining(process_pool) {
+fn watch_draining(config_pool: Pool) {
+    for pid in process::draining() {
         if sys::is_alive(pid) {
             process::watch_child(config_pool, pid, on_drained);
         } else {
-            process::remove_draining(process_pool, pid);
+            process::remove_draining(pid);
         }
     }
 }
 
-fn on_drained(pid: i32, _status: i32) {
-    let slot = CURRENT.lock().unwrap();
-    if let Some(cur) = slot.0.as_ref() {
-        process::remove_draining(cur.process_pool, pid);
-    }
+fn on_drained(pid: i32, _status: i32) -> Option<i32> {
+    process::remove_draining(pid);
     log(
         Level::Debug,
         &format!("mod_fcgid: draining process manager {pid} has exited"),
     );
+    None
 }
 
 /// Where the current manager listens (in children: the one of their generation).
 pub fn manager_socket() -> Option<PathBuf> {
-    CURRENT.lock().ok()?.0.as_ref().map(|c| c.socket.clone())
+    CURRENT.lock().ok()?.as_ref().map(|c| c.socket.clone())
 }
 
-fn on_manager_death(pid: i32, status: i32) {
+/// Starts a new manager when the current one dies; returns its pid (to be
+/// watched in turn).
+fn on_manager_death(pid: i32, status: i32) -> Option<i32> {
     // Copy what the fork needs and let go of the lock: a child must not
     // start life with a lock held by its parent.
     let (ipc_dir, socket, global, quick_deaths) = {
         let mut slot = CURRENT.lock().unwrap();
-        let Some(cur) = slot.0.as_mut() else { return };
+        let cur = slot.as_mut()?;
         if cur.pid != pid || process::is_exiting() {
-            return;
+            return None;
         }
         if cur.started.elapsed() < QUICK_DEATH {
             cur.quick_deaths += 1;
@@ -248,7 +231,7 @@ fn on_manager_death(pid: i32, status: i32) {
                 QUICK_DEATH.as_secs()
             ),
         );
-        return;
+        return None;
     }
     log(
         Level::Err,
@@ -257,13 +240,15 @@ fn on_manager_death(pid: i32, status: i32) {
     match fork_manager(&ipc_dir, &socket, global) {
         Ok(new_pid) => {
             let mut slot = CURRENT.lock().unwrap();
-            if let Some(cur) = slot.0.as_mut() {
-                cur.pid = new_pid;
-                cur.started = Instant::now();
-                process::watch_child(cur.config_pool, new_pid, on_manager_death);
-            }
+            let cur = slot.as_mut()?;
+            cur.pid = new_pid;
+            cur.started = Instant::now();
+            Some(new_pid)
         }
-        Err(e) => log(Level::Emerg, &e),
+        Err(e) => {
+            log(Level::Emerg, &e);
+            None
+        }
     }
 }
 
@@ -277,26 +262,27 @@ fn fork_manager(
         ipc_dir: ipc_dir.to_path_buf(),
         global,
     };
-    // SAFETY: the httpd parent is single-threaded during post_config and in its
-    // maintenance callbacks; the child runs only our code and leaves with _exit.
-    match unsafe { sys::fork() } {
-        Err(e) => Err(format!("mod_fcgid: cannot fork the process manager: {e}")),
-        Ok(0) => {
-            sys::die_with_parent();
-            if !process::become_httpd_user() {
-                log(
-                    Level::Emerg,
-                    "mod_fcgid: process manager cannot switch to the httpd User",
-                );
-                sys::exit_now(1);
-            }
-            // A panic is logged (with its message) and ends the manager
-            // with EX_SOFTWARE; the parent then starts a new one.
-            let code = crate::ffi::guard::guard("the process manager", 70, || {
-                daemon::run(settings)
-            });
-            sys::exit_now(code)
+    let parent = sys::getpid();
+    // The httpd parent is single-threaded in post_config and its maintenance
+    // callbacks (fork_process checks); the child leaves through _exit.
+    sys::fork_process(move || {
+        // httpd's Listen sockets are not ours to keep: a manager that
+        // outlived a killed parent would hold the port.
+        crate::ffi::server::close_listeners();
+        if !process::become_httpd_user() {
+            log(
+                Level::Emerg,
+                "mod_fcgid: process manager cannot switch to the httpd User",
+            );
+            return 1;
         }
-        Ok(pid) => Ok(pid),
-    }
+        // After the switch: a change of uid clears the parent-death signal.
+        if !sys::die_with_parent(parent) {
+            return 1;
+        }
+        // A panic is logged (with its message) and ends the manager
+        // with EX_SOFTWARE; the parent then starts a new one.
+        crate::ffi::guard::guard("the process manager", 70, || daemon::run(settings))
+    })
+    .map_err(|e| format!("mod_fcgid: cannot fork the process manager: {e}"))
 }

@@ -5,9 +5,11 @@
 //! - `daemon`: the manager's event loop (sockets, processes, signals)
 //! - `client`: what an httpd child calls to borrow and return a process
 //! - `launch`: forking the manager from httpd and restarting it
+//! - `ipc_dir`: the directory of their sockets, the User's alone
 
 pub use fcgid_core::pm::{policy, report, state, wire};
 
 pub mod client;
 pub mod daemon;
+pub mod ipc_dir;
 pub mod launch;

@@ -1,0 +1,91 @@
+//! FcgidIPCDir: where the manager and the apps listen. Whoever can connect
+//! there can have the manager run a command, so it belongs to the httpd
+//! User alone (0700, the manager's and apps' sockets 0600).
+
+use crate::sys;
+use std::fs::{DirBuilder, File, Permissions};
+use std::io::{Error, ErrorKind, Result};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::Path;
+
+/// The longest name of a socket in the directory: the manager's is
+/// "pm.sock", an app's "PID-N.sock" (a pid has up to 7 digits; N counts
+/// spawns, 10 digits are billions of them).
+const LONGEST_SOCKET_NAME: &str = "4194304-1000000000.sock";
+
+/// Err (naming the directive) if sockets in `dir` would not fit in a
+/// sockaddr_un: the manager would fail to start, again and again.
+pub fn check_socket_paths(dir: &Path) -> std::result::Result<(), String> {
+    sys::check_socket_path(&dir.join(LONGEST_SOCKET_NAME)).map_err(|_| {
+        format!(
+            "mod_fcgid: FcgidIPCDir {} is too long ({} bytes): the sockets in it need up to {} \
+             more, and a Unix socket path has at most {}",
+            dir.display(),
+            dir.as_os_str().len(),
+            LONGEST_SOCKET_NAME.len() + 1,
+            sys::SUN_PATH_MAX
+        )
+    })
+}
+
+/// Who must own the directory: the User when httpd starts as root (the
+/// manager switches to it), else whoever runs httpd.
+fn owner() -> (u32, u32) {
+    if sys::is_root() {
+        crate::ffi::process::httpd_user()
+    } else {
+        (sys::euid(), u32::MAX)
+    }
+}
+
+/// Creates `dir` 0700 and owned by the User, or checks that an existing one
+/// is exactly that. An existing path is never chowned or chmodded: it may
+/// be a link planted by the User (its parent is often the User's), and
+/// root must not follow it.
+pub fn prepare(dir: &Path) -> Result<()> {
+    let (uid, gid) = owner();
+    match std::fs::symlink_metadata(dir) {
+        Ok(m) if m.file_type().is_symlink() => Err(Error::new(
+            ErrorKind::InvalidInput,
+            "it is a symbolic link; refusing to use it",
+        )),
+        Ok(m) if !m.is_dir() => Err(Error::new(ErrorKind::InvalidInput, "it is not a directory")),
+        Ok(m) if m.uid() != uid => Err(Error::new(
+            ErrorKind::PermissionDenied,
+            format!(
+                "it is owned by uid {}, not by the httpd User (uid {uid}); remove it to have it \
+                 made again",
+                m.uid()
+            ),
+        )),
+        Ok(m) if m.mode() & 0o077 != 0 => Err(Error::new(
+            ErrorKind::PermissionDenied,
+            format!(
+                "it is open to others than its owner (mode {:04o}); chmod 700 it",
+                m.mode() & 0o7777
+            ),
+        )),
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == ErrorKind::NotFound => create(dir, uid, gid),
+        Err(e) => Err(e),
+    }
+}
+
+fn create(dir: &Path, uid: u32, gid: u32) -> Result<()> {
+    if let Some(parent) = dir.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    DirBuilder::new().mode(0o700).create(dir)?;
+    // Through a descriptor that cannot be a link: the parent may be writable
+    // by the User, who could swap the new directory for one.
+    let d = File::options()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY | libc::O_NOFOLLOW)
+        .open(dir)?;
+    // The umask may have taken bits off.
+    d.set_permissions(Permissions::from_mode(0o700))?;
+    if sys::is_root() {
+        std::os::unix::fs::fchown(&d, Some(uid), Some(gid))?;
+    }
+    Ok(())
+}
