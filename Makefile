@@ -9,7 +9,7 @@ LIBEXECDIR = $(shell $(APXS) -q LIBEXECDIR)
 # Debian's layout for a2enmod; skipped where it does not exist.
 MODS_AVAILABLE ?= /etc/apache2/mods-available
 
-.PHONY: all build install test demo bench check-symbols clean
+.PHONY: all build install test demo bench bench-quick check-symbols clean
 
 all: build
 
@@ -35,8 +35,12 @@ test:
 demo:
 	scripts/demo
 
+# Both run as root (apt-get, apache2 with User www-data); see scripts/bench.
 bench:
 	scripts/bench
+
+bench-quick:
+	scripts/bench --quick
 
 check-symbols: build
 	FCGID_MODULE=$(CURDIR)/mod_fcgid.so $(CARGO) test --test symbols
