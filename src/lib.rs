@@ -148,7 +148,7 @@ extern "C" fn handler(r: *mut b::request_rec) -> c_int {
     guard("handler", b::HTTP_INTERNAL_SERVER_ERROR as c_int, || {
         // SAFETY: httpd passes the live request.
         match unsafe { ffi::request::Request::from_raw(r) } {
-            Some(mut req) => bridge::handler::handle(&mut req),
+            Some(mut req) => bridge::handler::handle(&mut req).into_c_int(),
             None => b::DECLINED as c_int,
         }
     })
@@ -159,7 +159,7 @@ fn auth_hook(r: *mut b::request_rec, check: bridge::auth::Check) -> c_int {
     guard("auth hook", b::HTTP_INTERNAL_SERVER_ERROR as c_int, || {
         // SAFETY: httpd passes the live request.
         match unsafe { ffi::request::Request::from_raw(r) } {
-            Some(mut req) => bridge::auth::check(&mut req, check),
+            Some(mut req) => bridge::auth::check(&mut req, check).into_c_int(),
             None => b::DECLINED as c_int,
         }
     })

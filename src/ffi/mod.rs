@@ -4,6 +4,7 @@
 pub mod bindings;
 pub mod directives;
 pub mod guard;
+pub mod http_status;
 pub mod log;
 pub mod output;
 pub mod pool;
