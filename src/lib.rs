@@ -83,18 +83,18 @@ impl ffi::hooks::Hooks for Fcgid {
     }
 
     fn handler(req: &mut Request<'_>) -> c_int {
-        bridge::handler::handle(req)
+        bridge::handler::handle(req).into_c_int()
     }
 
     fn check_user_id(req: &mut Request<'_>) -> c_int {
-        bridge::auth::check(req, bridge::auth::Check::Authn)
+        bridge::auth::check(req, bridge::auth::Check::Authn).into_c_int()
     }
 
     fn auth_checker(req: &mut Request<'_>) -> c_int {
-        bridge::auth::check(req, bridge::auth::Check::Authz)
+        bridge::auth::check(req, bridge::auth::Check::Authz).into_c_int()
     }
 
     fn access_checker(req: &mut Request<'_>) -> c_int {
-        bridge::auth::check(req, bridge::auth::Check::Access)
+        bridge::auth::check(req, bridge::auth::Check::Access).into_c_int()
     }
 }

@@ -82,6 +82,35 @@ fn an_overloaded_app_gets_a_5xx_and_a_log_line() {
 }
 
 #[test]
+fn a_reset_after_the_app_read_part_of_the_body_is_not_retried() {
+    // The app reads the request's head and first STDIN record, then dies
+    // with the rest unread. Sending the POST again could run it twice.
+    let httpd = Httpd::new(
+        "misbehave-readpart",
+        Mpm::Event,
+        &["misbehave"],
+        "FcgidInitialEnv MISBEHAVE readpart\nFcgidMaxProcessesPerClass 4\n",
+    )
+    .start();
+    let body = "p".repeat(100_000);
+    let r = httpd.request("/misbehave.fcgi", &["--data-binary", &body]);
+    assert_eq!(r.status, 500);
+    httpd.wait_for_log("the cause", |l| {
+        l.contains("misbehave.fcgi") && l.contains("may have read part of the request")
+    });
+    let log = httpd.error_log();
+    let lines: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("[fcgid:error]") && l.contains("misbehave.fcgi"))
+        .collect();
+    assert_eq!(lines.len(), 1, "one log line: {lines:#?}");
+    assert!(
+        !log.contains("trying another process"),
+        "the request went to another process:\n{log}"
+    );
+}
+
+#[test]
 fn apps_that_retire_themselves_never_cost_a_request() {
     // Like php-cgi with PHP_FCGI_MAX_REQUESTS: the app exits after 3
     // requests with connections still queued to it; those requests must go

@@ -318,3 +318,33 @@ fn an_environment_over_64_kib_is_split_across_params_records() {
     assert_eq!(r.status, 200);
     assert_eq!(r.field("HTTP_X_TEST").map(|v| v.len()), Some(80_000));
 }
+
+#[test]
+fn a_large_body_in_memory_does_not_deadlock_an_app_that_echoes_as_it_reads() {
+    // echo.fcgi writes the body back through libfcgi's buffered stdout while
+    // reading it: sending 2 MiB without reading its answer would leave both
+    // sides blocked on full sockets until FcgidIOTimeout.
+    let conf = "FcgidMaxRequestInMem 4194304\nFcgidMaxRequestLen 4194304\nFcgidIOTimeout 15\n";
+    let httpd = Httpd::new("echo-2mib", Mpm::Event, &["echo"], conf).start();
+    let body: String = (0..2 << 20)
+        .map(|i: u32| char::from(b'a' + (i % 26) as u8))
+        .collect();
+    let file = httpd.root.join("two-mib.txt");
+    std::fs::write(&file, &body).unwrap();
+    let started = std::time::Instant::now();
+    let r = httpd.request(
+        "/echo.fcgi",
+        &["--data-binary", &format!("@{}", file.display())],
+    );
+    assert_eq!(r.status, 200);
+    assert_eq!(r.field("CONTENT_LENGTH").as_deref(), Some("2097152"));
+    assert!(
+        r.field("body").as_deref() == Some(body.as_str()),
+        "the body came back whole"
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "took {:?}",
+        started.elapsed()
+    );
+}

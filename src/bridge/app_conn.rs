@@ -1,9 +1,11 @@
-//! One FastCGI request on a connection to an app process: send the request,
-//! then read STDOUT (as header lines, then body chunks), STDERR lines and
-//! END_REQUEST. Socket IO here, protocol in `crate::fcgi`.
+//! One FastCGI request on a connection to an app process: socket IO only.
+//! What the bytes mean is `fcgi::client`'s business (the exchange cgi-fcgi
+//! drives too); this file moves them, with timeouts, and keeps count of
+//! what the kernel took (the retry rule's evidence, see `retry`).
 
 use super::body::Body;
-use crate::fcgi::{self, Decoder, EndRequest, ProtocolError, ProtocolStatus, RecordType, Role};
+use crate::fcgi::client::{Event, ExchangeError, LineSplitter, RequestWriter, ResponseReader};
+use crate::fcgi::{self, Role};
 use crate::sys;
 use std::io::{self, Write};
 use std::os::fd::AsRawFd;
@@ -11,39 +13,55 @@ use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::time::Duration;
 
-const REQUEST_ID: u16 = 1;
+const REQUEST_ID: u16 = fcgi::client::REQUEST_ID;
+
+/// Request bytes are written in batches of about this size: a small request
+/// goes out in one write, a large body does not sit whole in a second buffer.
+const WRITE_BATCH: usize = 64 * 1024;
 
 #[derive(Debug)]
 pub enum AppError {
     Connect(io::Error),
+    /// Writing the request failed; the kernel had taken `sent` bytes of it.
+    Send {
+        error: io::Error,
+        sent: u64,
+    },
+    /// Reading the answer failed.
     Io(io::Error),
-    Protocol(ProtocolError),
-    /// The app closed the connection before END_REQUEST.
-    Truncated,
-    /// END_REQUEST with a status other than REQUEST_COMPLETE.
-    Rejected(ProtocolStatus),
+    /// The answer broke off, was not FastCGI, or was a refusal.
+    Exchange(ExchangeError),
+}
+
+fn is_timeout(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
 }
 
 impl std::fmt::Display for AppError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             AppError::Connect(e) => write!(f, "cannot connect to the application: {e}"),
-            AppError::Io(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                ) =>
-            {
+            AppError::Send { error, .. } | AppError::Io(error) if is_timeout(error) => {
                 write!(f, "the application did not answer within FcgidIOTimeout")
             }
+            AppError::Send { error, sent } => write!(
+                f,
+                "error sending the request to the application after {sent} bytes: {error}"
+            ),
             AppError::Io(e) => write!(f, "error talking to the application: {e}"),
-            AppError::Protocol(e) => write!(f, "the application broke the FastCGI protocol: {e}"),
-            AppError::Truncated => {
+            AppError::Exchange(ExchangeError::Protocol(e)) => {
+                write!(f, "the application broke the FastCGI protocol: {e}")
+            }
+            AppError::Exchange(ExchangeError::Closed) => {
                 f.write_str("the application closed the connection before ending the request")
             }
-            AppError::Rejected(s) => write!(
+            AppError::Exchange(ExchangeError::Rejected(end)) => write!(
                 f,
-                "the application refused the request (FastCGI protocol status {s:?})"
+                "the application refused the request (FastCGI protocol status {:?})",
+                end.protocol_status
             ),
         }
     }
@@ -51,15 +69,17 @@ impl std::fmt::Display for AppError {
 
 pub struct AppConn<'l> {
     stream: UnixStream,
-    decoder: Decoder,
+    answer: ResponseReader,
     stdout: Vec<u8>,
     stdout_pos: usize,
-    stderr_line: Vec<u8>,
-    end: Option<EndRequest>,
+    stderr: LineSplitter,
+    ended: bool,
     log_stderr: &'l dyn Fn(&str),
     io_timeout: Duration,
-    /// Has the app sent anything at all?
-    heard_from: bool,
+    /// Request bytes the kernel has accepted so far.
+    sent: u64,
+    /// Has any byte of an answer arrived?
+    answered: bool,
 }
 
 impl<'l> AppConn<'l> {
@@ -73,138 +93,164 @@ impl<'l> AppConn<'l> {
         stream
             .set_read_timeout(Some(io_timeout))
             .map_err(AppError::Io)?;
-        stream
-            .set_write_timeout(Some(io_timeout))
-            .map_err(AppError::Io)?;
         Ok(AppConn {
             stream,
-            decoder: Decoder::new(),
+            answer: ResponseReader::new(REQUEST_ID),
             stdout: Vec::new(),
             stdout_pos: 0,
-            stderr_line: Vec::new(),
-            end: None,
+            stderr: LineSplitter::new(),
+            ended: false,
             log_stderr,
             io_timeout,
-            heard_from: false,
+            sent: 0,
+            answered: false,
         })
     }
 
-    /// Sends BEGIN_REQUEST, the environment as PARAMS and the body as STDIN.
-    /// A body in memory goes out with the rest in one write; a spooled one
-    /// in record-sized pieces.
+    /// Sends BEGIN_REQUEST, the environment as PARAMS and the body as STDIN,
+    /// reading whatever the app answers meanwhile: an app that echoes as it
+    /// reads would otherwise fill our socket while we fill its.
     pub fn send_request(
         &mut self,
         role: Role,
         params: &[(Vec<u8>, Vec<u8>)],
         body: &mut Body,
     ) -> Result<(), AppError> {
+        let request = RequestWriter::new(REQUEST_ID, role);
         let mut out = Vec::with_capacity(4096);
-        fcgi::encode_begin_request(&mut out, REQUEST_ID, role, false);
-        fcgi::encode_params(
+        request.head(
             &mut out,
-            REQUEST_ID,
             params.iter().map(|(k, v)| (k.as_slice(), v.as_slice())),
         );
-        if !body.is_spooled() {
-            // At most FcgidMaxRequestInMem plus the environment: the socket
-            // buffer takes it without waiting for the app.
-            body.for_each_chunk(fcgi::MAX_CONTENT_LEN, |piece| {
-                fcgi::encode_stream_chunk(&mut out, RecordType::Stdin, REQUEST_ID, piece);
-                Ok(())
-            })
-            .map_err(AppError::Io)?;
-            fcgi::encode_stream_end(&mut out, RecordType::Stdin, REQUEST_ID);
-            return self.stream.write_all(&out).map_err(AppError::Io);
-        }
-        self.stream.set_nonblocking(true).map_err(AppError::Io)?;
-        let sent = self.send_spooled(out, body);
-        self.stream.set_nonblocking(false).map_err(AppError::Io)?;
-        sent
+        self.stream
+            .set_nonblocking(true)
+            .map_err(|e| self.send_error(e))?;
+        let sent = self.send_body(request, out, body);
+        let blocking = self.stream.set_nonblocking(false);
+        sent?;
+        blocking.map_err(AppError::Io)
     }
 
-    fn send_spooled(&mut self, mut out: Vec<u8>, body: &mut Body) -> Result<(), AppError> {
-        self.write_while_reading(&out)?;
+    fn send_body(
+        &mut self,
+        request: RequestWriter,
+        mut out: Vec<u8>,
+        body: &mut Body,
+    ) -> Result<(), AppError> {
         let mut failure = None;
         body.for_each_chunk(fcgi::MAX_CONTENT_LEN, |piece| {
-            out.clear();
-            fcgi::encode_stream_chunk(&mut out, RecordType::Stdin, REQUEST_ID, piece);
-            self.write_while_reading(&out).map_err(|e| {
-                failure = Some(e);
-                io::Error::other("write failed")
-            })
+            request.stdin(&mut out, piece);
+            if out.len() >= WRITE_BATCH {
+                self.write_while_reading(&out).map_err(|e| {
+                    failure = Some(e);
+                    io::Error::other("write failed")
+                })?;
+                out.clear();
+            }
+            Ok(())
         })
         .map_err(|e| failure.take().unwrap_or(AppError::Io(e)))?;
-        out.clear();
-        fcgi::encode_stream_end(&mut out, RecordType::Stdin, REQUEST_ID);
+        request.stdin_end(&mut out);
         self.write_while_reading(&out)
     }
 
-    /// Writes `bytes` to the app, reading (and keeping) whatever it answers
-    /// meanwhile: an app that echoes its input as it reads would otherwise
-    /// block on a full socket while we block on ours.
+    fn send_error(&self, error: io::Error) -> AppError {
+        AppError::Send {
+            error,
+            sent: self.sent,
+        }
+    }
+
+    /// Writes `bytes` (the socket is non-blocking), reading whenever it is
+    /// full. Stops early, without error, once the app has ended the request:
+    /// it answered without wanting the rest.
     fn write_while_reading(&mut self, mut bytes: &[u8]) -> Result<(), AppError> {
         let fd = self.stream.as_raw_fd();
-        while !bytes.is_empty() {
+        while !bytes.is_empty() && !self.ended {
             match (&self.stream).write(bytes) {
-                Ok(n) => bytes = &bytes[n..],
+                Ok(n) => {
+                    self.sent += n as u64;
+                    bytes = &bytes[n..];
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    // The socket is full: take what the app has written, if
-                    // anything, else wait until one side can move.
+                    // Take what the app has written, if anything, else wait
+                    // until one side can move.
                     let (readable, writable) =
-                        sys::wait_io(fd, self.io_timeout).map_err(AppError::Io)?;
+                        sys::wait_io(fd, self.io_timeout).map_err(|e| self.send_error(e))?;
                     if readable {
                         self.read_some()?;
                     } else if !writable {
-                        return Err(AppError::Io(io::Error::new(
-                            io::ErrorKind::TimedOut,
-                            "write timed out",
-                        )));
+                        let timeout = io::Error::new(io::ErrorKind::TimedOut, "write timed out");
+                        return Err(self.send_error(timeout));
                     }
                 }
-                Err(e) => return Err(AppError::Io(e)),
+                Err(e) => return Err(self.send_error(e)),
             }
         }
         Ok(())
     }
 
-    /// One read from the socket into the decoder, records decoded.
+    /// One non-blocking read into the exchange.
     fn read_some(&mut self) -> Result<(), AppError> {
         let mut buf = [0u8; 16384];
-        let n = match sys::read_retrying(&mut self.stream, &mut buf) {
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
-            other => other.map_err(AppError::Io)?,
-        };
-        if n == 0 {
-            return Err(AppError::Truncated);
-        }
-        self.heard_from = true;
-        self.decoder.feed(&buf[..n]);
-        self.decode_available().map(|_| ())
-    }
-
-    /// Did `error` happen before the app could have read the request? Then
-    /// the process was gone (an app that retires itself after N requests
-    /// closes its socket with our connection still queued: reset, never
-    /// read) and the request can go to another one. A plain end of file is
-    /// not such a case: the app may have read the request and died on it.
-    pub fn never_started(&self, error: &AppError) -> bool {
-        match error {
-            AppError::Connect(_) => true,
-            AppError::Io(e) => {
-                !self.heard_from
-                    && matches!(
-                        e.kind(),
-                        io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe
-                    )
+        match sys::read_retrying(&mut self.stream, &mut buf) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(()),
+            Err(e) => Err(AppError::Io(e)),
+            Ok(0) => Err(self.closed()),
+            Ok(n) => {
+                self.answered = true;
+                self.answer.feed(&buf[..n]);
+                self.take_events().map(|_| ())
             }
-            _ => false,
         }
     }
 
-    /// Waits for the app's first records (or the end of the request).
+    /// The connection ended: the exchange says how bad that is.
+    fn closed(&mut self) -> AppError {
+        let log = self.log_stderr;
+        self.stderr.finish(|l| log(&String::from_utf8_lossy(l)));
+        match self.answer.close() {
+            Err(e) => AppError::Exchange(e),
+            Ok(()) => AppError::Exchange(ExchangeError::Closed), // not reached: ended first
+        }
+    }
+
+    /// Takes the events decoded so far; true if there was any.
+    fn take_events(&mut self) -> Result<bool, AppError> {
+        let log = self.log_stderr;
+        let mut any = false;
+        while let Some(event) = self.answer.next_event().map_err(AppError::Exchange)? {
+            any = true;
+            match event {
+                Event::Stdout(data) => {
+                    if self.stdout_pos == self.stdout.len() {
+                        self.stdout.clear();
+                        self.stdout_pos = 0;
+                    }
+                    self.stdout.extend_from_slice(&data);
+                }
+                Event::Stderr(data) => {
+                    self.stderr
+                        .push(&data, |l| log(&String::from_utf8_lossy(l)));
+                }
+                Event::End(_) => {
+                    self.stderr.finish(|l| log(&String::from_utf8_lossy(l)));
+                    self.ended = true;
+                }
+            }
+        }
+        Ok(any)
+    }
+
+    /// Has any byte of an answer arrived (for the retry rule)?
+    pub fn answered(&self) -> bool {
+        self.answered
+    }
+
+    /// Waits for the app's first answer (or the end of the request).
     pub fn await_answer(&mut self) -> Result<(), AppError> {
-        if self.stdout_pos == self.stdout.len() && self.end.is_none() {
+        if self.stdout_pos == self.stdout.len() && !self.ended {
             self.fill()?;
         }
         Ok(())
@@ -212,7 +258,7 @@ impl<'l> AppConn<'l> {
 
     /// True once END_REQUEST has arrived and all STDOUT was taken.
     pub fn finished(&self) -> bool {
-        self.end.is_some() && self.stdout_pos == self.stdout.len()
+        self.ended && self.stdout_pos == self.stdout.len()
     }
 
     /// Is more input waiting on the socket right now?
@@ -220,76 +266,22 @@ impl<'l> AppConn<'l> {
         sys::readable_now(self.stream.as_raw_fd())
     }
 
-    /// Reads from the socket until at least one record was decoded (or the
-    /// request ended).
+    /// Reads (blocking, up to the IO timeout per read) until there is at
+    /// least one event, or the request has ended.
     fn fill(&mut self) -> Result<(), AppError> {
-        // Smaller than a record: the decoder reassembles, and a big zeroed
+        // Smaller than a record: the exchange reassembles, and a big zeroed
         // buffer per read costs more than it saves.
         let mut buf = [0u8; 16384];
         loop {
-            if self.decode_available()? || self.end.is_some() {
+            if self.take_events()? || self.ended {
                 return Ok(());
             }
             let n = sys::read_retrying(&mut self.stream, &mut buf).map_err(AppError::Io)?;
             if n == 0 {
-                return Err(AppError::Truncated);
+                return Err(self.closed());
             }
-            self.heard_from = true;
-            self.decoder.feed(&buf[..n]);
-        }
-    }
-
-    /// Decodes buffered records; true if any was decoded.
-    fn decode_available(&mut self) -> Result<bool, AppError> {
-        let mut any = false;
-        while self.end.is_none() {
-            let Some(rec) = self.decoder.next_record().map_err(AppError::Protocol)? else {
-                break;
-            };
-            any = true;
-            if rec.request_id != REQUEST_ID {
-                continue;
-            }
-            match rec.rtype {
-                RecordType::Stdout => {
-                    if self.stdout_pos == self.stdout.len() {
-                        self.stdout.clear();
-                        self.stdout_pos = 0;
-                    }
-                    self.stdout.extend_from_slice(&rec.content);
-                }
-                RecordType::Stderr => self.stderr(&rec.content),
-                RecordType::EndRequest => {
-                    let end = rec.end_request().map_err(AppError::Protocol)?;
-                    self.flush_stderr();
-                    if end.protocol_status != ProtocolStatus::RequestComplete {
-                        return Err(AppError::Rejected(end.protocol_status));
-                    }
-                    self.end = Some(end);
-                }
-                // Anything else is not ours to act on; skipped, never misread.
-                _ => {}
-            }
-        }
-        Ok(any)
-    }
-
-    fn stderr(&mut self, bytes: &[u8]) {
-        self.stderr_line.extend_from_slice(bytes);
-        while let Some(nl) = self.stderr_line.iter().position(|&c| c == b'\n') {
-            let line: Vec<u8> = self.stderr_line.drain(..=nl).collect();
-            let text = String::from_utf8_lossy(&line);
-            let text = text.trim_end_matches(['\r', '\n']);
-            if !text.is_empty() {
-                (self.log_stderr)(text);
-            }
-        }
-    }
-
-    fn flush_stderr(&mut self) {
-        if !self.stderr_line.is_empty() {
-            self.stderr_line.push(b'\n');
-            self.stderr(&[]);
+            self.answered = true;
+            self.answer.feed(&buf[..n]);
         }
     }
 
@@ -301,7 +293,7 @@ impl<'l> AppConn<'l> {
             let cut = match pending.iter().position(|&c| c == b'\n') {
                 Some(nl) => Some((nl + 1).min(max)),
                 None if pending.len() >= max => Some(max),
-                None if self.end.is_some() && !pending.is_empty() => Some(pending.len()),
+                None if self.ended && !pending.is_empty() => Some(pending.len()),
                 None => None,
             };
             if let Some(n) = cut {
@@ -309,7 +301,7 @@ impl<'l> AppConn<'l> {
                 self.stdout_pos += n;
                 return Ok(Some(line));
             }
-            if self.end.is_some() {
+            if self.ended {
                 return Ok(None);
             }
             // Keep the partial line, read more.
@@ -320,7 +312,7 @@ impl<'l> AppConn<'l> {
     /// The STDOUT bytes available now, reading if none are; empty when the
     /// request has ended.
     pub fn next_body_chunk(&mut self) -> Result<Vec<u8>, AppError> {
-        while self.stdout_pos == self.stdout.len() && self.end.is_none() {
+        while self.stdout_pos == self.stdout.len() && !self.ended {
             self.fill()?;
         }
         let chunk = self.stdout[self.stdout_pos..].to_vec();

@@ -4,17 +4,15 @@
 //! (its `Variable-NAME:` headers become request variables); anything else
 //! fails it, or declines to the next module when not authoritative.
 
-use super::app_conn::AppConn;
 use super::body::Body;
 use super::class::{class_for_command, Target};
 use super::env;
-use super::loan::Loan;
+use super::exchange::{self, Job};
 use crate::config::Command;
 use crate::fcgi::Role;
-use crate::ffi::bindings::{DECLINED, HTTP_UNAUTHORIZED, OK};
+use crate::ffi::http_status::{HookResult, HttpStatus};
 use crate::ffi::log::Level;
 use crate::ffi::request::Request;
-use std::os::raw::c_int;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Check {
@@ -42,15 +40,24 @@ impl Check {
 }
 
 /// What a request's `Variable-NAME: value` answer headers set: NAME=value.
+/// The app chooses the names, so they are matched as bytes: a multi-byte
+/// character where the prefix would end is just not a match.
 pub fn variables(headers: &[(String, String)]) -> Vec<(String, String)> {
+    const PREFIX: &[u8] = b"variable-";
     headers
         .iter()
-        .filter(|(k, _)| k.len() > 9 && k[..9].eq_ignore_ascii_case("variable-"))
-        .map(|(k, v)| (k[9..].to_string(), v.clone()))
+        .filter_map(|(k, v)| {
+            let (head, name) = k.as_bytes().split_at_checked(PREFIX.len())?;
+            if !head.eq_ignore_ascii_case(PREFIX) || name.is_empty() {
+                return None;
+            }
+            // The prefix is ASCII, so the name starts on a character boundary.
+            Some((String::from_utf8_lossy(name).into_owned(), v.clone()))
+        })
         .collect()
 }
 
-pub fn check(req: &mut Request, check: Check) -> c_int {
+pub fn check(req: &mut Request, check: Check) -> HookResult {
     let dir = req.dir_config();
     let (command, authoritative): (Option<&Command>, bool) = match check {
         Check::Authn => (
@@ -64,17 +71,17 @@ pub fn check(req: &mut Request, check: Check) -> c_int {
         ),
     };
     let Some(command) = command else {
-        return DECLINED as c_int;
+        return HookResult::Declined;
     };
     let password = match check {
         Check::Authn => match req.basic_auth_password() {
             Ok(pw) => Some(pw),
-            Err(status) => {
+            Err(rc) => {
                 req.log(
                     Level::Err,
                     "mod_fcgid: authenticator requires basic HTTP auth credentials",
                 );
-                return status;
+                return HookResult::from_c_int(rc);
             }
         },
         _ => None,
@@ -90,7 +97,7 @@ pub fn check(req: &mut Request, check: Check) -> c_int {
     env::for_auth_role(&mut params, check.role(), password.as_deref());
     let before = req.save_response();
     match run(req, command, &params) {
-        Ok(()) if req.status() == 200 && req.location_out().is_none() => {
+        Ok(()) if answered_ok(req) && req.location_out().is_none() => {
             req.log(
                 Level::Debug,
                 &format!("mod_fcgid: {}{who} to access {uri} succeeded", check.name()),
@@ -102,12 +109,12 @@ pub fn check(req: &mut Request, check: Check) -> c_int {
             for (name, value) in vars {
                 req.set_env(&name, &value);
             }
-            OK as c_int
+            HookResult::Ok
         }
         outcome => {
             let why = match outcome {
                 Err(status) => format!("error or unexpected condition while running it ({status})"),
-                Ok(()) if req.status() == 200 => "internal redirection not allowed".to_string(),
+                Ok(()) if answered_ok(req) => "internal redirection not allowed".to_string(),
                 Ok(()) => format!("it answered status {}", req.status()),
             };
             req.log(
@@ -118,22 +125,31 @@ pub fn check(req: &mut Request, check: Check) -> c_int {
                 ),
             );
             if !authoritative {
-                return DECLINED as c_int;
+                return HookResult::Declined;
             }
             if check != Check::Access {
                 req.challenge_basic();
             }
             match outcome {
-                Err(status) => status,
-                Ok(()) => HTTP_UNAUTHORIZED as c_int,
+                Err(status) => status.into(),
+                Ok(()) => HttpStatus::UNAUTHORIZED.into(),
             }
         }
     }
 }
 
+/// Did the program answer 200?
+fn answered_ok(req: &Request) -> bool {
+    HttpStatus::from_c_int(req.status()) == Some(HttpStatus::OK)
+}
+
 /// Runs the program once in the AUTHORIZER role: no body goes in, its
 /// headers are read by httpd's CGI scanner, its body is read and dropped.
-fn run(req: &mut Request, command: &Command, params: &[(Vec<u8>, Vec<u8>)]) -> Result<(), c_int> {
+fn run(
+    req: &mut Request,
+    command: &Command,
+    params: &[(Vec<u8>, Vec<u8>)],
+) -> Result<(), HttpStatus> {
     let server = req.server_config();
     let (uid, gid) = crate::ffi::process::httpd_user();
     let target = Target {
@@ -144,31 +160,26 @@ fn run(req: &mut Request, command: &Command, params: &[(Vec<u8>, Vec<u8>)]) -> R
         gid,
     };
     let (spec, opts) = class_for_command(command, &target, server);
-    let mut loan = Loan::borrow(req, spec, server.wait_timeout(), &command.path)?;
-    let request_log = req.log_handle();
-    let log_stderr = move |line: &str| {
-        request_log.log(Level::Warn, &format!("mod_fcgid: stderr: {line}"))
+    let log_stderr = exchange::stderr_logger(req);
+    let job = Job {
+        what: &command.path,
+        spec,
+        opts: &opts,
+        wait: server.wait_timeout(),
+        role: Role::Authorizer,
+        params,
+        body: &mut Body::new(0, 0),
     };
-    let fail = |req: &Request, e: super::app_conn::AppError| {
-        req.log(Level::Err, &format!("mod_fcgid: {}: {e}", command.path));
-        crate::ffi::bindings::HTTP_INTERNAL_SERVER_ERROR as c_int
-    };
-    let mut app = AppConn::connect(
-        loan.socket(),
-        opts.connect_timeout,
-        opts.io_timeout,
-        &log_stderr,
-    )
-    .map_err(|e| fail(req, e))?;
-    app.send_request(Role::Authorizer, params, &mut Body::new(0, 0))
-        .map_err(|e| fail(req, e))?;
-    let scanned = super::scan_headers(req, &mut app).map_err(|e| fail(req, e))?;
-    app.drain().map_err(|e| fail(req, e))?;
-    loan.give_back();
-    if scanned != OK as c_int {
-        return Err(scanned);
+    let mut answer = exchange::start(req, job, &log_stderr)?;
+    if let Err(e) = answer.drain_and_give_back() {
+        exchange::log_failure(req, &command.path, &e);
+        return Err(HttpStatus::INTERNAL_SERVER_ERROR);
     }
-    Ok(())
+    match answer.scanned {
+        HookResult::Ok => Ok(()),
+        HookResult::Status(status) => Err(status),
+        HookResult::Declined => Err(HttpStatus::INTERNAL_SERVER_ERROR),
+    }
 }
 
 #[cfg(test)]
@@ -182,6 +193,7 @@ mod tests {
             ("variable-quota".to_string(), "10".to_string()),
             ("Variable-".to_string(), "empty name".to_string()),
             ("X-Other".to_string(), "no".to_string()),
+            ("Variable".to_string(), "too short".to_string()),
         ];
         assert_eq!(
             variables(&headers),
@@ -189,6 +201,24 @@ mod tests {
                 ("USER_ROLE".to_string(), "admin".to_string()),
                 ("quota".to_string(), "10".to_string())
             ]
+        );
+    }
+
+    #[test]
+    fn names_with_multi_byte_characters_never_panic() {
+        let headers: Vec<(String, String)> = [
+            "Variableé",   // byte 9 is inside 'é'
+            "Variabl€-X",  // the prefix's bytes are not ASCII
+            "Variable-é€", // a non-ASCII name after the prefix is kept
+            "Variable€",
+            "日本語ヘッダ名",
+        ]
+        .iter()
+        .map(|k| (k.to_string(), "v".to_string()))
+        .collect();
+        assert_eq!(
+            variables(&headers),
+            vec![("é€".to_string(), "v".to_string())]
         );
     }
 }

@@ -5,25 +5,20 @@ use super::app_conn::{AppConn, AppError};
 use super::body::{Body, BodyError};
 use super::class::{class_for, Target};
 use super::env;
+use super::exchange::{self, Answer, Job};
 use super::loan::Loan;
 use crate::fcgi::Role;
-use crate::ffi::bindings::{
-    DECLINED, HTTP_BAD_REQUEST, HTTP_FORBIDDEN, HTTP_INTERNAL_SERVER_ERROR, HTTP_NOT_FOUND,
-    HTTP_NOT_MODIFIED, HTTP_REQUEST_ENTITY_TOO_LARGE, HTTP_SERVICE_UNAVAILABLE, OK,
-};
+use crate::ffi::http_status::{HookResult, HttpStatus};
 use crate::ffi::log::Level;
 use crate::ffi::request::{FileKind, Request};
-use std::os::raw::c_int;
 
-const HTTP_BAD_GATEWAY: c_int = 502;
-
-pub fn handle(req: &mut Request) -> c_int {
+pub fn handle(req: &mut Request) -> HookResult {
     if req.handler() != Some("fcgid-script") {
-        return DECLINED as c_int;
+        return HookResult::Declined;
     }
     // Any bytes (a script may be named caf\xe9.fcgi); `filename` is for logs.
     let Some(script) = req.filename().map(std::path::PathBuf::from) else {
-        return DECLINED as c_int;
+        return HookResult::Declined;
     };
     let filename = script.to_string_lossy().into_owned();
     if !req.allows_exec_cgi() {
@@ -31,7 +26,7 @@ pub fn handle(req: &mut Request) -> c_int {
             Level::Err,
             &format!("mod_fcgid: Options ExecCGI is off in this directory: {filename}"),
         );
-        return HTTP_FORBIDDEN as c_int;
+        return HttpStatus::FORBIDDEN.into();
     }
     let server = req.server_config();
     let dir = req.dir_config();
@@ -43,14 +38,14 @@ pub fn handle(req: &mut Request) -> c_int {
                 Level::Err,
                 &format!("mod_fcgid: attempt to invoke directory as script: {filename}"),
             );
-            return HTTP_FORBIDDEN as c_int;
+            return HttpStatus::FORBIDDEN.into();
         }
         FileKind::Missing if !wrapper_virtual => {
             req.log(
                 Level::Err,
                 &format!("mod_fcgid: script not found or unable to stat: {filename}"),
             );
-            return HTTP_NOT_FOUND as c_int;
+            return HttpStatus::NOT_FOUND.into();
         }
         _ => None,
     };
@@ -67,7 +62,7 @@ pub fn handle(req: &mut Request) -> c_int {
             Level::Err,
             &format!("mod_fcgid: {filename} is not a regular file"),
         );
-        return HTTP_FORBIDDEN as c_int;
+        return HttpStatus::FORBIDDEN.into();
     };
 
     // The whole body is read before a process is taken: a slow client never
@@ -87,21 +82,21 @@ pub fn handle(req: &mut Request) -> c_int {
                     server.max_request_len()
                 ),
             );
-            return HTTP_REQUEST_ENTITY_TOO_LARGE as c_int;
+            return HttpStatus::PAYLOAD_TOO_LARGE.into();
         }
         Err(Some(BodyError::Spool(e))) => {
             req.log(
                 Level::Err,
                 &format!("mod_fcgid: cannot spool the request body to a temporary file: {e}"),
             );
-            return HTTP_INTERNAL_SERVER_ERROR as c_int;
+            return HttpStatus::INTERNAL_SERVER_ERROR.into();
         }
         Err(None) => {
             req.log(
                 Level::Info,
                 "mod_fcgid: could not read the request body from the client",
             );
-            return HTTP_BAD_REQUEST as c_int;
+            return HttpStatus::BAD_REQUEST.into();
         }
     }
 
@@ -121,122 +116,79 @@ pub fn handle(req: &mut Request) -> c_int {
         env::fix_pathinfo(&mut params, req.uri().unwrap_or_default());
     }
 
-    let request_log = req.log_handle();
-    let log_stderr = move |line: &str| {
-        request_log.log(Level::Warn, &format!("mod_fcgid: stderr: {line}"))
+    let log_stderr = exchange::stderr_logger(req);
+    let job = Job {
+        what: &filename,
+        spec,
+        opts: &opts,
+        wait: server.wait_timeout(),
+        role: Role::Responder,
+        params: &params,
+        body: &mut body,
     };
-    // A process can be gone by the time we reach it; a request it never saw
-    // goes to another one (as C does), a few times at most.
-    for attempt in 1..=ATTEMPTS {
-        let mut loan = match Loan::borrow(req, spec.clone(), server.wait_timeout(), &filename) {
-            Ok(loan) => loan,
-            Err(status) => return status,
-        };
-        match exchange(
-            req,
-            &mut loan,
-            &opts,
-            &params,
-            &mut body,
-            server.output_buffer_size(),
-            &log_stderr,
-        ) {
-            Ok(status) => return status,
-            Err(Failure {
-                error, retry: true, ..
-            }) if attempt < ATTEMPTS => {
-                req.log(
-                    Level::Info,
-                    &format!("mod_fcgid: {filename}: {error}; trying another process"),
-                );
-            }
-            Err(Failure { status, error, .. }) => {
-                // The loan is dropped unreturned: the manager stops that process.
-                req.log(Level::Err, &format!("mod_fcgid: {filename}: {error}"));
-                return status;
-            }
+    let mut answer = match exchange::start(req, job, &log_stderr) {
+        Ok(answer) => answer,
+        Err(status) => return status.into(),
+    };
+    match respond(req, &mut answer, server.output_buffer_size()) {
+        Ok(result) => result,
+        Err(Failure { status, error }) => {
+            // The loan is dropped unreturned: the manager stops that process.
+            exchange::log_failure(req, &filename, &error);
+            status
         }
     }
-    unreachable!("the last attempt returns")
 }
 
-const ATTEMPTS: u32 = 10;
-
-/// Why an exchange failed: the status to answer (if no header was sent
-/// yet), the cause, and whether the app never saw the request.
+/// Why answering failed after the headers were scanned: what to tell httpd
+/// (a status if no header was sent yet), and the cause.
 struct Failure {
-    status: c_int,
+    status: HookResult,
     error: AppError,
-    retry: bool,
 }
 
-/// Runs one request against the app and answers the client.
-fn exchange(
-    req: &mut Request,
-    loan: &mut Loan,
-    opts: &crate::config::ProcessOptions,
-    params: &[(Vec<u8>, Vec<u8>)],
-    body: &mut Body,
-    buffer_size: usize,
-    log_stderr: &dyn Fn(&str),
-) -> Result<c_int, Failure> {
-    let fail = |status: u32, app: Option<&AppConn>, error: AppError| {
-        let retry = match app {
-            Some(app) => app.never_started(&error),
-            None => matches!(error, AppError::Connect(_)),
-        };
+impl Failure {
+    fn new(status: impl Into<HookResult>, error: AppError) -> Failure {
         Failure {
-            status: status as c_int,
+            status: status.into(),
             error,
-            retry,
         }
-    };
-    let mut app = AppConn::connect(
-        loan.socket(),
-        opts.connect_timeout,
-        opts.io_timeout,
-        log_stderr,
-    )
-    .map_err(|e| fail(HTTP_SERVICE_UNAVAILABLE, None, e))?;
-    if let Err(e) = app.send_request(Role::Responder, params, body) {
-        return Err(fail(HTTP_INTERNAL_SERVER_ERROR, Some(&app), e));
     }
-    // The first answer, before httpd's scanner reads lines: a process that
-    // was already gone shows here, and the request can go elsewhere.
-    if let Err(e) = app.await_answer() {
-        return Err(fail(HTTP_INTERNAL_SERVER_ERROR, Some(&app), e));
-    }
+}
 
-    let scanned = super::scan_headers(req, &mut app)
-        .map_err(|e| fail(HTTP_INTERNAL_SERVER_ERROR, None, e))?;
-    if scanned != OK as c_int {
+/// Answers the client from the app's scanned headers: an error or 304 as
+/// httpd's own, a local redirect, or the body streamed.
+fn respond(
+    req: &mut Request,
+    answer: &mut Answer,
+    buffer_size: usize,
+) -> Result<HookResult, Failure> {
+    if answer.scanned != HookResult::Ok {
+        let scanned = answer.scanned;
         // Still read the app's answer to the end so the process stays usable.
-        app.drain().map_err(|e| Failure {
-            status: scanned,
-            error: e,
-            retry: false,
-        })?;
-        loan.give_back();
-        if scanned == HTTP_NOT_MODIFIED as c_int {
-            req.set_status(scanned);
-            return Ok(OK as c_int);
+        answer
+            .drain_and_give_back()
+            .map_err(|e| Failure::new(scanned, e))?;
+        if scanned == HookResult::Status(HttpStatus::NOT_MODIFIED) {
+            req.set_status(HttpStatus::NOT_MODIFIED.as_c_int());
+            return Ok(HookResult::Ok);
         }
         return Ok(scanned);
     }
     if let Some(location) = req.location_out() {
-        if req.status() == 200 {
-            app.drain()
-                .map_err(|e| fail(HTTP_INTERNAL_SERVER_ERROR, None, e))?;
-            loan.give_back();
+        if HttpStatus::from_c_int(req.status()) == Some(HttpStatus::OK) {
+            answer
+                .drain_and_give_back()
+                .map_err(|e| Failure::new(HttpStatus::INTERNAL_SERVER_ERROR, e))?;
             if location.starts_with('/') {
                 req.internal_redirect_as_get(&location);
-                return Ok(OK as c_int);
+                return Ok(HookResult::Ok);
             }
-            return Ok(302);
+            return Ok(HttpStatus::FOUND.into());
         }
     }
-    stream_body(req, &mut app, loan, buffer_size)?;
-    Ok(OK as c_int)
+    stream_body(req, &mut answer.app, &mut answer.loan, buffer_size)?;
+    Ok(HookResult::Ok)
 }
 
 /// How much of an answer is read and thrown away after its client hung up,
@@ -264,20 +216,12 @@ fn stream_body(
             Err(error) if out.sent_anything() => {
                 // Headers are out: cut the connection so the client sees the
                 // answer is incomplete; the request's status stays as sent.
-                out.abort(HTTP_BAD_GATEWAY);
-                return Err(Failure {
-                    status: OK as c_int,
-                    error,
-                    retry: false,
-                });
+                out.abort(HttpStatus::BAD_GATEWAY.as_c_int());
+                return Err(Failure::new(HookResult::Ok, error));
             }
             Err(error) => {
                 out.discard();
-                return Err(Failure {
-                    status: HTTP_BAD_GATEWAY,
-                    error,
-                    retry: false,
-                });
+                return Err(Failure::new(HttpStatus::BAD_GATEWAY, error));
             }
         };
         if app.finished() {

@@ -1,11 +1,10 @@
 //! A process borrowed from the manager for one request.
 
-use crate::ffi::bindings::HTTP_SERVICE_UNAVAILABLE;
+use crate::ffi::http_status::HttpStatus;
 use crate::ffi::log::Level;
 use crate::ffi::request::Request;
 use crate::pm::client::{self, AcquireError, Lease};
 use crate::pm::wire::{ClassSpec, Outcome};
-use std::os::raw::c_int;
 use std::path::Path;
 use std::time::Duration;
 
@@ -23,10 +22,10 @@ impl Loan {
         spec: ClassSpec,
         wait: Duration,
         what: &str,
-    ) -> Result<Loan, c_int> {
+    ) -> Result<Loan, HttpStatus> {
         let Some(pm_socket) = crate::pm::launch::manager_socket() else {
             req.log(Level::Err, "mod_fcgid: the process manager is not running");
-            return Err(HTTP_SERVICE_UNAVAILABLE as c_int);
+            return Err(HttpStatus::SERVICE_UNAVAILABLE);
         };
         match client::acquire(&pm_socket, spec, wait) {
             Ok(lease) => Ok(Loan(Some(lease))),
@@ -35,14 +34,14 @@ impl Loan {
                     Level::Warn,
                     &format!("mod_fcgid: can't apply process slot for {what}: {reason}"),
                 );
-                Err(HTTP_SERVICE_UNAVAILABLE as c_int)
+                Err(HttpStatus::SERVICE_UNAVAILABLE)
             }
             Err(e) => {
                 req.log(
                     Level::Err,
                     &format!("mod_fcgid: can't apply process slot for {what}: {e}"),
                 );
-                Err(HTTP_SERVICE_UNAVAILABLE as c_int)
+                Err(HttpStatus::SERVICE_UNAVAILABLE)
             }
         }
     }

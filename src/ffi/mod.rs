@@ -5,6 +5,7 @@ pub mod bindings;
 pub mod directives;
 pub mod guard;
 pub mod hooks;
+pub mod http_status;
 pub mod log;
 pub mod output;
 pub mod pool;

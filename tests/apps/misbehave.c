@@ -7,7 +7,10 @@
  *   unknown     send a management record and a record of unknown type 42
  *               before a normal answer
  *   status      (default) a normal answer, a STDERR line, app status 7
- * It reads each request to the end of STDIN before answering. */
+ *   readpart    read the request up to its first STDIN record, then close
+ *               with the rest unread (the peer sees a reset): a process
+ *               that died having read part of a POST
+ * Other modes read each request to the end of STDIN before answering. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,8 +62,9 @@ static void end_request(int fd, unsigned app_status, int protocol_status)
     record(fd, 3, 1, body, 8);
 }
 
-/* Reads records until the empty STDIN record; -1 if the connection ends first. */
-static int read_request(int fd)
+/* Reads records until the empty STDIN record (or, with `part`, the first
+ * STDIN record with content); -1 if the connection ends first. */
+static int read_request(int fd, int part)
 {
     unsigned char h[8], body[65535 + 255];
     for (;;) {
@@ -69,7 +73,8 @@ static int read_request(int fd)
         size_t len = (h[4] << 8 | h[5]) + h[6];
         if (read_full(fd, body, len) < 0)
             return -1;
-        if (h[1] == 5 && h[4] == 0 && h[5] == 0)
+        int content = h[4] || h[5];
+        if (h[1] == 5 && content == part)
             return 0;
     }
 }
@@ -123,7 +128,8 @@ int main(void)
                 continue;
             return 1;
         }
-        if (read_request(fd) == 0)
+        int part = strcmp(mode, "readpart") == 0;
+        if (read_request(fd, part) == 0 && !part)
             answer(fd, mode);
         close(fd);
     }

@@ -5,7 +5,8 @@
 //!
 //! A thread sends the request while the main thread relays the answer, so
 //! an application that answers while the body is still arriving (an echo
-//! of a large upload) cannot deadlock with us.
+//! of a large upload) cannot deadlock with us. The records are built and
+//! read by `fcgi::client`, the exchange the module drives too.
 
 use std::ffi::OsString;
 use std::io::{self, Read, Write};
@@ -15,26 +16,24 @@ use std::sync::mpsc::{self, Receiver};
 
 use super::addr::Stream;
 use super::failure::{Failure, HttpStatus, EXIT_PROTOCOL, EXIT_VERSION};
-use crate::fcgi::{
-    encode_begin_request, encode_params, encode_stream_chunk, encode_stream_end, Decoder,
-    ProtocolError, ProtocolStatus, Record, RecordType, Role, NULL_REQUEST_ID,
-};
-
-/// The only request on the connection (the original's choice too).
-pub const REQUEST_ID: u16 = 1;
+use crate::fcgi::client::{Event, ExchangeError, RequestWriter, ResponseReader, REQUEST_ID};
+use crate::fcgi::{ProtocolError, ProtocolStatus, Role};
 
 /// Standard input is forwarded in pieces of at most this many bytes.
 const STDIN_CHUNK: usize = 64 * 1024;
+
+fn writer() -> RequestWriter {
+    RequestWriter::new(REQUEST_ID, Role::Responder)
+}
 
 /// The request up to its body: BEGIN_REQUEST and the whole PARAMS stream,
 /// plus the end of STDIN when there is no body.
 pub fn request_head(env: &[(OsString, OsString)], has_body: bool) -> Vec<u8> {
     let mut out = Vec::new();
-    encode_begin_request(&mut out, REQUEST_ID, Role::Responder, false);
     let pairs = env.iter().map(|(k, v)| (k.as_bytes(), v.as_bytes()));
-    encode_params(&mut out, REQUEST_ID, pairs);
+    writer().head(&mut out, pairs);
     if !has_body {
-        encode_stream_end(&mut out, RecordType::Stdin, REQUEST_ID);
+        writer().stdin_end(&mut out);
     }
     out
 }
@@ -106,100 +105,55 @@ fn send_request(
         };
         left -= n as u64;
         records.clear();
-        encode_stream_chunk(&mut records, RecordType::Stdin, REQUEST_ID, &buf[..n]);
+        writer().stdin(&mut records, &buf[..n]);
         conn.write_all(&records).map_err(|_| SendError::Conn)?;
     }
     records.clear();
-    encode_stream_end(&mut records, RecordType::Stdin, REQUEST_ID);
+    writer().stdin_end(&mut records);
     conn.write_all(&records).map_err(|_| SendError::Conn)
-}
-
-/// What to do with one record from the application.
-#[derive(Debug, PartialEq, Eq)]
-enum Step {
-    Stdout,
-    Stderr,
-    /// Management records and record types we do not know.
-    Skip,
-    End(u32),
-}
-
-/// Why an answer is unusable (before it becomes a `Failure`).
-#[derive(Debug, PartialEq, Eq)]
-enum BadAnswer {
-    Protocol(ProtocolError),
-    WrongRequest(u16),
-    WrongType(RecordType),
-    Refused(ProtocolStatus),
-}
-
-fn step(rec: &Record) -> Result<Step, BadAnswer> {
-    if rec.request_id == NULL_REQUEST_ID {
-        return Ok(Step::Skip);
-    }
-    if rec.request_id != REQUEST_ID {
-        return Err(BadAnswer::WrongRequest(rec.request_id));
-    }
-    match rec.rtype {
-        RecordType::Stdout => Ok(Step::Stdout),
-        RecordType::Stderr => Ok(Step::Stderr),
-        RecordType::EndRequest => {
-            let end = rec.end_request().map_err(BadAnswer::Protocol)?;
-            match end.protocol_status {
-                ProtocolStatus::RequestComplete => Ok(Step::End(end.app_status)),
-                other => Err(BadAnswer::Refused(other)),
-            }
-        }
-        RecordType::Unknown(_) => Ok(Step::Skip),
-        other => Err(BadAnswer::WrongType(other)),
-    }
 }
 
 const CLIENT_BAD_ANSWER: &str = "the FastCGI application sent an invalid response";
 const CLIENT_NO_ANSWER: &str = "the FastCGI application did not complete the request";
 
-impl BadAnswer {
-    fn into_failure(self, conn_name: &str) -> Failure {
-        let at = format!("FastCGI application at {conn_name}");
-        match self {
-            BadAnswer::Protocol(e) => {
-                let code = match e {
-                    ProtocolError::BadVersion(_) => EXIT_VERSION,
-                    _ => EXIT_PROTOCOL,
-                };
-                Failure::new(
-                    format!("{at} sent a bad record: {e}"),
-                    CLIENT_BAD_ANSWER,
-                    code,
-                )
-            }
-            BadAnswer::WrongRequest(id) => Failure::new(
-                format!("{at} sent a record for request {id}, expected {REQUEST_ID}"),
+/// Words an unusable answer for standard error and the client.
+fn exchange_failure(error: ExchangeError, conn_name: &str) -> Failure {
+    let at = format!("FastCGI application at {conn_name}");
+    match error {
+        ExchangeError::Protocol(e) => {
+            let code = match e {
+                ProtocolError::BadVersion(_) => EXIT_VERSION,
+                _ => EXIT_PROTOCOL,
+            };
+            Failure::new(
+                format!("{at} sent a bad record: {e}"),
                 CLIENT_BAD_ANSWER,
+                code,
+            )
+        }
+        ExchangeError::Closed => Failure::new(
+            format!("{at} closed the connection before ending the request"),
+            CLIENT_NO_ANSWER,
+            EXIT_PROTOCOL,
+        ),
+        ExchangeError::Rejected(end) => {
+            let status = end.protocol_status;
+            let mut f = Failure::new(
+                format!("{at} refused the request: {status}"),
+                "the FastCGI application refused the request",
                 EXIT_PROTOCOL,
-            ),
-            BadAnswer::WrongType(t) => Failure::new(
-                format!("{at} sent a {t} record, which only a web server sends"),
-                CLIENT_BAD_ANSWER,
-                EXIT_PROTOCOL,
-            ),
-            BadAnswer::Refused(status) => {
-                let mut f = Failure::new(
-                    format!("{at} refused the request: {status}"),
-                    "the FastCGI application refused the request",
-                    EXIT_PROTOCOL,
-                );
-                if status == ProtocolStatus::Overloaded {
-                    f.response = Some(HttpStatus::Unavailable);
-                    f.client_text = "the FastCGI application is overloaded";
-                }
-                f
+            );
+            if status == ProtocolStatus::Overloaded {
+                f.response = Some(HttpStatus::Unavailable);
+                f.client_text = "the FastCGI application is overloaded";
             }
+            f
         }
     }
 }
 
 /// Relays STDOUT and STDERR until END_REQUEST; returns its app status.
+/// Only IO here: what the records mean is the exchange's business.
 fn relay(
     mut conn: impl Read,
     conn_name: &str,
@@ -207,9 +161,19 @@ fn relay(
     stderr: &mut impl Write,
     stdin_error: &Receiver<io::Error>,
 ) -> Result<u32, Failure> {
-    let mut decoder = Decoder::new();
+    let mut answer = ResponseReader::new(REQUEST_ID);
     let mut buf = vec![0; 64 * 1024];
     loop {
+        while let Some(event) = answer
+            .next_event()
+            .map_err(|e| exchange_failure(e, conn_name))?
+        {
+            match event {
+                Event::Stdout(data) => copy_out(stdout, &data, "standard output")?,
+                Event::Stderr(data) => copy_out(stderr, &data, "standard error")?,
+                Event::End(end) => return Ok(end.app_status),
+            }
+        }
         let n = match conn.read(&mut buf) {
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -227,32 +191,10 @@ fn relay(
             if let Some(f) = stdin_failure(stdin_error) {
                 return Err(f);
             }
-            if let Err(e) = decoder.finish() {
-                return Err(BadAnswer::Protocol(e).into_failure(conn_name));
-            }
-            return Err(Failure::new(
-                format!(
-                    "FastCGI application at {conn_name} closed the connection \
-                     before ending the request"
-                ),
-                CLIENT_NO_ANSWER,
-                EXIT_PROTOCOL,
-            ));
+            let closed = answer.close().expect_err("the answer had not ended");
+            return Err(exchange_failure(closed, conn_name));
         }
-        decoder.feed(&buf[..n]);
-        loop {
-            let rec = match decoder.next_record() {
-                Ok(Some(rec)) => rec,
-                Ok(None) => break,
-                Err(e) => return Err(BadAnswer::Protocol(e).into_failure(conn_name)),
-            };
-            match step(&rec).map_err(|bad| bad.into_failure(conn_name))? {
-                Step::Stdout => copy_out(stdout, &rec.content, "standard output")?,
-                Step::Stderr => copy_out(stderr, &rec.content, "standard error")?,
-                Step::Skip => {}
-                Step::End(status) => return Ok(status),
-            }
-        }
+        answer.feed(&buf[..n]);
     }
 }
 
@@ -268,9 +210,6 @@ fn stdin_failure(stdin_error: &Receiver<io::Error>) -> Option<Failure> {
 /// Passes content on at once: an application that flushes (progress
 /// output, server-sent events) reaches the client without delay.
 fn copy_out(out: &mut impl Write, data: &[u8], what: &str) -> Result<(), Failure> {
-    if data.is_empty() {
-        return Ok(()); // the end of the stream
-    }
     out.write_all(data).and_then(|()| out.flush()).map_err(|e| {
         let mut f = Failure::new(
             format!("Error writing to {what}: {e}"),
@@ -285,7 +224,10 @@ fn copy_out(out: &mut impl Write, data: &[u8], what: &str) -> Result<(), Failure
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fcgi::{encode_end_request, encode_record, EndRequest, PairDecoder};
+    use crate::fcgi::{
+        encode_end_request, encode_record, encode_stream_end, Decoder, EndRequest, PairDecoder,
+        RecordType,
+    };
 
     fn end(app_status: u32, protocol_status: ProtocolStatus) -> Vec<u8> {
         let mut out = Vec::new();
@@ -481,14 +423,18 @@ mod tests {
     }
 
     #[test]
-    fn records_that_do_not_belong() {
-        let (f, _) = failure(&record(RecordType::Stdout, 2, b"x"));
-        assert!(f.message.contains("request 2, expected 1"), "{}", f.message);
-        assert_eq!(f.exit_code, EXIT_PROTOCOL);
-        let (f, _) = failure(&record(RecordType::Params, 1, b""));
-        assert!(f.message.contains("PARAMS record"), "{}", f.message);
+    fn records_that_do_not_belong_are_skipped_but_a_bad_end_is_not() {
+        // The exchange's one policy: foreign request ids and server-side
+        // types are skipped whole.
+        let mut wire = record(RecordType::Stdout, 2, b"x");
+        wire.extend(record(RecordType::Params, 1, b""));
+        wire.extend(record(RecordType::Stdout, 1, b"ok"));
+        wire.extend(end(0, ProtocolStatus::RequestComplete));
+        let (r, out, _) = relay_bytes(&wire);
+        assert_eq!((r.unwrap(), &out[..]), (0, &b"ok"[..]));
         let (f, _) = failure(&record(RecordType::EndRequest, 1, b"short"));
         assert!(f.message.contains("5-byte body"), "{}", f.message);
+        assert_eq!(f.exit_code, EXIT_PROTOCOL);
     }
 
     #[test]

@@ -3,12 +3,14 @@
 //! Nothing here does IO, reads the clock or knows about httpd. Writers
 //! append to a `Vec<u8>`; readers are fed bytes and hand back complete
 //! records or name-value pairs, or say that they need more bytes.
-//! Used by the module (`mod_fcgid`) and by `cgi-fcgi`.
+//! [`client`] is the one client exchange (request bytes out, answer events
+//! in) that the module (`mod_fcgid`) and `cgi-fcgi` both drive.
 
 #![forbid(unsafe_code)]
 
 mod begin_request;
 mod buf;
+pub mod client;
 mod decode;
 mod encode;
 mod end_request;

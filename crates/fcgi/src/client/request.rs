@@ -1,0 +1,40 @@
+//! The bytes of a request: BEGIN_REQUEST, the PARAMS stream (split across
+//! records past 64 KiB), STDIN in records, and the empty STDIN that ends it.
+
+use crate::{encode_begin_request, encode_params, encode_stream_chunk, encode_stream_end};
+use crate::{RecordType, Role};
+
+/// Builds one request's records. Cheap to copy, so the half that sends the
+/// body can live on another thread than the half that reads the answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestWriter {
+    request_id: u16,
+    role: Role,
+}
+
+impl RequestWriter {
+    pub fn new(request_id: u16, role: Role) -> Self {
+        RequestWriter { request_id, role }
+    }
+
+    /// BEGIN_REQUEST (the connection is closed after the request) and the
+    /// whole PARAMS stream with its terminator.
+    pub fn head<'a, I>(&self, dst: &mut Vec<u8>, params: I)
+    where
+        I: IntoIterator<Item = (&'a [u8], &'a [u8])>,
+    {
+        encode_begin_request(dst, self.request_id, self.role, false);
+        encode_params(dst, self.request_id, params);
+    }
+
+    /// Body bytes as STDIN records of at most 65535 bytes; nothing for an
+    /// empty piece (an empty record would end STDIN).
+    pub fn stdin(&self, dst: &mut Vec<u8>, data: &[u8]) {
+        encode_stream_chunk(dst, RecordType::Stdin, self.request_id, data);
+    }
+
+    /// The empty STDIN record: the body is complete.
+    pub fn stdin_end(&self, dst: &mut Vec<u8>) {
+        encode_stream_end(dst, RecordType::Stdin, self.request_id);
+    }
+}

@@ -1,0 +1,136 @@
+//! When a failed request may go to another process: only when the app
+//! provably never read any of it. A request the app may have read could
+//! run twice (a POST stored twice), so doubt means no retry.
+//!
+//! What proves it:
+//! - the connection was never made (refused, no socket, connect timeout);
+//! - the very first write found the peer gone (reset, broken pipe) before
+//!   the kernel took a single byte of the request.
+//!
+//! What does not: once the kernel has taken bytes, a reset says only that
+//! the app closed with some of them unread. Linux resets a Unix stream for
+//! a connection the app never accepted and for one it read half of alike,
+//! so "nothing answered yet" proves nothing.
+//!
+//! One exception, deliberate and open to review: a request WITHOUT a body
+//! that is reset (or finds the pipe broken) before any answer byte is still
+//! retried. The app may have read its PARAMS, but no body can run twice,
+//! and without it every request queued to a process that retires itself
+//! (php-cgi's PHP_FCGI_MAX_REQUESTS) or dies at start would fail. Removing
+//! it needs proof from the manager that a connection was never accepted.
+
+use super::app_conn::AppError;
+use std::io;
+
+fn peer_gone(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe
+    )
+}
+
+/// What the failed attempt had done, besides its error.
+#[derive(Clone, Copy, Debug)]
+pub struct Attempt {
+    /// The request has a body (STDIN is not empty).
+    pub has_body: bool,
+    /// Some byte of an answer arrived.
+    pub answered: bool,
+}
+
+/// May the request that failed with `error` be sent to another process?
+pub fn may_retry(error: &AppError, attempt: Attempt) -> bool {
+    match error {
+        AppError::Connect(_) => true,
+        AppError::Send { error, sent: 0 } => peer_gone(error),
+        // The exception of the module docs.
+        AppError::Send { error, .. } | AppError::Io(error) => {
+            !attempt.has_body && !attempt.answered && peer_gone(error)
+        }
+        AppError::Exchange(_) => false,
+    }
+}
+
+/// For the log line of a failure that looks like a vanished process but is
+/// not retried: why not.
+pub fn why_not_retried(error: &AppError) -> Option<&'static str> {
+    match error {
+        AppError::Send { error, .. } | AppError::Io(error) if peer_gone(error) => {
+            Some("not sent to another process: the application may have read part of the request")
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fcgi::client::ExchangeError;
+
+    fn os(kind: io::ErrorKind) -> io::Error {
+        io::Error::from(kind)
+    }
+
+    const POST: Attempt = Attempt {
+        has_body: true,
+        answered: false,
+    };
+    const GET: Attempt = Attempt {
+        has_body: false,
+        answered: false,
+    };
+
+    #[test]
+    fn only_requests_no_app_could_have_read_are_retried() {
+        use io::ErrorKind::{BrokenPipe, ConnectionRefused, ConnectionReset, NotFound, TimedOut};
+        let send = |kind, sent| AppError::Send {
+            error: os(kind),
+            sent,
+        };
+        let cases = [
+            (AppError::Connect(os(ConnectionRefused)), true),
+            (AppError::Connect(os(NotFound)), true),
+            (AppError::Connect(os(TimedOut)), true),
+            (send(BrokenPipe, 0), true),
+            (send(ConnectionReset, 0), true),
+            // The kernel took bytes: the app may have read them.
+            (send(BrokenPipe, 1), false),
+            (send(ConnectionReset, 70_000), false),
+            (send(TimedOut, 0), false),
+            // The whole request went out, then the connection broke.
+            (AppError::Io(os(ConnectionReset)), false),
+            (AppError::Exchange(ExchangeError::Closed), false),
+        ];
+        for (error, retry) in cases {
+            assert_eq!(may_retry(&error, POST), retry, "{error:?}");
+        }
+    }
+
+    #[test]
+    fn a_request_without_a_body_reset_before_any_answer_is_retried() {
+        let reset = || AppError::Io(os(io::ErrorKind::ConnectionReset));
+        assert!(may_retry(&reset(), GET));
+        let pipe = AppError::Send {
+            error: os(io::ErrorKind::BrokenPipe),
+            sent: 900,
+        };
+        assert!(may_retry(&pipe, GET));
+        let answered = Attempt {
+            answered: true,
+            ..GET
+        };
+        assert!(!may_retry(&reset(), answered));
+        assert!(!may_retry(&AppError::Exchange(ExchangeError::Closed), GET));
+    }
+
+    #[test]
+    fn a_reset_that_is_not_retried_says_why() {
+        let e = AppError::Send {
+            error: os(io::ErrorKind::ConnectionReset),
+            sent: 100,
+        };
+        assert!(why_not_retried(&e).is_some());
+        assert!(why_not_retried(&AppError::Io(os(io::ErrorKind::BrokenPipe))).is_some());
+        assert!(why_not_retried(&AppError::Exchange(ExchangeError::Closed)).is_none());
+    }
+}
