@@ -77,7 +77,11 @@ pub fn start<'l>(
                 },
                 Err(failure) => failure,
             };
-        let tried = retry::Attempt { has_body, answered };
+        let tried = retry::Attempt {
+            has_body,
+            safe: safe_to_repeat(role, params),
+            answered,
+        };
         // Either way the loan is dropped unreturned: the manager stops that
         // process (gone already, or in an unknown state).
         if retry::may_retry(&error, tried) && attempt < ATTEMPTS {
@@ -119,6 +123,17 @@ fn connect_and_send<'l>(
         Ok(()) => Ok(app),
         Err(e) => Err((HttpStatus::INTERNAL_SERVER_ERROR, e, app.answered())),
     }
+}
+
+/// An authorizer check, or a request with a safe method (RFC 9110 9.2.1).
+fn safe_to_repeat(role: Role, params: &[(Vec<u8>, Vec<u8>)]) -> bool {
+    if role != Role::Responder {
+        return true;
+    }
+    params
+        .iter()
+        .find(|(k, _)| k.as_slice() == b"REQUEST_METHOD")
+        .is_some_and(|(_, m)| matches!(m.as_slice(), b"GET" | b"HEAD" | b"OPTIONS" | b"TRACE"))
 }
 
 /// Logs the app's STDERR lines at warn level, tied to the request.

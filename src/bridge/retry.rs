@@ -12,12 +12,15 @@
 //! a connection the app never accepted and for one it read half of alike,
 //! so "nothing answered yet" proves nothing.
 //!
-//! One exception, deliberate and open to review: a request WITHOUT a body
-//! that is reset (or finds the pipe broken) before any answer byte is still
-//! retried. The app may have read its PARAMS, but no body can run twice,
-//! and without it every request queued to a process that retires itself
-//! (php-cgi's PHP_FCGI_MAX_REQUESTS) or dies at start would fail. Removing
-//! it needs proof from the manager that a connection was never accepted.
+//! One exception, deliberate: a request that is safe to repeat (a GET,
+//! HEAD, OPTIONS or TRACE without a body, or an authorizer check) and that
+//! is reset (or finds the pipe broken) before any answer byte is retried,
+//! as browsers and proxies repeat such requests. Without it every request
+//! queued to a process that retires itself (php-cgi's
+//! PHP_FCGI_MAX_REQUESTS) or dies at start would fail. A POST, PUT, DELETE
+//! or any other method is never repeated after the kernel took a byte,
+//! with or without a body. Doing better needs proof from the manager that
+//! a connection was never accepted.
 
 use super::app_conn::AppError;
 use std::io;
@@ -34,6 +37,8 @@ fn peer_gone(e: &io::Error) -> bool {
 pub struct Attempt {
     /// The request has a body (STDIN is not empty).
     pub has_body: bool,
+    /// Repeating it changes nothing (a safe method, or an authorizer check).
+    pub safe: bool,
     /// Some byte of an answer arrived.
     pub answered: bool,
 }
@@ -45,7 +50,7 @@ pub fn may_retry(error: &AppError, attempt: Attempt) -> bool {
         AppError::Send { error, sent: 0 } => peer_gone(error),
         // The exception of the module docs.
         AppError::Send { error, .. } | AppError::Io(error) => {
-            !attempt.has_body && !attempt.answered && peer_gone(error)
+            attempt.safe && !attempt.has_body && !attempt.answered && peer_gone(error)
         }
         AppError::Exchange(_) => false,
     }
@@ -73,10 +78,12 @@ mod tests {
 
     const POST: Attempt = Attempt {
         has_body: true,
+        safe: false,
         answered: false,
     };
     const GET: Attempt = Attempt {
         has_body: false,
+        safe: true,
         answered: false,
     };
 
@@ -121,6 +128,19 @@ mod tests {
         };
         assert!(!may_retry(&reset(), answered));
         assert!(!may_retry(&AppError::Exchange(ExchangeError::Closed), GET));
+    }
+
+    #[test]
+    fn an_unsafe_method_without_a_body_is_not_repeated() {
+        // A DELETE, or a POST with an empty body, must not run twice either.
+        let delete = Attempt {
+            has_body: false,
+            safe: false,
+            answered: false,
+        };
+        assert!(!may_retry(&AppError::Io(os(io::ErrorKind::ConnectionReset)), delete));
+        // Never reached at all: any request may go elsewhere.
+        assert!(may_retry(&AppError::Connect(os(io::ErrorKind::ConnectionRefused)), delete));
     }
 
     #[test]
