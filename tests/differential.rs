@@ -106,14 +106,6 @@ pub const KNOWN: &[Row] = &[
 /// once they no longer show.
 pub const PENDING: &[Row] = &[
     Row {
-        name: "content-length-always",
-        cases: &[],
-        shows: Shows::Lines(&["CONTENT_LENGTH="]),
-        c: "CONTENT_LENGTH is always set (0 without a body)",
-        ours: "no CONTENT_LENGTH without a body",
-        why: "src/bridge/env.rs",
-    },
-    Row {
         name: "hop-by-hop",
         cases: &[],
         shows: Shows::Lines(&[

@@ -42,11 +42,12 @@ pub fn pass_headers(env: &mut Env, headers: &[(String, String)]) {
     }
 }
 
-/// The body was read whole (de-chunked): tell the app its real length.
-pub fn set_content_length(env: &mut Env, len: u64, had_header: bool) {
-    if len > 0 || had_header {
-        set(env, b"CONTENT_LENGTH", len.to_string().into_bytes());
-    }
+/// The body was read whole (de-chunked): tell the app its real length,
+/// always, as C does: `CONTENT_LENGTH=0` for a request without a body (an
+/// app doing `atoi(getenv("CONTENT_LENGTH"))` must not crash), the
+/// de-chunked length for a chunked one.
+pub fn set_content_length(env: &mut Env, len: u64, _had_header: bool) {
+    set(env, b"CONTENT_LENGTH", len.to_string().into_bytes());
 }
 
 /// `FcgidFixPathinfo 1`: SCRIPT_NAME as PHP's `cgi.fix_pathinfo=1` expects,
@@ -135,12 +136,19 @@ mod tests {
     fn content_length_reflects_the_body_read() {
         let mut e = env(&[]);
         set_content_length(&mut e, 0, false);
-        assert_eq!(get(&e, "CONTENT_LENGTH"), None, "no body, no header");
+        assert_eq!(get(&e, "CONTENT_LENGTH"), Some(&b"0"[..]), "no body");
         set_content_length(&mut e, 1234, false);
         assert_eq!(
             get(&e, "CONTENT_LENGTH"),
             Some(&b"1234"[..]),
             "chunked body"
+        );
+        let mut e = env(&[("CONTENT_LENGTH", "99")]);
+        set_content_length(&mut e, 0, true);
+        assert_eq!(
+            get(&e, "CONTENT_LENGTH"),
+            Some(&b"0"[..]),
+            "what was read, as C"
         );
     }
 
