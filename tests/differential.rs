@@ -106,21 +106,6 @@ pub const KNOWN: &[Row] = &[
 /// once they no longer show.
 pub const PENDING: &[Row] = &[
     Row {
-        name: "hop-by-hop",
-        cases: &[],
-        shows: Shows::Lines(&[
-            "HTTP_CONNECTION=",
-            "HTTP_KEEP_ALIVE=",
-            "HTTP_TE=",
-            "HTTP_TRAILER=",
-            "HTTP_TRANSFER_ENCODING=",
-            "HTTP_UPGRADE=",
-        ]),
-        c: "HTTP_CONNECTION=close always; no HTTP_KEEP_ALIVE, HTTP_TE, HTTP_TRAILER, HTTP_TRANSFER_ENCODING, HTTP_UPGRADE",
-        ours: "the client's Connection and the hop-by-hop headers are passed",
-        why: "src/bridge/env.rs",
-    },
-    Row {
         name: "variable-names",
         cases: &["passheader", "passheader_lowercase", "vhost_passheader", "setenv_odd_names"],
         shows: Shows::Lines(&["X_", "X-", "x-", "_lives=", "9lives=", "odd"]),

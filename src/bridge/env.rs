@@ -10,14 +10,31 @@ fn set(env: &mut Env, name: &[u8], value: Vec<u8>) {
     }
 }
 
-/// Never forward a client's `Proxy:` header as HTTP_PROXY (httpoxy):
-/// apps would take it as their outbound proxy.
+/// Hop-by-hop request headers httpd dealt with itself: C mod_fcgid never
+/// passes them on (the body arrives de-chunked, the connection is httpd's).
+const HOP_BY_HOP: [&[u8]; 5] = [
+    b"HTTP_KEEP_ALIVE",
+    b"HTTP_TE",
+    b"HTTP_TRAILER",
+    b"HTTP_TRANSFER_ENCODING",
+    b"HTTP_UPGRADE",
+];
+
+/// Request headers that are not the app's, in every role, as C has it:
+/// - never a client's `Proxy:` header as HTTP_PROXY (httpoxy): apps would
+///   take it as their outbound proxy;
+/// - no hop-by-hop headers, and HTTP_CONNECTION=close whatever the client
+///   sent: the app answers httpd, which keeps or closes the client's
+///   connection itself.
 pub fn drop_httpoxy(env: &mut Env) {
-    env.retain(|(k, _)| k != b"HTTP_PROXY");
+    env.retain(|(k, _)| k != b"HTTP_PROXY" && !HOP_BY_HOP.contains(&k.as_slice()));
+    set(env, b"HTTP_CONNECTION", b"close".to_vec());
 }
 
 /// `FcgidPassHeader`: each named request header under its own name and as
-/// `HTTP_<NAME>` (dashes become underscores, upper case).
+/// `HTTP_<NAME>` (dashes become underscores, upper case). A hop-by-hop
+/// header, and Connection, keep only their own name: C removes (or sets to
+/// `close`) their HTTP_ form after adding it.
 pub fn pass_headers(env: &mut Env, headers: &[(String, String)]) {
     for (name, value) in headers {
         if name.eq_ignore_ascii_case("proxy") {
@@ -34,11 +51,11 @@ pub fn pass_headers(env: &mut Env, headers: &[(String, String)]) {
                 }
             })
             .collect();
-        set(
-            env,
-            format!("HTTP_{cgi}").as_bytes(),
-            value.as_bytes().to_vec(),
-        );
+        let cgi = format!("HTTP_{cgi}").into_bytes();
+        if HOP_BY_HOP.contains(&cgi.as_slice()) || cgi == b"HTTP_CONNECTION" {
+            continue;
+        }
+        set(env, &cgi, value.as_bytes().to_vec());
     }
 }
 
@@ -70,18 +87,13 @@ pub fn fix_pathinfo(env: &mut Env, uri: &[u8]) {
 /// FCGI_APACHE_ROLE, the Basic password for an authenticator, and none of
 /// the variables that describe a body or a script it is not running.
 pub fn for_auth_role(env: &mut Env, role: &str, password: Option<&str>) {
-    const DROPPED: [&[u8]; 9] = [
+    const DROPPED: [&[u8]; 4] = [
         b"CONTENT_LENGTH",
         b"PATH_INFO",
         b"PATH_TRANSLATED",
         b"SCRIPT_NAME",
-        b"HTTP_KEEP_ALIVE",
-        b"HTTP_TE",
-        b"HTTP_TRAILER",
-        b"HTTP_TRANSFER_ENCODING",
-        b"HTTP_UPGRADE",
     ];
-    env.retain(|(k, _)| !DROPPED.contains(&k.as_slice()));
+    env.retain(|(k, _)| !DROPPED.contains(&k.as_slice()) && !HOP_BY_HOP.contains(&k.as_slice()));
     if let Some(pw) = password {
         set(env, b"REMOTE_PASSWD", pw.as_bytes().to_vec());
     }
@@ -115,6 +127,50 @@ mod tests {
         assert_eq!(get(&e, "HTTP_PROXY"), None);
         assert_eq!(get(&e, "Proxy"), None);
         assert_eq!(get(&e, "HTTP_HOST"), Some(&b"x"[..]));
+    }
+
+    #[test]
+    fn hop_by_hop_headers_are_httpds_and_the_connection_is_close() {
+        let mut e = env(&[
+            ("HTTP_TRANSFER_ENCODING", "chunked"),
+            ("HTTP_TE", "trailers"),
+            ("HTTP_TRAILER", "X-Sum"),
+            ("HTTP_KEEP_ALIVE", "300"),
+            ("HTTP_UPGRADE", "websocket"),
+            ("HTTP_HOST", "x"),
+        ]);
+        drop_httpoxy(&mut e);
+        for gone in [
+            "HTTP_TRANSFER_ENCODING",
+            "HTTP_TE",
+            "HTTP_TRAILER",
+            "HTTP_KEEP_ALIVE",
+            "HTTP_UPGRADE",
+        ] {
+            assert_eq!(get(&e, gone), None, "{gone}");
+        }
+        assert_eq!(
+            get(&e, "HTTP_CONNECTION"),
+            Some(&b"close"[..]),
+            "set without a header"
+        );
+        let mut e = env(&[("HTTP_CONNECTION", "keep-alive")]);
+        drop_httpoxy(&mut e);
+        assert_eq!(get(&e, "HTTP_CONNECTION"), Some(&b"close"[..]));
+        pass_headers(
+            &mut e,
+            &[
+                ("Connection".into(), "keep-alive".into()),
+                ("TE".into(), "gzip".into()),
+            ],
+        );
+        assert_eq!(
+            get(&e, "HTTP_CONNECTION"),
+            Some(&b"close"[..]),
+            "a passed Connection too"
+        );
+        assert_eq!(get(&e, "HTTP_TE"), None);
+        assert_eq!(get(&e, "TE"), Some(&b"gzip"[..]), "under its own name");
     }
 
     #[test]
