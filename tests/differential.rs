@@ -106,14 +106,6 @@ pub const KNOWN: &[Row] = &[
 /// once they no longer show.
 pub const PENDING: &[Row] = &[
     Row {
-        name: "variable-names",
-        cases: &["passheader", "passheader_lowercase", "vhost_passheader", "setenv_odd_names"],
-        shows: Shows::Lines(&["X_", "X-", "x-", "_lives=", "9lives=", "odd"]),
-        c: "variable names are made as ap_create_environment does (X-Pass-Me is X_Pass_Me, 9lives is _lives)",
-        ours: "names are passed as they are",
-        why: "src/bridge/env.rs",
-    },
-    Row {
         name: "tz",
         cases: &[],
         shows: Shows::Lines(&["TZ=", "*_TZ="]),

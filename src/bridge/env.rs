@@ -25,33 +25,48 @@ const HOP_BY_HOP: [&[u8]; 5] = [
 ///   take it as their outbound proxy;
 /// - no hop-by-hop headers, and HTTP_CONNECTION=close whatever the client
 ///   sent: the app answers httpd, which keeps or closes the client's
-///   connection itself.
+///   connection itself;
+/// - and every name as `ap_create_environment` writes it for a CGI (see
+///   `env_name`): `SetEnv my-var` reaches the app as `my_var`.
 pub fn drop_httpoxy(env: &mut Env) {
     env.retain(|(k, _)| k != b"HTTP_PROXY" && !HOP_BY_HOP.contains(&k.as_slice()));
     set(env, b"HTTP_CONNECTION", b"close".to_vec());
+    for (k, _) in env.iter_mut() {
+        *k = env_name(k);
+    }
 }
 
-/// `FcgidPassHeader`: each named request header under its own name and as
-/// `HTTP_<NAME>` (dashes become underscores, upper case). A hop-by-hop
-/// header, and Connection, keep only their own name: C removes (or sets to
+/// A variable name as httpd's `ap_create_environment` makes it (and so C
+/// mod_fcgid): a leading digit, and every byte that is not an ASCII letter,
+/// digit or `_`, become `_`.
+fn env_name(name: &[u8]) -> Vec<u8> {
+    name.iter()
+        .enumerate()
+        .map(|(i, &b)| {
+            let keep = b.is_ascii_alphanumeric() || b == b'_';
+            if keep && !(i == 0 && b.is_ascii_digit()) {
+                b
+            } else {
+                b'_'
+            }
+        })
+        .collect()
+}
+
+/// `FcgidPassHeader`: each named request header under its own name, made a
+/// variable name as C's `ap_create_environment` does (`X-Trace-Id` is
+/// `X_Trace_Id`), and as `HTTP_<NAME>` (upper case). A hop-by-hop header,
+/// and Connection, keep only their own name: C removes (or sets to
 /// `close`) their HTTP_ form after adding it.
 pub fn pass_headers(env: &mut Env, headers: &[(String, String)]) {
     for (name, value) in headers {
         if name.eq_ignore_ascii_case("proxy") {
             continue;
         }
-        set(env, name.as_bytes(), value.as_bytes().to_vec());
-        let cgi: String = name
-            .chars()
-            .map(|c| {
-                if c == '-' {
-                    '_'
-                } else {
-                    c.to_ascii_uppercase()
-                }
-            })
-            .collect();
-        let cgi = format!("HTTP_{cgi}").into_bytes();
+        let own = env_name(name.as_bytes());
+        set(env, &own, value.as_bytes().to_vec());
+        let mut cgi = b"HTTP_".to_vec();
+        cgi.extend(own.to_ascii_uppercase());
         if HOP_BY_HOP.contains(&cgi.as_slice()) || cgi == b"HTTP_CONNECTION" {
             continue;
         }
@@ -185,7 +200,28 @@ mod tests {
         );
         assert_eq!(get(&e, "Authorization"), Some(&b"Basic abc"[..]));
         assert_eq!(get(&e, "HTTP_AUTHORIZATION"), Some(&b"Basic abc"[..]));
+        assert_eq!(get(&e, "X_Trace_Id"), Some(&b"7"[..]), "C's spelling");
+        assert_eq!(get(&e, "X-Trace-Id"), None);
         assert_eq!(get(&e, "HTTP_X_TRACE_ID"), Some(&b"7"[..]));
+    }
+
+    #[test]
+    fn names_are_made_as_ap_create_environment_makes_them() {
+        let mut e = env(&[
+            ("odd-name.x", "1"),
+            ("9lives", "2"),
+            ("caf\u{e9}", "3"),
+            ("HTTP_HOST", "h"),
+        ]);
+        drop_httpoxy(&mut e);
+        assert_eq!(get(&e, "odd_name_x"), Some(&b"1"[..]));
+        assert_eq!(get(&e, "_lives"), Some(&b"2"[..]), "a leading digit");
+        assert_eq!(
+            get(&e, "caf__"),
+            Some(&b"3"[..]),
+            "each byte of a non-ASCII letter"
+        );
+        assert_eq!(get(&e, "HTTP_HOST"), Some(&b"h"[..]));
     }
 
     #[test]
