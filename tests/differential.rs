@@ -106,14 +106,6 @@ pub const KNOWN: &[Row] = &[
 /// once they no longer show.
 pub const PENDING: &[Row] = &[
     Row {
-        name: "tz",
-        cases: &[],
-        shows: Shows::Lines(&["TZ=", "*_TZ="]),
-        c: "httpd's TZ is passed when nothing set it",
-        ours: "no TZ",
-        why: "src/bridge/env.rs",
-    },
-    Row {
         name: "scriptalias-execcgi",
         cases: &["scriptalias", "scriptalias_path_info", "scriptalias_missing", "fixpathinfo_scriptalias"],
         shows: Shows::Answer("HTTP/1.1 ", "HTTP/1.1 403"),

@@ -26,11 +26,19 @@ const HOP_BY_HOP: [&[u8]; 5] = [
 /// - no hop-by-hop headers, and HTTP_CONNECTION=close whatever the client
 ///   sent: the app answers httpd, which keeps or closes the client's
 ///   connection itself;
+/// - httpd's own TZ, first, when nothing set TZ (`ap_create_environment`
+///   adds it for a CGI);
 /// - and every name as `ap_create_environment` writes it for a CGI (see
 ///   `env_name`): `SetEnv my-var` reaches the app as `my_var`.
 pub fn drop_httpoxy(env: &mut Env) {
     env.retain(|(k, _)| k != b"HTTP_PROXY" && !HOP_BY_HOP.contains(&k.as_slice()));
     set(env, b"HTTP_CONNECTION", b"close".to_vec());
+    if !env.iter().any(|(k, _)| k == b"TZ") {
+        if let Some(tz) = std::env::var_os("TZ") {
+            use std::os::unix::ffi::OsStringExt;
+            env.insert(0, (b"TZ".to_vec(), tz.into_vec()));
+        }
+    }
     for (k, _) in env.iter_mut() {
         *k = env_name(k);
     }
@@ -203,6 +211,18 @@ mod tests {
         assert_eq!(get(&e, "X_Trace_Id"), Some(&b"7"[..]), "C's spelling");
         assert_eq!(get(&e, "X-Trace-Id"), None);
         assert_eq!(get(&e, "HTTP_X_TRACE_ID"), Some(&b"7"[..]));
+    }
+
+    #[test]
+    fn httpds_tz_is_passed_unless_set() {
+        // The test process's TZ stands for httpd's.
+        let tz = std::env::var_os("TZ").map(|v| v.into_encoded_bytes());
+        let mut e = env(&[]);
+        drop_httpoxy(&mut e);
+        assert_eq!(get(&e, "TZ"), tz.as_deref());
+        let mut e = env(&[("TZ", "Asia/Tokyo")]);
+        drop_httpoxy(&mut e);
+        assert_eq!(get(&e, "TZ"), Some(&b"Asia/Tokyo"[..]), "SetEnv TZ wins");
     }
 
     #[test]
