@@ -106,14 +106,6 @@ pub const KNOWN: &[Row] = &[
 /// once they no longer show.
 pub const PENDING: &[Row] = &[
     Row {
-        name: "scriptalias-execcgi",
-        cases: &["scriptalias", "scriptalias_path_info", "scriptalias_missing", "fixpathinfo_scriptalias"],
-        shows: Shows::Answer("HTTP/1.1 ", "HTTP/1.1 403"),
-        c: "ScriptAlias'd directories need no Options ExecCGI (mod_cgi's rule)",
-        ours: "403",
-        why: "the early checks of handle()",
-    },
-    Row {
         name: "accept-path-info-off",
         cases: &["accept_path_info_off"],
         shows: Shows::Answer("HTTP/1.1 404", "HTTP/1.1 200"),

@@ -26,7 +26,8 @@ pub fn handle(req: &mut Request) -> c_int {
         return DECLINED as c_int;
     };
     let filename = script.to_string_lossy().into_owned();
-    if !req.allows_exec_cgi() {
+    // As mod_cgi and C: a ScriptAlias'd directory needs no ExecCGI.
+    if !req.allows_exec_cgi() && !req.is_scriptaliased() {
         req.log(
             Level::Err,
             &format!("mod_fcgid: Options ExecCGI is off in this directory: {filename}"),

@@ -143,6 +143,15 @@ impl<'a> Request<'a> {
         (unsafe { b::ap_allow_options(self.r) } & b::OPT_EXECCGI as c_int) != 0
     }
 
+    /// Did mod_alias's `ScriptAlias` map this request? (It leaves the note
+    /// `alias-forced-type`; mod_cgi, and C mod_fcgid, then need no ExecCGI.)
+    pub fn is_scriptaliased(&self) -> bool {
+        // SAFETY: notes is a live table; the value lives in the request pool,
+        // borrowed with `self`.
+        unsafe { c_str_opt(b::apr_table_get(self.r.notes, c"alias-forced-type".as_ptr())) }
+            .is_some_and(|t| t.eq_ignore_ascii_case("cgi-script"))
+    }
+
     /// A name for the virtual host, part of a process class's identity.
     pub fn vhost_id(&self) -> String {
         // SAFETY: r->server is always set for a request.
