@@ -119,10 +119,13 @@ impl Server {
             "perl",
             "oddenv",
             "wrapnoperm",
+            "crash",
         ] {
             fs::create_dir_all(www.join(dir)).unwrap();
         }
-        for dir in ["noexec", "sa", "apioff", "limit", "private", "oddenv"] {
+        for dir in [
+            "noexec", "sa", "apioff", "limit", "private", "oddenv", "crash",
+        ] {
             copy_exec(&app, &www.join(dir).join("diffenv.fcgi"));
         }
         copy_exec(&app, &www.join("noperm.fcgi"));
