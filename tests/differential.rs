@@ -106,14 +106,6 @@ pub const KNOWN: &[Row] = &[
 /// once they no longer show.
 pub const PENDING: &[Row] = &[
     Row {
-        name: "accept-path-info-off",
-        cases: &["accept_path_info_off"],
-        shows: Shows::Answer("HTTP/1.1 404", "HTTP/1.1 200"),
-        c: "AcceptPathInfo Off and an extra path: 404",
-        ours: "served",
-        why: "the early checks of handle()",
-    },
-    Row {
         name: "limit-request-body-400",
         cases: &["limit_request_body_over"],
         shows: Shows::Answer("HTTP/1.1 200", "HTTP/1.1 400"),

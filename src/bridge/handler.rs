@@ -34,6 +34,13 @@ pub fn handle(req: &mut Request) -> c_int {
         );
         return HTTP_FORBIDDEN as c_int;
     }
+    if req.rejects_path_info() {
+        req.log(
+            Level::Info,
+            &format!("mod_fcgid: AcceptPathInfo Off and a path after the script: {filename}"),
+        );
+        return HTTP_NOT_FOUND as c_int;
+    }
     let server = req.server_config();
     let dir = req.dir_config();
     let wrapper_virtual = dir.wrapper_for(&filename).is_some_and(|w| w.is_virtual);

@@ -152,6 +152,15 @@ impl<'a> Request<'a> {
             .is_some_and(|t| t.eq_ignore_ascii_case("cgi-script"))
     }
 
+    /// `AcceptPathInfo Off` is in effect and the URI has a path after the
+    /// script's name.
+    pub fn rejects_path_info(&self) -> bool {
+        self.r.used_path_info == b::AP_REQ_REJECT_PATH_INFO as c_int
+            && !self.r.path_info.is_null()
+            // SAFETY: a non-null path_info is a NUL-terminated request-pool string.
+            && unsafe { *self.r.path_info } != 0
+    }
+
     /// A name for the virtual host, part of a process class's identity.
     pub fn vhost_id(&self) -> String {
         // SAFETY: r->server is always set for a request.
