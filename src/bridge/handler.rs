@@ -78,6 +78,19 @@ pub fn handle(req: &mut Request) -> c_int {
         return HTTP_FORBIDDEN as c_int;
     };
 
+    // A declared body over LimitRequestBody is refused before it is read,
+    // with httpd's own status for it (reading would fail it with less).
+    let limit = req.limit_req_body();
+    if let Some(len) = req.declared_length().filter(|&n| limit > 0 && n > limit) {
+        req.log(
+            Level::Err,
+            &format!(
+                "mod_fcgid: request body of {len} bytes is over LimitRequestBody ({limit} bytes)"
+            ),
+        );
+        return HTTP_REQUEST_ENTITY_TOO_LARGE as c_int;
+    }
+
     // The whole body is read before a process is taken: a slow client never
     // holds an app process.
     let had_length = req.header_in(c"Content-Length").is_some();

@@ -161,6 +161,21 @@ impl<'a> Request<'a> {
             && unsafe { *self.r.path_info } != 0
     }
 
+    /// `LimitRequestBody` for this request, in bytes (0: no limit).
+    pub fn limit_req_body(&self) -> u64 {
+        // SAFETY: reads the request's per-dir core config.
+        unsafe { b::ap_get_limit_req_body(self.r) }.max(0) as u64
+    }
+
+    /// The body length the client declared: Content-Length, when there is
+    /// no Transfer-Encoding (which httpd lets win).
+    pub fn declared_length(&self) -> Option<u64> {
+        if self.header_in(c"Transfer-Encoding").is_some() {
+            return None;
+        }
+        self.header_in(c"Content-Length")?.trim().parse().ok()
+    }
+
     /// A name for the virtual host, part of a process class's identity.
     pub fn vhost_id(&self) -> String {
         // SAFETY: r->server is always set for a request.
