@@ -43,8 +43,8 @@ pub const KNOWN: &[Row] = &[
         ],
         shows: Shows::Answer("HTTP/1.1 500", "HTTP/1.1 413"),
         c: "a body over `FcgidMaxRequestLen` gets 500 Internal Server Error",
-        ours: "413 Request Entity Too Large",
-        why: "the client learns its upload is too large, not that the server is broken",
+        ours: "413 Request Entity Too Large, at once when Content-Length says so (no `100 Continue`: the client does not upload it)",
+        why: "the client learns its upload is too large, not that the server is broken, and need not send it first",
     },
     Row {
         name: "limit-request-body",

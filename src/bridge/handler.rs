@@ -78,6 +78,21 @@ pub fn handle(req: &mut Request) -> c_int {
         return HTTP_FORBIDDEN as c_int;
     };
 
+    // A declared body over FcgidMaxRequestLen is refused before the client
+    // sends it (no 100 Continue).
+    if let Some(len) = req
+        .declared_length()
+        .filter(|&n| n > server.max_request_len())
+    {
+        req.log(
+            Level::Err,
+            &format!(
+                "mod_fcgid: request body of {len} bytes is larger than FcgidMaxRequestLen ({} bytes)",
+                server.max_request_len()
+            ),
+        );
+        return HTTP_REQUEST_ENTITY_TOO_LARGE as c_int;
+    }
     // A declared body over LimitRequestBody is refused before it is read,
     // with httpd's own status for it (reading would fail it with less).
     let limit = req.limit_req_body();
