@@ -106,14 +106,6 @@ pub const KNOWN: &[Row] = &[
 /// once they no longer show.
 pub const PENDING: &[Row] = &[
     Row {
-        name: "not-executable",
-        cases: &["script_not_executable", "wrapper_not_executable"],
-        shows: Shows::Answer("HTTP/1.1 500", "HTTP/1.1 503"),
-        c: "a script or wrapper without execute permission: 500",
-        ours: "503 after a failed spawn",
-        why: "the early checks of handle()",
-    },
-    Row {
         name: "non-utf8-file-names",
         cases: &["non_utf8_file_encoded", "non_utf8_file_raw", "non_utf8_dir"],
         shows: Shows::Answer("HTTP/1.1 200", "HTTP/1.1 503"),

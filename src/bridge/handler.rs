@@ -77,6 +77,18 @@ pub fn handle(req: &mut Request) -> c_int {
         );
         return HTTP_FORBIDDEN as c_int;
     };
+    // A program without any execute permission cannot start: C's app dies
+    // at once and the client gets 500; say so here instead of spawning it.
+    let program = dir
+        .wrapper_for(&filename)
+        .map_or(filename.as_str(), |w| w.command.path.as_str());
+    if !may_execute(program) {
+        req.log(
+            Level::Err,
+            &format!("mod_fcgid: {program} is not executable (no execute permission)"),
+        );
+        return HTTP_INTERNAL_SERVER_ERROR as c_int;
+    }
 
     // A declared body over FcgidMaxRequestLen is refused before the client
     // sends it (no 100 Continue).
@@ -197,6 +209,14 @@ pub fn handle(req: &mut Request) -> c_int {
 }
 
 const ATTEMPTS: u32 = 10;
+
+/// Has `path` an execute bit for anyone? (Which user runs it is the
+/// launcher's business; a file nobody may execute never starts.) A file
+/// that cannot be read here is left to the launcher to report.
+fn may_execute(path: &str) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).map_or(true, |m| m.permissions().mode() & 0o111 != 0)
+}
 
 /// Why an exchange failed: the status to answer (if no header was sent
 /// yet), the cause, and whether the app never saw the request.
