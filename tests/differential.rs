@@ -98,6 +98,14 @@ pub const KNOWN: &[Row] = &[
         ours: "403 Forbidden and a log line naming the file; nothing is started",
         why: "httpd's answer for a script that is not a file (as for a directory), without a failed spawn counted against the class",
     },
+    Row {
+        name: "stderr-lines",
+        cases: &["stderr_64k"],
+        shows: Shows::Lines(&["log: stderr: "]),
+        c: "an app's STDERR line that spans two FastCGI records (libfcgi sends up to 8 KiB in one) is logged as two pieces",
+        ours: "each line is logged whole, as the app wrote it",
+        why: "whoever reads or greps the error log sees the app's own lines",
+    },
 ];
 
 /// Differences that are bugs of ours, waiting for a fix outside the files
@@ -115,7 +123,13 @@ pub const PENDING: &[Row] = &[
     },
     Row {
         name: "initial-env",
-        cases: &["initial_env", "vhost_initial_env", "wrapper_suffix", "wrapper_virtual"],
+        cases: &[
+            "initial_env",
+            "vhost_initial_env",
+            "wrapper_suffix",
+            "wrapper_virtual",
+            "cmd_options_initial_env",
+        ],
         shows: Shows::Lines(&["initial:TZ=", "initial:LD_LIBRARY_PATH="]),
         c: "apps start with httpd's LD_LIBRARY_PATH and TZ besides PATH and FcgidInitialEnv",
         ours: "PATH and FcgidInitialEnv only",

@@ -18,8 +18,6 @@ pub struct Case {
     expect: bool,
     /// To the virtual host's port.
     pub vhost: bool,
-    /// C takes a minute over it: run it beside the others.
-    pub slow: bool,
 }
 
 impl Case {
@@ -36,7 +34,6 @@ impl Case {
             raw_body: false,
             expect: false,
             vhost: false,
-            slow: false,
         }
     }
 
@@ -81,11 +78,6 @@ impl Case {
     fn vhost(mut self) -> Case {
         self.vhost = true;
         self.host = Some("vh.example");
-        self
-    }
-
-    fn slow(mut self) -> Case {
-        self.slow = true;
         self
     }
 
@@ -313,8 +305,8 @@ pub fn all() -> Vec<Case> {
         get("script_missing_path_info", "/nope.fcgi/extra"),
         get("script_directory", "/dir.fcgi"),
         get("script_directory_slash", "/dir.fcgi/"),
-        get("script_not_executable", "/noperm.fcgi").slow(),
-        get("script_fifo", "/fifo.fcgi").slow(),
+        get("script_not_executable", "/noperm.fcgi"),
+        get("script_fifo", "/fifo.fcgi"),
         get("execcgi_off", "/noexec/diffenv.fcgi"),
         get("scriptalias", "/sa/diffenv.fcgi"),
         get("scriptalias_path_info", "/sa/diffenv.fcgi/more?q=1"),
@@ -352,6 +344,7 @@ pub fn all() -> Vec<Case> {
         // FcgidInitialEnv and a virtual host overriding the server's settings.
         get("initial_env", q("initial")),
         get("setenv_odd_names", "/oddenv/diffenv.fcgi"),
+        get("cmd_options_initial_env", "/cmdopts/diffenv.fcgi?initial"),
         get("vhost_initial_env", q("initial")).vhost(),
         get("vhost_passheader", APP)
             .header("X-Pass-Me", "main")
