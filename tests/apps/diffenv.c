@@ -8,6 +8,7 @@
  *   location=URL  send "Location: URL"
  *   lastmod       send a fixed Last-Modified and ETag (conditional requests)
  *   cookies       send two Set-Cookie headers
+ *   cl            send "Content-Length: 5" (shorter than the answer)
  *   nocontenttype send no Content-Type
  *   lf            end header lines with LF only
  *   badheader     send a header line without a colon
@@ -107,6 +108,8 @@ int main(int argc, char **argv)
             printf("Last-Modified: Mon, 01 Jan 2001 00:00:00 GMT%sETag: \"v1\"%s", eol, eol);
         if (word(qs, "cookies", NULL, 0))
             printf("Set-Cookie: a=1; Path=/%sSet-Cookie: b=2; Path=/%s", eol, eol);
+        if (word(qs, "cl", NULL, 0))
+            printf("Content-Length: 5%s", eol);
         if (word(qs, "badheader", NULL, 0))
             printf("this line has no colon%s", eol);
         if (word(qs, "longheader", NULL, 0)) {

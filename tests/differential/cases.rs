@@ -278,6 +278,7 @@ pub fn all() -> Vec<Case> {
         get("header_too_long", q("longheader")),
         get("header_no_end", q("noheaderend")),
         get("no_content_type", q("nocontenttype")),
+        get("app_content_length", q("cl")),
         // In a class of its own: C may give the next request of the class
         // to the dead process (a 500) until its manager notices, a race.
         get("app_exits", "/crash/diffenv.fcgi?exit"),
@@ -366,6 +367,15 @@ pub fn all() -> Vec<Case> {
             .header("Authorization", "Basic YWxpY2U6d29uZGVybGFuZA=="),
         get("auth_malformed_credentials", "/private/diffenv.fcgi")
             .header("Authorization", "Basic !!!"),
+        get("auth_not_authoritative_wrong", "/authoff/diffenv.fcgi")
+            .header("Authorization", "Basic YWxpY2U6bm9wZQ=="),
+        get("auth_not_authoritative_ok", "/authoff/diffenv.fcgi")
+            .header("Authorization", "Basic YWxpY2U6d29uZGVybGFuZA=="),
+        get("access_checker_alone", "/access/diffenv.fcgi"),
+        get("access_checker_alone_denied", "/access/diffenv.fcgi?deny"),
+        // ErrorDocument served by an app.
+        get("error_document_404", "/errdoc/missing.fcgi"),
+        get("error_document_500", "/errdoc/diffenv.fcgi?badheader"),
         // Non-UTF-8 file names and URIs.
         get("non_utf8_file_encoded", "/caf%E9.fcgi"),
         get("non_utf8_file_raw", b"/caf\xe9.fcgi"),

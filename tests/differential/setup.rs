@@ -76,6 +76,20 @@ ScriptAlias /sa/ {ROOT}/www/sa/
   FcgidAccessChecker {ROOT}/www/authenv.fcgi
   Require valid-user
 </Directory>
+<Directory {ROOT}/www/authoff>
+  AuthType Basic
+  AuthName off
+  FcgidAuthenticator {ROOT}/www/authenv.fcgi
+  FcgidAuthenticatorAuthoritative Off
+  Require valid-user
+</Directory>
+<Directory {ROOT}/www/access>
+  FcgidAccessChecker {ROOT}/www/authenv.fcgi
+</Directory>
+<Directory {ROOT}/www/errdoc>
+  ErrorDocument 404 /diffenv.fcgi?errordocument
+  ErrorDocument 500 /diffenv.fcgi?errordocument500
+</Directory>
 Listen 127.0.0.1:{PORT2}
 <VirtualHost 127.0.0.1:{PORT2}>
   ServerName vh.example
@@ -110,8 +124,9 @@ impl Server {
         let www = httpd.www();
         let app = www.join("diffenv.fcgi");
         // Directories with a copy of the app (each its own class), and others.
-        const WITH_APP: [&str; 8] = [
-            "noexec", "sa", "apioff", "limit", "private", "oddenv", "crash", "cmdopts",
+        const WITH_APP: [&str; 11] = [
+            "noexec", "sa", "apioff", "limit", "private", "oddenv", "crash", "cmdopts", "authoff",
+            "access", "errdoc",
         ];
         for dir in WITH_APP {
             fs::create_dir_all(www.join(dir)).unwrap();

@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 
 /// Where a listed difference shows in a normalized answer.
 pub enum Shows {
-    /// The whole answer differs (another status, another page). C's answer
-    /// contains the first text and ours the second; nothing else of the
-    /// two is compared.
+    /// The whole answer differs (another status, another page): the two
+    /// are not the same, C's answer contains the first text and ours the
+    /// second; nothing else of them is compared.
     Answer(&'static str, &'static str),
     /// Only lines starting with one of these (a header, or a `NAME=` line
     /// of the app's report; `*X` stands for lines containing X) differ;
@@ -55,7 +55,7 @@ fn without(text: &str, patterns: &[&str]) -> String {
 /// Does `row` show in this pair of answers?
 fn shows(row: &Row, c: &str, ours: &str) -> bool {
     match row.shows {
-        Shows::Answer(in_c, in_ours) => c.contains(in_c) && ours.contains(in_ours),
+        Shows::Answer(in_c, in_ours) => c != ours && c.contains(in_c) && ours.contains(in_ours),
         Shows::Lines(prefixes) => lines_with(c, prefixes) != lines_with(ours, prefixes),
     }
 }
