@@ -124,6 +124,14 @@ pub const KNOWN: &[Row] = &[
 /// once they no longer show.
 pub const PENDING: &[Row] = &[
     Row {
+        name: "exec-failure-status",
+        cases: &["script_owner_only"],
+        shows: Shows::Answer("HTTP/1.1 500", "HTTP/1.1 503"),
+        c: "a program the server's user may not execute (here mode 0700, owned by root): 500",
+        ours: "503, with the launcher's log line",
+        why: "handle() after Loan::borrow: the manager's \"cannot start\" answer should be 500 (the early check only sees a file without any execute bit)",
+    },
+    Row {
         name: "non-utf8-file-names",
         cases: &["non_utf8_file_encoded", "non_utf8_file_raw", "non_utf8_dir"],
         shows: Shows::Answer("HTTP/1.1 200", "HTTP/1.1 503"),

@@ -307,6 +307,7 @@ pub fn all() -> Vec<Case> {
         get("script_directory", "/dir.fcgi"),
         get("script_directory_slash", "/dir.fcgi/"),
         get("script_not_executable", "/noperm.fcgi"),
+        get("script_owner_only", "/owneronly.fcgi"),
         get("script_fifo", "/fifo.fcgi"),
         get("execcgi_off", "/noexec/diffenv.fcgi"),
         get("scriptalias", "/sa/diffenv.fcgi"),

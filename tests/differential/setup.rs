@@ -139,6 +139,11 @@ impl Server {
         run(Command::new("chmod")
             .arg("644")
             .arg(www.join("noperm.fcgi")));
+        // Executable by its owner, root, only: not by the server's user.
+        copy_exec(&app, &www.join("owneronly.fcgi"));
+        run(Command::new("chmod")
+            .arg("700")
+            .arg(www.join("owneronly.fcgi")));
         run(Command::new("mkfifo").arg(www.join("fifo.fcgi")));
         fs::create_dir_all(www.join("dir.fcgi")).unwrap();
         fs::write(www.join("static.txt"), "a static file\n").unwrap();
