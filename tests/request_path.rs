@@ -189,16 +189,29 @@ fn a_crashed_app_is_replaced_for_the_next_request() {
 }
 
 #[test]
-fn a_program_that_cannot_run_gets_503_at_once_and_the_cause_logged() {
+fn a_program_that_cannot_run_gets_a_5xx_at_once_and_the_cause_logged() {
     use std::os::unix::fs::PermissionsExt;
     let httpd = Httpd::new("noexec-file", Mpm::Event, &["hello"], "");
     let script = httpd.www().join("hello.fcgi");
+    // Executable by its owner (root) only: the server's user cannot run it.
+    let owner_only = httpd.www().join("owner.fcgi");
+    std::fs::copy(&script, &owner_only).unwrap();
+    std::fs::set_permissions(&owner_only, std::fs::Permissions::from_mode(0o700)).unwrap();
     std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o644)).unwrap();
     let httpd = httpd.start();
-    // Well before the default 64 s wait for a process: the failure is known at once.
+    // Well before the default 64 s wait for a process: the failure is known
+    // at once. Without any execute permission it is refused before a spawn,
+    // with C's status (its app dies at exec).
     let r = httpd.request("/hello.fcgi", &["--max-time", "15"]);
-    assert_eq!(r.status, 503);
+    assert_eq!(r.status, 500);
     httpd.wait_for_log("the cause", |l| {
+        l.lines().any(|line| {
+            line.contains("[client 127.0.0.1") && line.contains("hello.fcgi is not executable")
+        })
+    });
+    let r = httpd.request("/owner.fcgi", &["--max-time", "15"]);
+    assert_eq!(r.status, 503);
+    httpd.wait_for_log("the launcher's cause", |l| {
         l.lines().any(|line| {
             line.contains("[client 127.0.0.1")
                 && line.contains("cannot start")

@@ -10,43 +10,84 @@ fn set(env: &mut Env, name: &[u8], value: Vec<u8>) {
     }
 }
 
-/// Never forward a client's `Proxy:` header as HTTP_PROXY (httpoxy):
-/// apps would take it as their outbound proxy.
+/// Hop-by-hop request headers httpd dealt with itself: C mod_fcgid never
+/// passes them on (the body arrives de-chunked, the connection is httpd's).
+const HOP_BY_HOP: [&[u8]; 5] = [
+    b"HTTP_KEEP_ALIVE",
+    b"HTTP_TE",
+    b"HTTP_TRAILER",
+    b"HTTP_TRANSFER_ENCODING",
+    b"HTTP_UPGRADE",
+];
+
+/// Request headers that are not the app's, in every role, as C has it:
+/// - never a client's `Proxy:` header as HTTP_PROXY (httpoxy): apps would
+///   take it as their outbound proxy;
+/// - no hop-by-hop headers, and HTTP_CONNECTION=close whatever the client
+///   sent: the app answers httpd, which keeps or closes the client's
+///   connection itself;
+/// - httpd's own TZ, first, when nothing set TZ (`ap_create_environment`
+///   adds it for a CGI);
+/// - and every name as `ap_create_environment` writes it for a CGI (see
+///   `env_name`): `SetEnv my-var` reaches the app as `my_var`.
 pub fn drop_httpoxy(env: &mut Env) {
-    env.retain(|(k, _)| k != b"HTTP_PROXY");
+    env.retain(|(k, _)| k != b"HTTP_PROXY" && !HOP_BY_HOP.contains(&k.as_slice()));
+    set(env, b"HTTP_CONNECTION", b"close".to_vec());
+    if !env.iter().any(|(k, _)| k == b"TZ") {
+        if let Some(tz) = std::env::var_os("TZ") {
+            use std::os::unix::ffi::OsStringExt;
+            env.insert(0, (b"TZ".to_vec(), tz.into_vec()));
+        }
+    }
+    for (k, _) in env.iter_mut() {
+        *k = env_name(k);
+    }
 }
 
-/// `FcgidPassHeader`: each named request header under its own name and as
-/// `HTTP_<NAME>` (dashes become underscores, upper case).
+/// A variable name as httpd's `ap_create_environment` makes it (and so C
+/// mod_fcgid): a leading digit, and every byte that is not an ASCII letter,
+/// digit or `_`, become `_`.
+fn env_name(name: &[u8]) -> Vec<u8> {
+    name.iter()
+        .enumerate()
+        .map(|(i, &b)| {
+            let keep = b.is_ascii_alphanumeric() || b == b'_';
+            if keep && !(i == 0 && b.is_ascii_digit()) {
+                b
+            } else {
+                b'_'
+            }
+        })
+        .collect()
+}
+
+/// `FcgidPassHeader`: each named request header under its own name, made a
+/// variable name as C's `ap_create_environment` does (`X-Trace-Id` is
+/// `X_Trace_Id`), and as `HTTP_<NAME>` (upper case). A hop-by-hop header,
+/// and Connection, keep only their own name: C removes (or sets to
+/// `close`) their HTTP_ form after adding it.
 pub fn pass_headers(env: &mut Env, headers: &[(String, String)]) {
     for (name, value) in headers {
         if name.eq_ignore_ascii_case("proxy") {
             continue;
         }
-        set(env, name.as_bytes(), value.as_bytes().to_vec());
-        let cgi: String = name
-            .chars()
-            .map(|c| {
-                if c == '-' {
-                    '_'
-                } else {
-                    c.to_ascii_uppercase()
-                }
-            })
-            .collect();
-        set(
-            env,
-            format!("HTTP_{cgi}").as_bytes(),
-            value.as_bytes().to_vec(),
-        );
+        let own = env_name(name.as_bytes());
+        set(env, &own, value.as_bytes().to_vec());
+        let mut cgi = b"HTTP_".to_vec();
+        cgi.extend(own.to_ascii_uppercase());
+        if HOP_BY_HOP.contains(&cgi.as_slice()) || cgi == b"HTTP_CONNECTION" {
+            continue;
+        }
+        set(env, &cgi, value.as_bytes().to_vec());
     }
 }
 
-/// The body was read whole (de-chunked): tell the app its real length.
-pub fn set_content_length(env: &mut Env, len: u64, had_header: bool) {
-    if len > 0 || had_header {
-        set(env, b"CONTENT_LENGTH", len.to_string().into_bytes());
-    }
+/// The body was read whole (de-chunked): tell the app its real length,
+/// always, as C does: `CONTENT_LENGTH=0` for a request without a body (an
+/// app doing `atoi(getenv("CONTENT_LENGTH"))` must not crash), the
+/// de-chunked length for a chunked one.
+pub fn set_content_length(env: &mut Env, len: u64, _had_header: bool) {
+    set(env, b"CONTENT_LENGTH", len.to_string().into_bytes());
 }
 
 /// `FcgidFixPathinfo 1`: SCRIPT_NAME as PHP's `cgi.fix_pathinfo=1` expects,
@@ -69,18 +110,13 @@ pub fn fix_pathinfo(env: &mut Env, uri: &[u8]) {
 /// FCGI_APACHE_ROLE, the Basic password for an authenticator, and none of
 /// the variables that describe a body or a script it is not running.
 pub fn for_auth_role(env: &mut Env, role: &str, password: Option<&str>) {
-    const DROPPED: [&[u8]; 9] = [
+    const DROPPED: [&[u8]; 4] = [
         b"CONTENT_LENGTH",
         b"PATH_INFO",
         b"PATH_TRANSLATED",
         b"SCRIPT_NAME",
-        b"HTTP_KEEP_ALIVE",
-        b"HTTP_TE",
-        b"HTTP_TRAILER",
-        b"HTTP_TRANSFER_ENCODING",
-        b"HTTP_UPGRADE",
     ];
-    env.retain(|(k, _)| !DROPPED.contains(&k.as_slice()));
+    env.retain(|(k, _)| !DROPPED.contains(&k.as_slice()) && !HOP_BY_HOP.contains(&k.as_slice()));
     if let Some(pw) = password {
         set(env, b"REMOTE_PASSWD", pw.as_bytes().to_vec());
     }
@@ -117,6 +153,50 @@ mod tests {
     }
 
     #[test]
+    fn hop_by_hop_headers_are_httpds_and_the_connection_is_close() {
+        let mut e = env(&[
+            ("HTTP_TRANSFER_ENCODING", "chunked"),
+            ("HTTP_TE", "trailers"),
+            ("HTTP_TRAILER", "X-Sum"),
+            ("HTTP_KEEP_ALIVE", "300"),
+            ("HTTP_UPGRADE", "websocket"),
+            ("HTTP_HOST", "x"),
+        ]);
+        drop_httpoxy(&mut e);
+        for gone in [
+            "HTTP_TRANSFER_ENCODING",
+            "HTTP_TE",
+            "HTTP_TRAILER",
+            "HTTP_KEEP_ALIVE",
+            "HTTP_UPGRADE",
+        ] {
+            assert_eq!(get(&e, gone), None, "{gone}");
+        }
+        assert_eq!(
+            get(&e, "HTTP_CONNECTION"),
+            Some(&b"close"[..]),
+            "set without a header"
+        );
+        let mut e = env(&[("HTTP_CONNECTION", "keep-alive")]);
+        drop_httpoxy(&mut e);
+        assert_eq!(get(&e, "HTTP_CONNECTION"), Some(&b"close"[..]));
+        pass_headers(
+            &mut e,
+            &[
+                ("Connection".into(), "keep-alive".into()),
+                ("TE".into(), "gzip".into()),
+            ],
+        );
+        assert_eq!(
+            get(&e, "HTTP_CONNECTION"),
+            Some(&b"close"[..]),
+            "a passed Connection too"
+        );
+        assert_eq!(get(&e, "HTTP_TE"), None);
+        assert_eq!(get(&e, "TE"), Some(&b"gzip"[..]), "under its own name");
+    }
+
+    #[test]
     fn passed_header_appears_under_both_names() {
         let mut e = env(&[]);
         pass_headers(
@@ -128,19 +208,59 @@ mod tests {
         );
         assert_eq!(get(&e, "Authorization"), Some(&b"Basic abc"[..]));
         assert_eq!(get(&e, "HTTP_AUTHORIZATION"), Some(&b"Basic abc"[..]));
+        assert_eq!(get(&e, "X_Trace_Id"), Some(&b"7"[..]), "C's spelling");
+        assert_eq!(get(&e, "X-Trace-Id"), None);
         assert_eq!(get(&e, "HTTP_X_TRACE_ID"), Some(&b"7"[..]));
+    }
+
+    #[test]
+    fn httpds_tz_is_passed_unless_set() {
+        // The test process's TZ stands for httpd's.
+        let tz = std::env::var_os("TZ").map(|v| v.into_encoded_bytes());
+        let mut e = env(&[]);
+        drop_httpoxy(&mut e);
+        assert_eq!(get(&e, "TZ"), tz.as_deref());
+        let mut e = env(&[("TZ", "Asia/Tokyo")]);
+        drop_httpoxy(&mut e);
+        assert_eq!(get(&e, "TZ"), Some(&b"Asia/Tokyo"[..]), "SetEnv TZ wins");
+    }
+
+    #[test]
+    fn names_are_made_as_ap_create_environment_makes_them() {
+        let mut e = env(&[
+            ("odd-name.x", "1"),
+            ("9lives", "2"),
+            ("caf\u{e9}", "3"),
+            ("HTTP_HOST", "h"),
+        ]);
+        drop_httpoxy(&mut e);
+        assert_eq!(get(&e, "odd_name_x"), Some(&b"1"[..]));
+        assert_eq!(get(&e, "_lives"), Some(&b"2"[..]), "a leading digit");
+        assert_eq!(
+            get(&e, "caf__"),
+            Some(&b"3"[..]),
+            "each byte of a non-ASCII letter"
+        );
+        assert_eq!(get(&e, "HTTP_HOST"), Some(&b"h"[..]));
     }
 
     #[test]
     fn content_length_reflects_the_body_read() {
         let mut e = env(&[]);
         set_content_length(&mut e, 0, false);
-        assert_eq!(get(&e, "CONTENT_LENGTH"), None, "no body, no header");
+        assert_eq!(get(&e, "CONTENT_LENGTH"), Some(&b"0"[..]), "no body");
         set_content_length(&mut e, 1234, false);
         assert_eq!(
             get(&e, "CONTENT_LENGTH"),
             Some(&b"1234"[..]),
             "chunked body"
+        );
+        let mut e = env(&[("CONTENT_LENGTH", "99")]);
+        set_content_length(&mut e, 0, true);
+        assert_eq!(
+            get(&e, "CONTENT_LENGTH"),
+            Some(&b"0"[..]),
+            "what was read, as C"
         );
     }
 

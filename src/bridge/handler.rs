@@ -21,12 +21,20 @@ pub fn handle(req: &mut Request) -> HookResult {
         return HookResult::Declined;
     };
     let filename = script.to_string_lossy().into_owned();
-    if !req.allows_exec_cgi() {
+    // As mod_cgi and C: a ScriptAlias'd directory needs no ExecCGI.
+    if !req.allows_exec_cgi() && !req.is_scriptaliased() {
         req.log(
             Level::Err,
             &format!("mod_fcgid: Options ExecCGI is off in this directory: {filename}"),
         );
         return HttpStatus::FORBIDDEN.into();
+    }
+    if req.rejects_path_info() {
+        req.log(
+            Level::Info,
+            &format!("mod_fcgid: AcceptPathInfo Off and a path after the script: {filename}"),
+        );
+        return HttpStatus::NOT_FOUND.into();
     }
     let server = req.server_config();
     let dir = req.dir_config();
@@ -64,6 +72,46 @@ pub fn handle(req: &mut Request) -> HookResult {
         );
         return HttpStatus::FORBIDDEN.into();
     };
+    // A program without any execute permission cannot start: C's app dies
+    // at once and the client gets 500; say so here instead of spawning it.
+    let program = dir
+        .wrapper_for(&filename)
+        .map_or(filename.as_str(), |w| w.command.path.as_str());
+    if !may_execute(program) {
+        req.log(
+            Level::Err,
+            &format!("mod_fcgid: {program} is not executable (no execute permission)"),
+        );
+        return HttpStatus::INTERNAL_SERVER_ERROR.into();
+    }
+
+    // A declared body over FcgidMaxRequestLen is refused before the client
+    // sends it (no 100 Continue).
+    if let Some(len) = req
+        .declared_length()
+        .filter(|&n| n > server.max_request_len())
+    {
+        req.log(
+            Level::Err,
+            &format!(
+                "mod_fcgid: request body of {len} bytes is larger than FcgidMaxRequestLen ({} bytes)",
+                server.max_request_len()
+            ),
+        );
+        return HttpStatus::PAYLOAD_TOO_LARGE.into();
+    }
+    // A declared body over LimitRequestBody is refused before it is read,
+    // with httpd's own status for it (reading would fail it with less).
+    let limit = req.limit_req_body();
+    if let Some(len) = req.declared_length().filter(|&n| limit > 0 && n > limit) {
+        req.log(
+            Level::Err,
+            &format!(
+                "mod_fcgid: request body of {len} bytes is over LimitRequestBody ({limit} bytes)"
+            ),
+        );
+        return HttpStatus::PAYLOAD_TOO_LARGE.into();
+    }
 
     // The whole body is read before a process is taken: a slow client never
     // holds an app process.
@@ -138,6 +186,14 @@ pub fn handle(req: &mut Request) -> HookResult {
             status
         }
     }
+}
+
+/// Has `path` an execute bit for anyone? (Which user runs it is the
+/// launcher's business; a file nobody may execute never starts.) A file
+/// that cannot be read here is left to the launcher to report.
+fn may_execute(path: &str) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).map_or(true, |m| m.permissions().mode() & 0o111 != 0)
 }
 
 /// Why answering failed after the headers were scanned: what to tell httpd

@@ -143,6 +143,39 @@ impl<'a> Request<'a> {
         (unsafe { b::ap_allow_options(self.r) } & b::OPT_EXECCGI as c_int) != 0
     }
 
+    /// Did mod_alias's `ScriptAlias` map this request? (It leaves the note
+    /// `alias-forced-type`; mod_cgi, and C mod_fcgid, then need no ExecCGI.)
+    pub fn is_scriptaliased(&self) -> bool {
+        // SAFETY: notes is a live table; the value lives in the request pool,
+        // borrowed with `self`.
+        unsafe { c_str_opt(b::apr_table_get(self.r.notes, c"alias-forced-type".as_ptr())) }
+            .is_some_and(|t| t.eq_ignore_ascii_case("cgi-script"))
+    }
+
+    /// `AcceptPathInfo Off` is in effect and the URI has a path after the
+    /// script's name.
+    pub fn rejects_path_info(&self) -> bool {
+        self.r.used_path_info == b::AP_REQ_REJECT_PATH_INFO as c_int
+            && !self.r.path_info.is_null()
+            // SAFETY: a non-null path_info is a NUL-terminated request-pool string.
+            && unsafe { *self.r.path_info } != 0
+    }
+
+    /// `LimitRequestBody` for this request, in bytes (0: no limit).
+    pub fn limit_req_body(&self) -> u64 {
+        // SAFETY: reads the request's per-dir core config.
+        unsafe { b::ap_get_limit_req_body(self.r) }.max(0) as u64
+    }
+
+    /// The body length the client declared: Content-Length, when there is
+    /// no Transfer-Encoding (which httpd lets win).
+    pub fn declared_length(&self) -> Option<u64> {
+        if self.header_in(c"Transfer-Encoding").is_some() {
+            return None;
+        }
+        self.header_in(c"Content-Length")?.trim().parse().ok()
+    }
+
     /// A name for the virtual host, part of a process class's identity.
     pub fn vhost_id(&self) -> String {
         // SAFETY: r->server is always set for a request.
