@@ -132,28 +132,6 @@ pub const PENDING: &[Row] = &[
         why: "handle() after Loan::borrow: the manager's \"cannot start\" answer should be 500 (the early check only sees a file without any execute bit)",
     },
     Row {
-        name: "initial-env",
-        cases: &[
-            "initial_env",
-            "vhost_initial_env",
-            "wrapper_suffix",
-            "wrapper_virtual",
-            "cmd_options_initial_env",
-        ],
-        shows: Shows::Lines(&["initial:TZ=", "initial:LD_LIBRARY_PATH="]),
-        c: "apps start with httpd's LD_LIBRARY_PATH and TZ besides PATH and FcgidInitialEnv",
-        ours: "PATH and FcgidInitialEnv only",
-        why: "the manager's spawn environment (src/pm/launch.rs)",
-    },
-    Row {
-        name: "auth-pass-header",
-        cases: &["auth_ok", "auth_ok_post", "auth_not_authoritative_ok"],
-        shows: Shows::Lines(&["*_Authorization=", "*_HTTP_AUTHORIZATION="]),
-        c: "authorizer-role programs get FcgidPassHeader's variables too",
-        ours: "they do not",
-        why: "src/bridge/auth.rs: env::pass_headers as in the handler",
-    },
-    Row {
         name: "error-document-variables",
         cases: &["error_document_500"],
         shows: Shows::Lines(&["REDIRECT_"]),

@@ -94,6 +94,8 @@ pub fn check(req: &mut Request, check: Check) -> HookResult {
 
     let mut params = req.cgi_environment_apart();
     env::drop_httpoxy(&mut params);
+    // As C: the roles get FcgidPassHeader's variables too.
+    env::pass_headers(&mut params, &exchange::passed_headers(req));
     env::for_auth_role(&mut params, check.role(), password.as_deref());
     let before = req.save_response();
     match run(req, command, &params) {

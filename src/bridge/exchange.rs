@@ -125,6 +125,18 @@ fn connect_and_send<'l>(
     }
 }
 
+/// The request's headers that FcgidPassHeader names, with their values.
+pub fn passed_headers(req: &Request) -> Vec<(String, String)> {
+    req.server_config()
+        .pass_headers
+        .iter()
+        .filter_map(|h| {
+            let name = std::ffi::CString::new(h.as_str()).ok()?;
+            req.header_in(&name).map(|v| (h.clone(), v.to_string()))
+        })
+        .collect()
+}
+
 /// An authorizer check, or a request with a safe method (RFC 9110 9.2.1).
 fn safe_to_repeat(role: Role, params: &[(Vec<u8>, Vec<u8>)]) -> bool {
     if role != Role::Responder {

@@ -150,15 +150,7 @@ pub fn handle(req: &mut Request) -> HookResult {
 
     let mut params = req.cgi_environment();
     env::drop_httpoxy(&mut params);
-    let passed: Vec<(String, String)> = server
-        .pass_headers
-        .iter()
-        .filter_map(|h| {
-            let name = std::ffi::CString::new(h.as_str()).ok()?;
-            req.header_in(&name).map(|v| (h.clone(), v.to_string()))
-        })
-        .collect();
-    env::pass_headers(&mut params, &passed);
+    env::pass_headers(&mut params, &exchange::passed_headers(req));
     env::set_content_length(&mut params, body.len(), had_length);
     if server.fix_pathinfo() {
         env::fix_pathinfo(&mut params, req.uri().unwrap_or_default());

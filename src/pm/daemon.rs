@@ -449,6 +449,16 @@ impl Daemon {
             let path_env = std::env::var("PATH").unwrap_or_else(|_| DEFAULT_PATH.to_string());
             env.insert(0, (b"PATH".to_vec(), path_env.into_bytes()));
         }
+        // As C's apps (httpd's ap_create_environment): httpd's own
+        // LD_LIBRARY_PATH and TZ, unless FcgidInitialEnv sets them.
+        for name in ["LD_LIBRARY_PATH", "TZ"] {
+            if let Some(v) = std::env::var_os(name) {
+                if !env.iter().any(|(k, _)| k == name.as_bytes()) {
+                    use std::os::unix::ffi::OsStrExt;
+                    env.push((name.as_bytes().to_vec(), v.as_bytes().to_vec()));
+                }
+            }
+        }
         let app = sys::AppCommand {
             argv: &spec.argv,
             env: &env,
