@@ -65,13 +65,7 @@
 
 #![forbid(unsafe_code)]
 
-mod addr;
-mod args;
-mod bridge;
-mod failure;
-mod start;
-
-use fcgid_protocol as fcgi;
+use cgi_fcgi::{addr, args, bridge, failure, start};
 
 use std::ffi::{OsStr, OsString};
 use std::io::{self, Write};
