@@ -5,6 +5,7 @@
 //! line. It differs only where the original is poor (see the crate docs).
 
 use std::ffi::{OsStr, OsString};
+use std::io;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 
 /// Printed after the error messages of a bad command line (the original's
@@ -52,6 +53,15 @@ pub struct UsageError {
 /// whole command line: arguments after it are ignored, as a CGI server may
 /// append some from the query string when it runs a `#!... -f` script.
 pub fn parse(args: &[OsString]) -> Result<Args, UsageError> {
+    parse_with(args, &mut |file| std::fs::read(file))
+}
+
+/// `parse`, with `-f` files read through `read_file` instead of from disk
+/// (the fuzz target serves them from memory).
+pub fn parse_with(
+    args: &[OsString],
+    read_file: &mut dyn FnMut(&OsStr) -> io::Result<Vec<u8>>,
+) -> Result<Args, UsageError> {
     let mut p = Parser::default();
     let mut i = 0;
     while i < args.len() {
@@ -63,7 +73,7 @@ pub fn parse(args: &[OsString]) -> Result<Args, UsageError> {
                     p.fail("Missing command file name after -f".into());
                     return Err(p.into_error());
                 };
-                let words = match std::fs::read(file) {
+                let words = match read_file(file) {
                     Ok(text) => command_file_words(&text),
                     Err(_) => {
                         let file = file.to_string_lossy();
@@ -73,7 +83,7 @@ pub fn parse(args: &[OsString]) -> Result<Args, UsageError> {
                 };
                 // Errors before `-f` still count (the original prints them
                 // and then forgets them).
-                return match (parse(&words), p.errors) {
+                return match (parse_with(&words, read_file), p.errors) {
                     (Ok(args), 0) => Ok(args),
                     (Ok(_), _) => Err(p.into_error()),
                     (Err(inner), _) => {
