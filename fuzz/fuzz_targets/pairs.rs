@@ -10,7 +10,9 @@
 #![no_main]
 
 use fcgid_fuzz::Splits;
-use fcgid_protocol::{decode_pairs, encode_pair, encoded_pair_len, Pair, PairDecoder, ProtocolError};
+use fcgid_protocol::{
+    decode_pairs, encode_pair, encoded_pair_len, Pair, PairDecoder, ProtocolError,
+};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|input: &[u8]| {
@@ -79,7 +81,12 @@ fuzz_target!(|input: &[u8]| {
 fn stream(
     splits: Splits<'_>,
     mut dec: PairDecoder,
-) -> (Vec<Pair>, usize, Option<ProtocolError>, Result<(), ProtocolError>) {
+) -> (
+    Vec<Pair>,
+    usize,
+    Option<ProtocolError>,
+    Result<(), ProtocolError>,
+) {
     let mut got = Vec::new();
     let mut fed = 0;
     // Bytes the pairs taken so far had on the wire, at least and at most
@@ -111,12 +118,17 @@ fn prefix_and_end(data: &[u8]) -> (Vec<Pair>, usize) {
     let mut rest = data;
     loop {
         let Some((n, a)) = len_at(rest) else { break };
-        let Some((v, b)) = len_at(&rest[a..]) else { break };
+        let Some((v, b)) = len_at(&rest[a..]) else {
+            break;
+        };
         let end = a + b + n + v;
         if rest.len() < end {
             break;
         }
-        pairs.push((rest[a + b..a + b + n].to_vec(), rest[a + b + n..end].to_vec()));
+        pairs.push((
+            rest[a + b..a + b + n].to_vec(),
+            rest[a + b + n..end].to_vec(),
+        ));
         rest = &rest[end..];
     }
     (pairs, rest.len())

@@ -62,8 +62,8 @@ fn decode_in_pieces(splits: Splits<'_>) -> Decoded {
     let mut dec = Decoder::new();
     let mut records = Vec::new();
     let mut first_error = None;
-    let mut take_one = |dec: &mut Decoder, first_error: &mut Option<ProtocolError>| {
-        match dec.next_record() {
+    let mut take_one =
+        |dec: &mut Decoder, first_error: &mut Option<ProtocolError>| match dec.next_record() {
             Ok(Some(r)) => {
                 assert!(first_error.is_none(), "a record after an error");
                 records.push(r);
@@ -80,8 +80,7 @@ fn decode_in_pieces(splits: Splits<'_>) -> Decoded {
                 }
                 false
             }
-        }
-    };
+        };
     for (piece, take) in splits {
         dec.feed(piece);
         for _ in 0..take {
@@ -152,7 +151,10 @@ fn check_record(r: &Record) {
     encode_record(&mut wire, r.rtype, r.request_id, &r.content);
     assert_eq!(&only_record(&wire), r, "re-encoded record");
 
-    assert_eq!(r.is_stream_end(), r.rtype.is_stream() && r.content.is_empty());
+    assert_eq!(
+        r.is_stream_end(),
+        r.rtype.is_stream() && r.content.is_empty()
+    );
     let wrong_type = |res: Result<(), ProtocolError>, expected: RecordType| {
         if r.rtype != expected {
             let want = ProtocolError::WrongType {
