@@ -44,3 +44,12 @@ check-symbols: build
 clean:
 	$(CARGO) clean
 	rm -f mod_fcgid.so cgi-fcgi
+
+# Fuzzing (fuzz/, scripts/fuzz): every target for FUZZ_SECONDS each (default
+# 600); fuzz-short runs each for 25 s, as CI does. Both fail on any crash.
+.PHONY: fuzz fuzz-short
+fuzz:
+	scripts/fuzz
+
+fuzz-short:
+	scripts/fuzz --short
