@@ -116,8 +116,7 @@ fn stream(
 fn prefix_and_end(data: &[u8]) -> (Vec<Pair>, usize) {
     let mut pairs = Vec::new();
     let mut rest = data;
-    loop {
-        let Some((n, a)) = len_at(rest) else { break };
+    while let Some((n, a)) = len_at(rest) {
         let Some((v, b)) = len_at(&rest[a..]) else {
             break;
         };
