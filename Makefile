@@ -55,3 +55,12 @@ soak:
 	$(CARGO) build --release
 	FCGID_MODULE=$(CURDIR)/target/release/libmod_fcgid.so \
 	  $(CARGO) test --release --test soak -- --ignored --nocapture
+
+# Fuzzing (fuzz/, scripts/fuzz): every target for FUZZ_SECONDS each (default
+# 600); fuzz-short runs each for 25 s, as CI does. Both fail on any crash.
+.PHONY: fuzz fuzz-short
+fuzz:
+	scripts/fuzz
+
+fuzz-short:
+	scripts/fuzz --short

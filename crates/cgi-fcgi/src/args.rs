@@ -5,6 +5,7 @@
 //! line. It differs only where the original is poor (see the crate docs).
 
 use std::ffi::{OsStr, OsString};
+use std::io;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 
 /// Printed after the error messages of a bad command line (the original's
@@ -52,6 +53,28 @@ pub struct UsageError {
 /// whole command line: arguments after it are ignored, as a CGI server may
 /// append some from the query string when it runs a `#!... -f` script.
 pub fn parse(args: &[OsString]) -> Result<Args, UsageError> {
+    parse_with(args, &mut |file| std::fs::read(file))
+}
+
+/// `parse`, with `-f` files read through `read_file` instead of from disk
+/// (the fuzz target serves them from memory).
+pub fn parse_with(
+    args: &[OsString],
+    read_file: &mut dyn FnMut(&OsStr) -> io::Result<Vec<u8>>,
+) -> Result<Args, UsageError> {
+    parse_nested(args, read_file, 0)
+}
+
+/// How many `-f` files may name further `-f` files. A file that names
+/// itself, directly or through others, would otherwise recurse until the
+/// stack overflows (found by fuzzing).
+pub const MAX_NESTED_FILES: usize = 16;
+
+fn parse_nested(
+    args: &[OsString],
+    read_file: &mut dyn FnMut(&OsStr) -> io::Result<Vec<u8>>,
+    depth: usize,
+) -> Result<Args, UsageError> {
     let mut p = Parser::default();
     let mut i = 0;
     while i < args.len() {
@@ -63,7 +86,14 @@ pub fn parse(args: &[OsString]) -> Result<Args, UsageError> {
                     p.fail("Missing command file name after -f".into());
                     return Err(p.into_error());
                 };
-                let words = match std::fs::read(file) {
+                if depth == MAX_NESTED_FILES {
+                    let file = file.to_string_lossy();
+                    p.fail(format!(
+                        "Command file {file} is nested more than {MAX_NESTED_FILES} deep"
+                    ));
+                    return Err(p.into_error());
+                }
+                let words = match read_file(file) {
                     Ok(text) => command_file_words(&text),
                     Err(_) => {
                         let file = file.to_string_lossy();
@@ -73,7 +103,7 @@ pub fn parse(args: &[OsString]) -> Result<Args, UsageError> {
                 };
                 // Errors before `-f` still count (the original prints them
                 // and then forgets them).
-                return match (parse(&words), p.errors) {
+                return match (parse_nested(&words, read_file, depth + 1), p.errors) {
                     (Ok(args), 0) => Ok(args),
                     (Ok(_), _) => Err(p.into_error()),
                     (Err(inner), _) => {
@@ -373,6 +403,41 @@ mod tests {
         for f in [file, outer, bad] {
             std::fs::remove_file(f).unwrap();
         }
+    }
+
+    #[test]
+    fn command_file_naming_itself_is_an_error_not_a_stack_overflow() {
+        let file = temp_file("self", "");
+        std::fs::write(&file, format!("-f {}\n", file.to_string_lossy())).unwrap();
+        let e = parse(&["-f".into(), file.clone()]).unwrap_err();
+        let name = file.to_string_lossy();
+        assert_eq!(
+            e.messages,
+            [format!("Command file {name} is nested more than 16 deep")]
+        );
+        std::fs::remove_file(file).unwrap();
+
+        // Files in memory: "0" names "1", which names "0" again.
+        let mut read = |name: &OsStr| match name.as_bytes() {
+            b"0" => Ok(b"-f 1".to_vec()),
+            b"1" => Ok(b"-bind -f 0".to_vec()),
+            _ => Err(io::Error::from(io::ErrorKind::NotFound)),
+        };
+        let e = parse_with(&os(&["-f", "0"]), &mut read).unwrap_err();
+        assert_eq!(e.messages, ["Command file 0 is nested more than 16 deep"]);
+        // Up to the limit, files may name files: here 16 in a chain.
+        let mut read = |name: &OsStr| {
+            let n: usize = name.to_str().unwrap().parse().unwrap();
+            Ok(if n + 1 < MAX_NESTED_FILES {
+                format!("-f {}", n + 1).into_bytes()
+            } else {
+                b"-bind -connect /s".to_vec()
+            })
+        };
+        assert_eq!(
+            parse_with(&os(&["-f", "0"]), &mut read).unwrap().mode,
+            Mode::Bind
+        );
     }
 
     #[test]

@@ -41,7 +41,9 @@
 //!   before the newline is ignored, the last line needs no newline, and
 //!   there is no limit on words or line length. The original splits at
 //!   each single space, rejects a last line without newline ("Line to
-//!   long"), and stops at 15 words (exit 255).
+//!   long"), and stops at 15 words (exit 255). A file may name another
+//!   with `-f`, at most 16 deep, so one that names itself is a usage error;
+//!   the original sets no limit.
 //! - Errors in arguments before `-f` count; the original prints and then
 //!   ignores them.
 //! - `-bind` with `-start` is a usage error; the original tries nothing,
@@ -65,13 +67,7 @@
 
 #![forbid(unsafe_code)]
 
-mod addr;
-mod args;
-mod bridge;
-mod failure;
-mod start;
-
-use fcgid_protocol as fcgi;
+use cgi_fcgi::{addr, args, bridge, failure, start};
 
 use std::ffi::{OsStr, OsString};
 use std::io::{self, Write};

@@ -1,0 +1,83 @@
+//! The client exchange's answer side (`fcgid_protocol::client::ResponseReader`,
+//! which the module and cgi-fcgi both drive): the application's bytes fed
+//! in pieces chosen by the control byte, events taken as they come. The
+//! outcome must not depend on the cuts: the same STDOUT and STDERR bytes,
+//! the same end (complete, closed early, rejected or a protocol error), and
+//! nothing after an end or an error.
+
+#![no_main]
+
+use fcgid_fuzz::Splits;
+use fcgid_protocol::client::{Event, ExchangeError, ResponseReader};
+use libfuzzer_sys::fuzz_target;
+
+#[derive(Debug, PartialEq, Eq)]
+struct Outcome {
+    stdout: Vec<u8>,
+    stderr: Vec<u8>,
+    end: Result<Option<fcgid_protocol::EndRequest>, ExchangeError>,
+}
+
+/// Takes every event available now; false once the exchange is over.
+fn drain(rr: &mut ResponseReader, out: &mut Outcome) -> bool {
+    loop {
+        match rr.next_event() {
+            Ok(Some(Event::Stdout(b))) => {
+                assert!(!b.is_empty(), "an empty STDOUT event");
+                out.stdout.extend_from_slice(&b);
+            }
+            Ok(Some(Event::Stderr(b))) => out.stderr.extend_from_slice(&b),
+            Ok(Some(Event::End(e))) => {
+                out.end = Ok(Some(e));
+                // Nothing comes after the end.
+                assert_eq!(rr.next_event(), Ok(None), "an event after END_REQUEST");
+                return false;
+            }
+            Ok(None) => return true,
+            Err(e) => {
+                // Errors stick.
+                assert_eq!(rr.next_event(), Err(e.clone()), "the error changed");
+                out.end = Err(e);
+                return false;
+            }
+        }
+    }
+}
+
+fn run<'a>(pieces: impl Iterator<Item = &'a [u8]>) -> Outcome {
+    let mut rr = ResponseReader::new(1);
+    let mut out = Outcome {
+        stdout: Vec::new(),
+        stderr: Vec::new(),
+        end: Ok(None),
+    };
+    let mut open = true;
+    for piece in pieces {
+        rr.feed(piece);
+        if open {
+            open = drain(&mut rr, &mut out);
+        }
+    }
+    if open {
+        match rr.close() {
+            Ok(()) => {
+                open = drain(&mut rr, &mut out);
+                assert!(!open || out.end.is_ok());
+            }
+            Err(e) => out.end = Err(e),
+        }
+    }
+    out
+}
+
+fuzz_target!(|input: &[u8]| {
+    let Some((splits, data)) = Splits::of(input) else {
+        return;
+    };
+    let whole = run(std::iter::once(data));
+    let cut = run(splits.map(|(piece, _)| piece));
+    assert_eq!(cut, whole, "the outcome depends on where the bytes were cut");
+    if let Err(e) = &whole.end {
+        let _ = e.to_string();
+    }
+});
