@@ -11,5 +11,6 @@ pub mod output;
 pub mod pool;
 pub mod process;
 pub mod request;
+pub mod served_paths;
 pub mod server;
 pub mod status_hook;

@@ -179,13 +179,14 @@ impl Lease {
 
 /// Hands the manager a new configuration's server-wide limits (from the
 /// httpd parent, at a graceful restart that keeps the manager).
-pub fn reconfigure(pm_socket: &Path, global: super::policy::GlobalLimits) -> io::Result<()> {
+pub fn reconfigure(
+    pm_socket: &Path,
+    global: super::policy::GlobalLimits,
+    allow: super::allow::AllowList,
+) -> io::Result<()> {
     let mut stream = sys::connect_unix(pm_socket, Duration::from_secs(2))?;
     let mut frame = Vec::new();
-    Message::Reconfigure {
-        global,
-        allow: Default::default(),
-    }
+    Message::Reconfigure { global, allow }
     .encode(&mut frame);
     stream.write_all(&frame)
 }

@@ -22,6 +22,8 @@ pub struct DaemonSettings {
     /// Where app sockets are created.
     pub ipc_dir: PathBuf,
     pub global: GlobalLimits,
+    /// The programs the configuration lets it start.
+    pub allow: super::allow::AllowList,
 }
 
 struct Conn {
@@ -360,13 +362,21 @@ impl Daemon {
         let now = Instant::now();
         let acts = match msg {
             Message::Acquire { spec, wait } => {
+                if let Err(reason) = self.check_allowed(&spec) {
+                    log(Level::Err, &format!("mod_fcgid: process manager: {reason}"));
+                    self.send(id, &Message::Refused { reason });
+                    return;
+                }
                 // Forget processes that have exited but whose SIGCHLD is not
                 // handled yet (apps that retire themselves), so none is lent.
                 self.reap();
                 self.mgr.acquire(id, spec, wait, now)
             }
             Message::Release { proc_id, outcome } => self.mgr.release(id, proc_id, outcome, now),
-            Message::Reconfigure { global, .. } => self.mgr.reconfigure(global, now),
+            Message::Reconfigure { global, allow } => {
+                self.settings.allow = allow;
+                self.mgr.reconfigure(global, now)
+            }
             Message::StatusQuery => {
                 let report = self.mgr.report(now, self.pid);
                 self.send(id, &Message::Status(report));
@@ -389,6 +399,25 @@ impl Daemon {
             let acts = self.mgr.conn_closed(id, Instant::now());
             self.perform(acts);
         }
+    }
+
+    /// Whoever reaches the socket names the class: start only what the
+    /// configuration names (links resolved first).
+    fn check_allowed(&self, spec: &ClassSpec) -> Result<(), String> {
+        use std::os::unix::ffi::{OsStrExt, OsStringExt};
+        let exe = spec.argv.first().map(Vec::as_slice).unwrap_or(b"");
+        let real = std::fs::canonicalize(std::ffi::OsStr::from_bytes(exe))
+            .map(|p| p.into_os_string().into_vec())
+            .unwrap_or_else(|_| exe.to_vec());
+        if self.settings.allow.allows(exe) || self.settings.allow.allows(&real) {
+            return Ok(());
+        }
+        Err(format!(
+            "refused to start {}: it is neither a command the configuration names \
+             (FcgidWrapper, FcgidCmdOptions, an authorizer) nor a script below a \
+             DocumentRoot or <Directory> of this server",
+            String::from_utf8_lossy(exe)
+        ))
     }
 
     fn send(&mut self, id: ConnId, msg: &Message) {

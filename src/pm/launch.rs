@@ -17,6 +17,7 @@
 //! FcgidIPCDir) the old manager drains and a new one starts.
 
 use super::daemon::{self, DaemonSettings};
+use super::allow::AllowList;
 use super::policy::GlobalLimits;
 use crate::ffi::log::{main_server as log, Level};
 use crate::ffi::pool::Pool;
@@ -35,6 +36,8 @@ struct Current {
     socket: PathBuf,
     ipc_dir: PathBuf,
     global: GlobalLimits,
+    /// What the configuration lets the manager start.
+    allow: AllowList,
     /// What this generation was started with (module file, socket, User),
     /// taken at start: the module file may be replaced before the restart.
     identity: KeptManager,
@@ -56,9 +59,10 @@ pub fn start(
 ) -> Result<(), String> {
     watch_draining(config_pool);
     let me = identity(&socket);
+    let allow = crate::ffi::served_paths::allowed();
     let pid = match process::take_kept_manager() {
         Some(kept) if kept == KeptManager { pid: kept.pid, ..me } && sys::is_alive(kept.pid) => {
-            match super::client::reconfigure(&socket, global) {
+            match super::client::reconfigure(&socket, global, allow.clone()) {
                 Ok(()) => {
                     log(
                         Level::Info,
@@ -80,7 +84,7 @@ pub fn start(
                         ),
                     );
                     drain(kept.pid);
-                    fork_manager(&ipc_dir, &socket, global)?
+                    fork_manager(&ipc_dir, &socket, global, allow.clone())?
                 }
             }
         }
@@ -89,9 +93,9 @@ pub fn start(
             if sys::is_alive(kept.pid) {
                 drain(kept.pid);
             }
-            fork_manager(&ipc_dir, &socket, global)?
+            fork_manager(&ipc_dir, &socket, global, allow.clone())?
         }
-        None => fork_manager(&ipc_dir, &socket, global)?,
+        None => fork_manager(&ipc_dir, &socket, global, allow.clone())?,
     };
     *CURRENT.lock().unwrap() = Some(Current {
         pid,
@@ -100,6 +104,7 @@ pub fn start(
         socket,
         ipc_dir,
         global,
+        allow,
         identity: me,
     });
     process::watch_child(config_pool, pid, on_manager_death);
@@ -202,7 +207,7 @@ pub fn manager_socket() -> Option<PathBuf> {
 fn on_manager_death(pid: i32, status: i32) -> Option<i32> {
     // Copy what the fork needs and let go of the lock: a child must not
     // start life with a lock held by its parent.
-    let (ipc_dir, socket, global, quick_deaths) = {
+    let (ipc_dir, socket, global, allow, quick_deaths) = {
         let mut slot = CURRENT.lock().unwrap();
         let cur = slot.as_mut()?;
         if cur.pid != pid || process::is_exiting() {
@@ -217,6 +222,7 @@ fn on_manager_death(pid: i32, status: i32) -> Option<i32> {
             cur.ipc_dir.clone(),
             cur.socket.clone(),
             cur.global,
+            cur.allow.clone(),
             cur.quick_deaths,
         )
     };
@@ -237,7 +243,7 @@ fn on_manager_death(pid: i32, status: i32) -> Option<i32> {
         Level::Err,
         &format!("mod_fcgid: process manager {pid} {how}; starting a new one"),
     );
-    match fork_manager(&ipc_dir, &socket, global) {
+    match fork_manager(&ipc_dir, &socket, global, allow) {
         Ok(new_pid) => {
             let mut slot = CURRENT.lock().unwrap();
             let cur = slot.as_mut()?;
@@ -256,11 +262,13 @@ fn fork_manager(
     ipc_dir: &std::path::Path,
     socket: &std::path::Path,
     global: GlobalLimits,
+    allow: AllowList,
 ) -> Result<i32, String> {
     let settings = DaemonSettings {
         socket: socket.to_path_buf(),
         ipc_dir: ipc_dir.to_path_buf(),
         global,
+        allow,
     };
     let parent = sys::getpid();
     // The httpd parent is single-threaded in post_config and its maintenance

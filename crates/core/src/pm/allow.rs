@@ -3,7 +3,9 @@
 //! under the directories it serves (DocumentRoots, <Directory> paths).
 //! Whoever reaches the manager's socket can name a class; this keeps the
 //! manager to what the configuration allows. Paths are compared as given:
-//! the daemon resolves symbolic links before asking.
+//! the daemon resolves symbolic links before asking. A root may be a
+//! wildcard path as <Directory> takes it (`/home/*/public_html`): `*` and
+//! `?` match within one path component.
 
 use std::collections::BTreeSet;
 
@@ -37,10 +39,7 @@ impl AllowList {
         if self.commands.contains(path) {
             return true;
         }
-        self.roots.iter().any(|root| {
-            root.as_slice() == b"/"
-                || (path.starts_with(root) && path.get(root.len()) == Some(&b'/'))
-        })
+        self.roots.iter().any(|root| below(root, path))
     }
 
     /// As plain lists, for the wire.
@@ -49,6 +48,33 @@ impl AllowList {
             self.commands.iter().cloned().collect(),
             self.roots.iter().cloned().collect(),
         )
+    }
+}
+
+/// Is `path` strictly below `root` (whose components may hold wildcards)?
+fn below(root: &[u8], path: &[u8]) -> bool {
+    if root == b"/" {
+        return path.len() > 1 && path.starts_with(b"/");
+    }
+    let mut want = root.split(|&c| c == b'/');
+    let mut have = path.split(|&c| c == b'/');
+    for pattern in want.by_ref() {
+        match have.next() {
+            Some(part) if glob(pattern, part) => {}
+            _ => return false,
+        }
+    }
+    // Something must be left: the root itself is no script.
+    have.any(|part| !part.is_empty())
+}
+
+/// `*` (any run) and `?` (any one byte) within a component; all else literal.
+fn glob(pattern: &[u8], name: &[u8]) -> bool {
+    match pattern.split_first() {
+        None => name.is_empty(),
+        Some((b'*', rest)) => (0..=name.len()).any(|i| glob(rest, &name[i..])),
+        Some((b'?', rest)) => !name.is_empty() && glob(rest, &name[1..]),
+        Some((c, rest)) => name.first() == Some(c) && glob(rest, &name[1..]),
     }
 }
 
@@ -79,5 +105,16 @@ mod tests {
         assert!(!a.allows(b"/var/www/site"), "the root itself is no script");
         assert!(!a.allows(b"/var/www/site-other/x.fcgi"), "a prefix is not a parent");
         assert!(!a.allows(b"/var/www/x.fcgi"));
+    }
+
+    #[test]
+    fn wildcard_roots_match_one_component_per_star() {
+        let mut a = AllowList::default();
+        a.add_root(b"/home/*/public_html");
+        assert!(a.allows(b"/home/ann/public_html/app.fcgi"));
+        assert!(a.allows(b"/home/ann/public_html/x/y.php"));
+        assert!(!a.allows(b"/home/ann/private/app.fcgi"));
+        assert!(!a.allows(b"/home/ann/public_html"));
+        assert!(!a.allows(b"/home/a/b/public_html/x"), "a star stays in its component");
     }
 }
