@@ -4,6 +4,18 @@
 
 const unsigned long FCGID_MODULE_MAGIC_COOKIE = MODULE_MAGIC_COOKIE;
 
+/* httpd's suexec binary and its log, as httpd was built (empty if not). */
+#ifdef SUEXEC_BIN
+const char FCGID_SUEXEC_BIN[] = SUEXEC_BIN;
+#else
+const char FCGID_SUEXEC_BIN[] = "";
+#endif
+#ifdef AP_LOG_EXEC
+const char FCGID_SUEXEC_LOG[] = AP_LOG_EXEC;
+#else
+const char FCGID_SUEXEC_LOG[] = "";
+#endif
+
 void fcgid_shim_brigade_insert_tail(apr_bucket_brigade *bb, apr_bucket *b)
 {
     APR_BRIGADE_INSERT_TAIL(bb, b);

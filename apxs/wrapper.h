@@ -21,6 +21,8 @@
 
 /* Macro-only values, made real so bindgen sees them. */
 extern const unsigned long FCGID_MODULE_MAGIC_COOKIE;
+extern const char FCGID_SUEXEC_BIN[];
+extern const char FCGID_SUEXEC_LOG[];
 
 /* brigades and buckets */
 void fcgid_shim_brigade_insert_tail(apr_bucket_brigade *bb, apr_bucket *b);

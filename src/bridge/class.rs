@@ -121,6 +121,8 @@ fn build(
             busy_timeout: never_if_zero(opts.busy_timeout),
             max_requests: opts.max_requests_per_process,
         },
+        uid: target.uid,
+        gid: target.gid,
     };
     (spec, opts)
 }
@@ -171,6 +173,21 @@ mod tests {
         assert_eq!(a.argv, vec![b"/bin/sh".to_vec(), b"-e".to_vec()]);
         let (own, _) = class_for(&target("/srv/www/c.fcgi"), &server, &dir).unwrap();
         assert_ne!(own.key, a.key, "other suffixes are not wrapped");
+    }
+
+    #[test]
+    fn each_suexec_identity_is_its_own_class_and_runs_as_it() {
+        let server = ServerConfig::default();
+        let (www, _) = class_for(&target("/srv/a.fcgi"), &server, &DirConfig::default()).unwrap();
+        let site = Target {
+            uid: 1001,
+            gid: 1002,
+            ..target("/srv/a.fcgi")
+        };
+        let (other, _) = class_for(&site, &server, &DirConfig::default()).unwrap();
+        assert_ne!(www.key, other.key);
+        assert_eq!((www.uid, www.gid), (33, 33));
+        assert_eq!((other.uid, other.gid), (1001, 1002));
     }
 
     #[test]

@@ -32,6 +32,39 @@ pub fn httpd_user() -> (u32, u32) {
     }
 }
 
+/// Is httpd's suexec usable (mod_unixd found its binary setuid root)? Read
+/// from `ap_unixd_config`, as C mod_fcgid does.
+pub fn suexec_enabled() -> bool {
+    // SAFETY: as in httpd_user.
+    unsafe { (*std::ptr::addr_of!(b::ap_unixd_config)).suexec_enabled != 0 }
+}
+
+/// Why suexec is not usable, as mod_unixd says (empty when it is).
+pub fn suexec_disabled_reason() -> String {
+    // SAFETY: as in httpd_user; the reason is null or a static string.
+    unsafe {
+        let p = (*std::ptr::addr_of!(b::ap_unixd_config)).suexec_disabled_reason;
+        if p.is_null() {
+            String::new()
+        } else {
+            std::ffi::CStr::from_ptr(p).to_string_lossy().into_owned()
+        }
+    }
+}
+
+/// httpd's suexec binary (its compiled-in SUEXEC_BIN; Debian:
+/// /usr/lib/apache2/suexec).
+pub fn suexec_bin() -> &'static std::ffi::CStr {
+    // SAFETY: a NUL-terminated constant array defined in shim.c.
+    unsafe { std::ffi::CStr::from_ptr(b::FCGID_SUEXEC_BIN.as_ptr()) }
+}
+
+/// Where suexec logs what it refuses (AP_LOG_EXEC; empty if it logs to syslog).
+pub fn suexec_log() -> &'static std::ffi::CStr {
+    // SAFETY: as in suexec_bin.
+    unsafe { std::ffi::CStr::from_ptr(b::FCGID_SUEXEC_LOG.as_ptr()) }
+}
+
 /// Switches the calling process to httpd's User and Group (as httpd's
 /// children do). Returns false if that failed.
 pub fn become_httpd_user() -> bool {
@@ -119,7 +152,7 @@ pub struct KeptManager {
     /// The module file it runs (device, inode, mtime, size): an upgraded
     /// module means new managers.
     pub module: [u64; 4],
-    /// Its socket path, hashed.
+    /// Its socket path and whether suexec was enabled, hashed.
     pub socket: u64,
 }
 

@@ -185,6 +185,21 @@ impl<'a> Request<'a> {
         format!("{}:{}", name.unwrap_or(""), s.port)
     }
 
+    /// The user and group this request's apps run as through suexec
+    /// (`SuexecUserGroup`, through `ap_run_get_suexec_identity`), when httpd's
+    /// suexec is enabled; None otherwise (they run as the httpd User).
+    pub fn suexec_identity(&self) -> Option<(u32, u32)> {
+        if !super::process::suexec_enabled() {
+            return None;
+        }
+        // SAFETY: r is the live request; the hook returns null or an
+        // identity in a pool that outlives the request, read at once.
+        unsafe {
+            let id = b::ap_run_get_suexec_identity(&raw const *self.r);
+            (!id.is_null()).then(|| ((*id).uid, (*id).gid))
+        }
+    }
+
     pub fn log(&self, level: Level, msg: &str) {
         self.log_handle().log(level, msg);
     }

@@ -6,6 +6,7 @@ use super::policy::GlobalLimits;
 use super::state::{Action, ConnId, Manager};
 use super::wire::{ClassSpec, Message};
 use crate::ffi::log::{main_server as log, Level};
+use crate::ffi::process;
 use crate::sys;
 use std::collections::{HashMap, VecDeque};
 use std::io::{ErrorKind, Read, Write};
@@ -40,6 +41,27 @@ struct Daemon {
     pending: VecDeque<Action>,
     pid: i32,
     fds: FdBudget,
+    suexec: Suexec,
+}
+
+/// Running apps as other users through httpd's suexec.
+struct Suexec {
+    /// The httpd User and Group: classes with these ids run directly.
+    user: (u32, u32),
+    enabled: bool,
+    bin: Vec<u8>,
+    log: String,
+    /// Apps started through suexec and not reaped yet.
+    started: HashMap<i32, SuexecStart>,
+    /// Classes already told that suexec drops some of their FcgidInitialEnv.
+    warned: std::collections::HashSet<String>,
+}
+
+struct SuexecStart {
+    program: String,
+    uid: u32,
+    gid: u32,
+    at: Instant,
 }
 
 /// The manager's descriptor limit, and what it has said about it: a
@@ -122,6 +144,14 @@ pub fn run(settings: DaemonSettings) -> i32 {
             paused: false,
             said_out: false,
             said_near: false,
+        },
+        suexec: Suexec {
+            user: process::httpd_user(),
+            enabled: process::suexec_enabled(),
+            bin: process::suexec_bin().to_bytes().to_vec(),
+            log: process::suexec_log().to_string_lossy().into_owned(),
+            started: HashMap::new(),
+            warned: Default::default(),
         },
     };
     log(
@@ -222,6 +252,149 @@ fn raise_fd_limit() -> u64 {
             soft
         }
     }
+}
+
+impl Suexec {
+    /// An app started through suexec exited. One that fails soon after its
+    /// start was most likely refused by suexec, which says why only in its
+    /// own log: name suexec, the reason its exit status stands for, and
+    /// that log.
+    fn exited(&self, pid: i32, start: &SuexecStart, how: sys::Exit) {
+        let sys::Exit::Code(code) = how else {
+            return;
+        };
+        if code == 0 || start.at.elapsed() > super::state::EARLY_DEATH {
+            return;
+        }
+        let why = suexec_refusal(code).map_or_else(
+            || "if suexec refused it".to_string(),
+            |w| format!("suexec's status for \"{w}\""),
+        );
+        let log_file = if self.log.is_empty() {
+            "syslog".to_string()
+        } else {
+            self.log.clone()
+        };
+        log(
+            Level::Err,
+            &format!(
+                "mod_fcgid: {} (pid {pid}, started through suexec as uid {} gid {}) exited \
+                 with status {code} right after starting ({why}); suexec logs why in {log_file}",
+                start.program, start.uid, start.gid
+            ),
+        );
+    }
+}
+
+/// The command that makes suexec run `argv` as `uid`:`gid`, and the
+/// directory to run it in: suexec wants the program as a name relative to
+/// its working directory (`suexec UID GID name args…`), run from the
+/// program's own directory, as httpd's `ap_os_create_privileged_process`
+/// does. None for a program that is not an absolute path.
+fn suexec_command(
+    bin: &[u8],
+    argv: &[Vec<u8>],
+    uid: u32,
+    gid: u32,
+) -> Option<(Vec<Vec<u8>>, Vec<u8>)> {
+    let (program, args) = argv.split_first()?;
+    let path = Path::new(std::ffi::OsStr::from_bytes(program));
+    if !path.is_absolute() {
+        return None;
+    }
+    let dir = path.parent()?.as_os_str().as_bytes().to_vec();
+    let name = path.file_name()?.as_bytes().to_vec();
+    let mut cmd = vec![
+        bin.to_vec(),
+        uid.to_string().into_bytes(),
+        gid.to_string().into_bytes(),
+        name,
+    ];
+    cmd.extend(args.iter().cloned());
+    Some((cmd, dir))
+}
+
+/// Does suexec pass variable `name` on to the app? It keeps only names
+/// starting with HTTP_ or SSL_ and a fixed list of CGI variables (and sets
+/// PATH itself).
+fn suexec_passes(name: &[u8]) -> bool {
+    const PASSED: &[&str] = &[
+        "AUTH_TYPE",
+        "CONTENT_LENGTH",
+        "CONTENT_TYPE",
+        "CONTEXT_DOCUMENT_ROOT",
+        "CONTEXT_PREFIX",
+        "DATE_GMT",
+        "DATE_LOCAL",
+        "DOCUMENT_ARGS",
+        "DOCUMENT_NAME",
+        "DOCUMENT_PATH_INFO",
+        "DOCUMENT_ROOT",
+        "DOCUMENT_URI",
+        "GATEWAY_INTERFACE",
+        "HTTPS",
+        "LAST_MODIFIED",
+        "PATH",
+        "PATH_INFO",
+        "PATH_TRANSLATED",
+        "QUERY_STRING",
+        "QUERY_STRING_UNESCAPED",
+        "REMOTE_ADDR",
+        "REMOTE_HOST",
+        "REMOTE_IDENT",
+        "REMOTE_PORT",
+        "REMOTE_USER",
+        "REDIRECT_ERROR_NOTES",
+        "REDIRECT_HANDLER",
+        "REDIRECT_QUERY_STRING",
+        "REDIRECT_REMOTE_USER",
+        "REDIRECT_SCRIPT_FILENAME",
+        "REDIRECT_STATUS",
+        "REDIRECT_URL",
+        "REQUEST_METHOD",
+        "REQUEST_URI",
+        "REQUEST_SCHEME",
+        "SCRIPT_FILENAME",
+        "SCRIPT_NAME",
+        "SCRIPT_URI",
+        "SCRIPT_URL",
+        "SERVER_ADMIN",
+        "SERVER_NAME",
+        "SERVER_ADDR",
+        "SERVER_PORT",
+        "SERVER_PROTOCOL",
+        "SERVER_SIGNATURE",
+        "SERVER_SOFTWARE",
+        "UNIQUE_ID",
+        "USER_NAME",
+        "TZ",
+    ];
+    name.starts_with(b"HTTP_")
+        || name.starts_with(b"SSL_")
+        || PASSED.iter().any(|p| p.as_bytes() == name)
+}
+
+/// What httpd 2.4's suexec means by exit status `code` (it logs the
+/// details in its own log).
+fn suexec_refusal(code: i32) -> Option<&'static str> {
+    Some(match code {
+        102 | 103 => "the caller is not the user suexec was built for",
+        104 => "invalid command",
+        105 => "unknown target user",
+        106 => "unknown target group",
+        107 => "target uid is root or below suexec's minimum",
+        108 => "target gid is root or below suexec's minimum",
+        109 | 110 => "cannot switch to the target user or group",
+        113 | 114 => "the program is not under suexec's document root",
+        115 | 117 => "cannot stat the directory or the program",
+        116 => "the directory is writable by others",
+        118 => "the program is writable by others",
+        119 => "the program is setuid or setgid",
+        120 => "the directory or the program is not owned by the target user and group",
+        121 => "the program is not executable",
+        255 => "exec failed",
+        _ => return None,
+    })
 }
 
 impl Daemon {
@@ -473,7 +646,49 @@ impl Daemon {
             .join(format!("{}-{}.sock", self.pid, proc));
         let cmd = String::from_utf8_lossy(spec.argv.first().map(Vec::as_slice).unwrap_or(b""))
             .into_owned();
+        let via_suexec = (spec.uid, spec.gid) != self.suexec.user;
+        let fail = |reason: String| {
+            log(Level::Err, &format!("mod_fcgid: {reason}"));
+            Err(reason)
+        };
+        let (argv, cwd) = if via_suexec {
+            if !self.suexec.enabled {
+                return fail(format!(
+                    "cannot start {cmd} as uid {} gid {}: httpd's suexec is not enabled ({})",
+                    spec.uid,
+                    spec.gid,
+                    process::suexec_disabled_reason()
+                ));
+            }
+            match suexec_command(&self.suexec.bin, &spec.argv, spec.uid, spec.gid) {
+                Some(c) => c,
+                None => {
+                    return fail(format!(
+                        "cannot start {cmd} through suexec: its command must be an absolute path"
+                    ))
+                }
+            }
+        } else {
+            (spec.argv.clone(), spec.cwd.clone())
+        };
         let mut env = spec.env.clone();
+        if via_suexec && self.suexec.warned.insert(spec.key.clone()) {
+            let dropped: Vec<String> = env
+                .iter()
+                .filter(|(k, _)| !suexec_passes(k))
+                .map(|(k, _)| String::from_utf8_lossy(k).into_owned())
+                .collect();
+            if !dropped.is_empty() {
+                log(
+                    Level::Warn,
+                    &format!(
+                        "mod_fcgid: suexec passes only its own list of variables to {cmd}: \
+                         FcgidInitialEnv {} will not reach it (set them in a wrapper script)",
+                        dropped.join(", ")
+                    ),
+                );
+            }
+        }
         if !env.iter().any(|(k, _)| k == b"PATH") {
             let path_env = std::env::var("PATH").unwrap_or_else(|_| DEFAULT_PATH.to_string());
             env.insert(0, (b"PATH".to_vec(), path_env.into_bytes()));
@@ -489,32 +704,52 @@ impl Daemon {
             }
         }
         let app = sys::AppCommand {
-            argv: &spec.argv,
+            argv: &argv,
             env: &env,
-            cwd: &spec.cwd,
+            cwd: &cwd,
         };
         let _ = std::fs::remove_file(&path);
         // Only the httpd User (the manager's, and the children's) may connect.
         let result = sys::bind_unix(&path, 0o600).and_then(|l| sys::spawn_app(&app, l.into()));
         match result {
             Ok(pid) => {
+                let how = if via_suexec {
+                    self.suexec.started.insert(
+                        pid,
+                        SuexecStart {
+                            program: cmd.clone(),
+                            uid: spec.uid,
+                            gid: spec.gid,
+                            at: Instant::now(),
+                        },
+                    );
+                    format!(" through suexec as uid {} gid {}", spec.uid, spec.gid)
+                } else {
+                    String::new()
+                };
                 log(
                     Level::Info,
-                    &format!("mod_fcgid: server {cmd} (pid {pid}) started"),
+                    &format!("mod_fcgid: server {cmd} (pid {pid}) started{how}"),
                 );
                 Ok((pid, path.as_os_str().as_bytes().to_vec()))
             }
             Err(e) => {
-                let reason = format!("cannot start {cmd}: {e}");
-                log(Level::Err, &format!("mod_fcgid: {reason}"));
                 let _ = std::fs::remove_file(&path);
-                Err(reason)
+                let through = if via_suexec {
+                    format!(" through {}", String::from_utf8_lossy(&self.suexec.bin))
+                } else {
+                    String::new()
+                };
+                fail(format!("cannot start {cmd}{through}: {e}"))
             }
         }
     }
 
     fn reap(&mut self) {
-        while let Some(pid) = sys::reap_any() {
+        while let Some((pid, how)) = sys::reap_any() {
+            if let Some(start) = self.suexec.started.remove(&pid) {
+                self.suexec.exited(pid, &start, how);
+            }
             let (socket, acts) = self.mgr.exited(pid, Instant::now());
             if let Some(s) = socket {
                 let _ = std::fs::remove_file(Path::new(std::ffi::OsStr::from_bytes(&s)));
@@ -535,5 +770,39 @@ impl Daemon {
             self.perform(acts);
         }
         self.conns.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suexec_gets_the_program_by_name_from_its_own_directory() {
+        let argv = [b"/var/www/site/php-wrapper".to_vec(), b"-c".to_vec()];
+        let (cmd, cwd) = suexec_command(b"/usr/lib/apache2/suexec", &argv, 1001, 1002).unwrap();
+        let words: Vec<&[u8]> = cmd.iter().map(Vec::as_slice).collect();
+        assert_eq!(
+            words,
+            [
+                &b"/usr/lib/apache2/suexec"[..],
+                b"1001",
+                b"1002",
+                b"php-wrapper",
+                b"-c"
+            ]
+        );
+        assert_eq!(cwd, b"/var/www/site".to_vec());
+        assert!(suexec_command(b"/s", &[b"relative".to_vec()], 1, 1).is_none());
+    }
+
+    #[test]
+    fn suexec_passes_cgi_and_http_variables_only() {
+        for name in ["HTTP_HOST", "SSL_PROTOCOL", "SCRIPT_FILENAME", "TZ"] {
+            assert!(suexec_passes(name.as_bytes()), "{name}");
+        }
+        for name in ["PHPRC", "PHP_FCGI_MAX_REQUESTS", "LD_PRELOAD", "TZX"] {
+            assert!(!suexec_passes(name.as_bytes()), "{name}");
+        }
     }
 }

@@ -151,6 +151,9 @@ fn identity(socket: &std::path::Path) -> KeptManager {
     // every generation.
     let mut h = std::collections::hash_map::DefaultHasher::new();
     socket.hash(&mut h);
+    // A manager started without suexec lacks the privilege to stop apps
+    // that suexec starts (and the other way round, it has one it needs not).
+    process::suexec_enabled().hash(&mut h);
     KeptManager {
         pid: 0,
         uid,
@@ -226,6 +229,14 @@ fn on_manager_death(pid: i32, status: i32) -> Option<i32> {
             cur.quick_deaths,
         )
     };
+    // Apps it left (suexec'd apps get no parent-death signal) are stopped;
+    // the new manager starts its own.
+    if sys::signal_group(pid, libc::SIGTERM) {
+        log(
+            Level::Warn,
+            &format!("mod_fcgid: told the processes left by process manager {pid} to stop"),
+        );
+    }
     // httpd hands over the exit code, or the signal that ended it.
     let how = format!("died (exit code or signal {status})");
     if quick_deaths > MAX_QUICK_DEATHS {
@@ -258,6 +269,33 @@ fn on_manager_death(pid: i32, status: i32) -> Option<i32> {
     }
 }
 
+/// Makes the manager the httpd User, wholly (real, effective and saved
+/// ids). With suexec enabled it keeps one privilege, CAP_KILL: suexec runs
+/// apps as other users, and the manager must still be able to stop them.
+/// (C mod_fcgid keeps root as its real uid instead, and switches back to
+/// signal.) suexec itself needs nothing more: it is setuid root and obeys
+/// only the httpd User, which the manager's children are.
+fn drop_privileges() -> Result<(), String> {
+    let keep_kill = process::suexec_enabled() && sys::is_root();
+    if keep_kill {
+        sys::keep_caps_across_setuid()
+            .map_err(|e| format!("cannot keep CAP_KILL for suexec: {e}"))?;
+    }
+    if !process::become_httpd_user() {
+        return Err("cannot switch to the httpd User".into());
+    }
+    if keep_kill {
+        sys::keep_only_kill().map_err(|e| format!("cannot keep CAP_KILL for suexec: {e}"))?;
+    }
+    let (r, e, saved) = sys::uids();
+    if r == 0 || e == 0 || saved == 0 {
+        return Err(format!(
+            "still has root ids after the switch ({r}, {e}, {saved})"
+        ));
+    }
+    Ok(())
+}
+
 fn fork_manager(
     ipc_dir: &std::path::Path,
     socket: &std::path::Path,
@@ -277,11 +315,15 @@ fn fork_manager(
         // httpd's Listen sockets are not ours to keep: a manager that
         // outlived a killed parent would hold the port.
         crate::ffi::server::close_listeners();
-        if !process::become_httpd_user() {
+        // Its own process group, inherited by its apps: see on_manager_death.
+        if let Err(e) = sys::own_process_group() {
             log(
-                Level::Emerg,
-                "mod_fcgid: process manager cannot switch to the httpd User",
+                Level::Warn,
+                &format!("mod_fcgid: process manager cannot lead a process group: {e}"),
             );
+        }
+        if let Err(e) = drop_privileges() {
+            log(Level::Emerg, &format!("mod_fcgid: process manager {e}"));
             return 1;
         }
         // After the switch: a change of uid clears the parent-death signal.

@@ -11,8 +11,9 @@ mod socket;
 pub use fd::{drain_pipe, read_retrying};
 pub use poll::{poll_readable, readable_now, wait_io, Poller};
 pub use process::{
-    die_with_parent, euid, exit_now, fork_process, getpid, is_alive, is_root, nofile_limit,
-    raise_nofile_limit, reap_any, spawn_app, AppCommand,
+    die_with_parent, euid, exit_now, fork_process, getpid, is_alive, is_root,
+    keep_caps_across_setuid, keep_only_kill, nofile_limit, own_process_group, raise_nofile_limit,
+    reap_any, signal_group, spawn_app, uids, AppCommand, Exit,
 };
 pub use signal::{install_manager_signals, signal, signal_with, DRAIN_REQUESTED, STOP_REQUESTED};
 pub use socket::{bind_unix, check_socket_path, connect_unix, SUN_PATH_MAX};

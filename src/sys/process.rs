@@ -41,6 +41,13 @@ pub fn fork_process(child: impl FnOnce() -> i32) -> io::Result<i32> {
     Ok(pid)
 }
 
+/// Did this process keep a capability (CAP_KILL) that apps must not get?
+static KEPT_CAPS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+fn effective_or_permitted_kept() -> bool {
+    KEPT_CAPS.load(Ordering::SeqCst)
+}
+
 /// The soft RLIMIT_NOFILE the manager started with, given back to apps.
 static ORIGINAL_NOFILE: AtomicU64 = AtomicU64::new(0);
 
@@ -103,11 +110,16 @@ pub fn spawn_app(app: &AppCommand, listener: OwnedFd) -> io::Result<i32> {
     let parent = getpid();
     let soft = ORIGINAL_NOFILE.load(Ordering::SeqCst);
     // SAFETY: the closure runs between fork and exec and calls only
-    // async-signal-safe functions (sigprocmask, signal, prctl, getppid,
-    // getrlimit, setrlimit); it allocates nothing.
+    // async-signal-safe functions (sigprocmask, signal, capset, prctl,
+    // getppid, getrlimit, setrlimit); it allocates nothing.
     unsafe {
         cmd.pre_exec(move || {
             super::signal::reset_all();
+            // A manager that keeps CAP_KILL (suexec) passes it to no app.
+            // Without it, this fails harmlessly (no capabilities to drop).
+            if effective_or_permitted_kept() {
+                set_caps(0)?;
+            }
             libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
             // The manager died before prctl: nobody would stop this app.
             if libc::getppid() != parent {
@@ -131,12 +143,93 @@ pub fn spawn_app(app: &AppCommand, listener: OwnedFd) -> io::Result<i32> {
     Ok(cmd.spawn()?.id() as i32)
 }
 
-/// Reaps one exited child without blocking.
-pub fn reap_any() -> Option<i32> {
+/// How a child ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    Code(i32),
+    Signal(i32),
+}
+
+/// Reaps one exited child without blocking: its pid and how it ended.
+pub fn reap_any() -> Option<(i32, Exit)> {
     let mut status = 0;
     // SAFETY: waitpid writes only to `status`.
     let pid = unsafe { libc::waitpid(-1, &raw mut status, libc::WNOHANG) };
-    (pid > 0).then_some(pid)
+    let how = if libc::WIFEXITED(status) {
+        Exit::Code(libc::WEXITSTATUS(status))
+    } else {
+        Exit::Signal(libc::WTERMSIG(status))
+    };
+    (pid > 0).then_some((pid, how))
+}
+
+/// The kernel's capability sets, version 3 (two 32-bit words each).
+#[repr(C)]
+struct CapHeader {
+    version: u32,
+    pid: libc::c_int,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct CapData {
+    effective: u32,
+    permitted: u32,
+    inheritable: u32,
+}
+
+const CAP_VERSION_3: u32 = 0x2008_0522;
+const CAP_KILL: u32 = 5;
+
+/// Sets the calling thread's effective and permitted capabilities to
+/// `mask` (bits of the first word), inheritable to none. Async-signal-safe.
+fn set_caps(mask: u32) -> io::Result<()> {
+    let mut header = CapHeader {
+        version: CAP_VERSION_3,
+        pid: 0,
+    };
+    let data = [
+        CapData {
+            effective: mask,
+            permitted: mask,
+            inheritable: 0,
+        },
+        CapData {
+            effective: 0,
+            permitted: 0,
+            inheritable: 0,
+        },
+    ];
+    // SAFETY: capset reads one header and two data words, all live here.
+    let rc =
+        unsafe { libc::syscall(libc::SYS_capset, &raw mut header, data.as_ptr()) as libc::c_int };
+    cvt(rc).map(drop)
+}
+
+/// Before a switch from root to the httpd User: keep the permitted
+/// capabilities across the setuid (see `keep_only_kill`).
+pub fn keep_caps_across_setuid() -> io::Result<()> {
+    // SAFETY: prctl(PR_SET_KEEPCAPS) has no memory effects.
+    cvt(unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 1, 0, 0, 0) }).map(drop)
+}
+
+/// After the switch: keep only CAP_KILL (to signal apps that suexec runs
+/// as other users), and no other privilege. Every uid of the process is
+/// the User's, so nothing can bring root back. Fails unless
+/// `keep_caps_across_setuid` came before the switch.
+pub fn keep_only_kill() -> io::Result<()> {
+    set_caps(1 << CAP_KILL)?;
+    KEPT_CAPS.store(true, Ordering::SeqCst);
+    // SAFETY: as above.
+    cvt(unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 0, 0, 0, 0) }).map(drop)
+}
+
+/// Real, effective and saved uids of the calling process.
+pub fn uids() -> (u32, u32, u32) {
+    let (mut r, mut e, mut s) = (0, 0, 0);
+    // SAFETY: getresuid writes three uids.
+    unsafe { libc::getresuid(&raw mut r, &raw mut e, &raw mut s) };
+    (r, e, s)
 }
 
 /// Makes the calling process get SIGTERM when its parent dies. Returns
@@ -148,6 +241,22 @@ pub fn die_with_parent(parent: i32) -> bool {
         libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
         libc::getppid() == parent
     }
+}
+
+/// Makes the calling process the leader of a new process group, which the
+/// apps it starts inherit (suexec keeps it): the httpd parent can then
+/// stop the apps of a manager that died, even those suexec started as other
+/// users, which the kernel does not send the parent-death signal to.
+pub fn own_process_group() -> io::Result<()> {
+    // SAFETY: setpgid has no memory effects.
+    cvt(unsafe { libc::setpgid(0, 0) }).map(drop)
+}
+
+/// Sends `sig` to every process left in process group `pgid` (a manager's,
+/// see `own_process_group`); true if there was one.
+pub fn signal_group(pgid: i32, sig: libc::c_int) -> bool {
+    // SAFETY: kill(2) has no memory effects; pgid > 1 is never "all processes".
+    pgid > 1 && unsafe { libc::kill(-pgid, sig) } == 0
 }
 
 /// Leaves the process at once, running no atexit handlers or destructors

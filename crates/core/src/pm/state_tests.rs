@@ -54,6 +54,8 @@ fn spec_named(key: &str, cmd: &str, limits: ClassLimits) -> ClassSpec {
         cwd: b"/srv".to_vec(),
         env: vec![(b"PATH".to_vec(), b"/usr/bin".to_vec())],
         limits,
+        uid: 33,
+        gid: 33,
     }
 }
 

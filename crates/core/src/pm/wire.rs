@@ -17,6 +17,10 @@ pub struct ClassSpec {
     pub cwd: Vec<u8>,
     pub env: Vec<(Vec<u8>, Vec<u8>)>,
     pub limits: ClassLimits,
+    /// Who its processes run as: the httpd User's ids, or a vhost's
+    /// `SuexecUserGroup` (then they are started through httpd's suexec).
+    pub uid: u32,
+    pub gid: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -162,6 +166,8 @@ impl Message {
                 w.millis(l.lifetime);
                 w.millis(l.busy_timeout);
                 w.u32(l.max_requests);
+                w.u32(spec.uid);
+                w.u32(spec.gid);
             }
             Message::Granted { proc_id, socket } => {
                 w.u8(GRANTED);
@@ -248,6 +254,7 @@ impl Message {
                     busy_timeout: r.millis()?,
                     max_requests: r.u32()?,
                 };
+                let (uid, gid) = (r.u32()?, r.u32()?);
                 Message::Acquire {
                     spec: ClassSpec {
                         key,
@@ -255,6 +262,8 @@ impl Message {
                         cwd,
                         env,
                         limits,
+                        uid,
+                        gid,
                     },
                     wait,
                 }

@@ -21,6 +21,8 @@ fn sample_spec() -> ClassSpec {
             busy_timeout: Duration::from_millis(1500),
             max_requests: 5,
         },
+        uid: 1001,
+        gid: 1002,
     }
 }
 
