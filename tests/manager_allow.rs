@@ -16,6 +16,8 @@ fn ask(h: &Httpd, argv0: &str) -> Message {
         argv: vec![argv0.as_bytes().to_vec()],
         cwd: b"/".to_vec(),
         env: vec![],
+        uid: 33,
+        gid: 33,
         limits: ClassLimits {
             max_processes: 1,
             min_processes: 0,
