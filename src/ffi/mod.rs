@@ -11,4 +11,5 @@ pub mod pool;
 pub mod process;
 pub mod request;
 pub mod server;
+pub mod status_handler;
 pub mod status_hook;

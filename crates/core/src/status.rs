@@ -33,6 +33,77 @@ pub(crate) fn phase_word(phase: Phase) -> &'static str {
     }
 }
 
+/// What the status handler answers in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Html,
+    Json,
+    OpenMetrics,
+}
+
+impl Format {
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::Html => "text/html; charset=utf-8",
+            Format::Json => "application/json",
+            Format::OpenMetrics => openmetrics::CONTENT_TYPE,
+        }
+    }
+
+    /// The report in this format.
+    pub fn render(self, rep: &StatusReport, opts: page::Options) -> String {
+        match self {
+            Format::Html => page::render(rep, opts),
+            Format::Json => json::render(rep),
+            Format::OpenMetrics => openmetrics::render(rep),
+        }
+    }
+
+    /// The body when there is no report, in this format.
+    pub fn error(self, msg: &str) -> String {
+        match self {
+            Format::Html => format!(
+                "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+                 <title>mod_fcgid status</title></head><body><h1>mod_fcgid status</h1>\
+                 <p>{}</p></body></html>\n",
+                escape(msg)
+            ),
+            Format::Json => format!("{{\"error\":{}}}\n", json::string(msg)),
+            // A scrape that fails is the signal; the text is for people.
+            Format::OpenMetrics => format!("# {}\n# EOF\n", msg.replace('\n', " ")),
+        }
+    }
+}
+
+/// The status handler's query string: `format=html|json|openmetrics`
+/// (default html) and `refresh=N` (seconds, for the page). Other keys
+/// are ignored; an unknown format is an error naming the ones there are.
+pub fn parse_query(args: Option<&str>) -> Result<(Format, page::Options), String> {
+    let mut format = Format::Html;
+    let mut opts = page::Options::default();
+    for pair in args.unwrap_or("").split(['&', ';']) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        match k {
+            "format" => {
+                format = match v {
+                    "" | "html" => Format::Html,
+                    "json" => Format::Json,
+                    "openmetrics" | "prometheus" => Format::OpenMetrics,
+                    other => {
+                        return Err(format!(
+                            "unknown format {:?}: use html, json or openmetrics",
+                            other
+                        ))
+                    }
+                }
+            }
+            "refresh" => opts.refresh = v.parse().ok().filter(|n| *n > 0),
+            _ => {}
+        }
+    }
+    Ok((format, opts))
+}
+
 /// `?auto` lines: totals, then per class (numbered from 1 in key order)
 /// `FcgidClass<i><Field>: value`.
 pub fn auto_lines(rep: &StatusReport) -> String {
@@ -251,6 +322,17 @@ pub(crate) mod sample {
 mod tests {
     use super::sample::report;
     use super::*;
+
+    #[test]
+    fn query_picks_the_format() {
+        assert_eq!(parse_query(None).unwrap().0, Format::Html);
+        assert_eq!(parse_query(Some("format=json")).unwrap().0, Format::Json);
+        let (f, o) = parse_query(Some("refresh=5&format=openmetrics")).unwrap();
+        assert_eq!((f, o.refresh), (Format::OpenMetrics, Some(5)));
+        assert!(parse_query(Some("format=xml")).unwrap_err().contains("\"xml\""));
+        assert!(Format::OpenMetrics.error("down\nnow").ends_with("# down now\n# EOF\n"));
+        assert_eq!(Format::Json.error("a\"b"), "{\"error\":\"a\\\"b\"}\n");
+    }
 
     #[test]
     fn auto_has_totals_and_numbered_class_fields() {

@@ -54,9 +54,11 @@ pub fn human_bytes(n: u64) -> String {
 }
 
 const STYLE: &str = "body{font-family:sans-serif;margin:1em 2em;color:#222}\
-table{border-collapse:collapse;margin:.5em 0 1em}\
-th,td{border:1px solid #ccc;padding:2px 8px;text-align:right;white-space:nowrap}\
-th{background:#eee}td.cmd,th.cmd{text-align:left;white-space:normal;word-break:break-all}\
+table{border-collapse:collapse;margin:.5em 0 1em;font-size:14px}\
+th,td{border:1px solid #ccc;padding:2px 6px;text-align:right;white-space:nowrap}\
+th{background:#eee;white-space:normal;vertical-align:bottom}\
+td.cmd,th.cmd{text-align:left;white-space:normal;min-width:22em;max-width:36em;overflow-wrap:anywhere}\
+td.words{text-align:left;white-space:normal;min-width:10em}\
 tr.waiting td{background:#fff3cd}tr.failing td{background:#f8d7da}\
 details{margin:.3em 0;border:1px solid #ddd;padding:.2em .6em}\
 summary{cursor:pointer}.busy{font-weight:bold}.note{color:#555;font-size:90%}";
@@ -85,7 +87,8 @@ fn class_row(out: &mut String, i: usize, c: &ClassReport) {
     };
     let _ = write!(
         out,
-        "<tr{class} data-class=\"{}\"><td class=\"cmd\"><a href=\"#class-{i}\">{}</a></td>",
+        "<tr{class} data-class=\"{}\"><td class=\"cmd\" title=\"{}\"><a href=\"#class-{i}\">{}</a></td>",
+        escape(&c.key),
         escape(&c.key),
         escape(&c.command_line)
     );
@@ -119,11 +122,10 @@ fn class_row(out: &mut String, i: usize, c: &ClassReport) {
         mean_wait(c),
         c.spawn_score.to_string(),
         c.failed_starts.to_string(),
-        exits,
     ] {
         let _ = write!(out, "<td>{cell}</td>");
     }
-    out.push_str("</tr>\n");
+    let _ = writeln!(out, "<td class=\"words\">{exits}</td></tr>");
 }
 
 fn usage_cells(u: Option<Usage>) -> [String; 2] {
@@ -334,7 +336,7 @@ mod tests {
             "Process manager 77, up 1 h 2 min: 3 processes (1 busy, 1 idle) in 2 classes, 2 requests waiting."
         ), "{page}");
         assert!(page.contains(
-            "<tr data-class=\"8:1|/srv/a.fcgi\"><td class=\"cmd\"><a href=\"#class-1\">/srv/a.fcgi</a></td>\
+            "<tr data-class=\"8:1|/srv/a.fcgi\"><td class=\"cmd\" title=\"8:1|/srv/a.fcgi\"><a href=\"#class-1\">/srv/a.fcgi</a></td>\
              <td>3</td><td>0</td><td>1</td><td>1</td><td>1</td><td>0</td><td>-</td><td>41</td><td>3</td>"
         ), "{page}");
         assert!(page.contains("<tr class=\"failing\" data-class=\"8:2|/srv/&lt;b&gt;.fcgi\">"));
