@@ -45,6 +45,7 @@ extern "C" fn register_hooks(_p: *mut b::apr_pool_t) {
         ffi::guard::install_panic_hook();
         ffi::hooks::register::<Fcgid>();
         ffi::status_hook::register();
+        ffi::status_handler::register();
     })
 }
 

@@ -13,4 +13,5 @@ pub mod process;
 pub mod request;
 pub mod served_paths;
 pub mod server;
+pub mod status_handler;
 pub mod status_hook;

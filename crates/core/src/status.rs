@@ -1,11 +1,108 @@
-//! The pools on httpd's status page (mod_status), from the manager's typed
-//! report: C mod_fcgid's HTML section (same layout, so what people and
-//! scrapers know keeps working), our per-class figures below it, and
-//! `Key: value` lines for `?auto` (C has none).
+//! The pools as status, from the manager's typed report.
+//!
+//! On httpd's status page (mod_status): C mod_fcgid's HTML section (same
+//! layout, so what people and scrapers know keeps working), our per-class
+//! figures below it, and `Key: value` lines for `?auto` (C has none).
+//!
+//! Through our own handler (`SetHandler fcgid-status`, no mod_status
+//! needed): a page of its own (`page`), JSON (`json`) and OpenMetrics
+//! (`openmetrics`). `procfs` adds what the kernel knows of each process.
+
+pub mod json;
+pub mod openmetrics;
+pub mod page;
+pub mod procfs;
 
 use crate::pm::policy::ExitReason;
 use crate::pm::report::{ClassReport, Phase, StatusReport};
 use std::fmt::Write;
+use std::time::Duration;
+
+/// Seconds with millisecond precision (`1.500`), for machines.
+pub(crate) fn seconds(d: Duration) -> String {
+    format!("{}.{:03}", d.as_secs(), d.subsec_millis())
+}
+
+/// Machine words for a process's state (JSON, OpenMetrics).
+pub(crate) fn phase_word(phase: Phase) -> &'static str {
+    match phase {
+        Phase::Starting => "starting",
+        Phase::Idle => "idle",
+        Phase::Busy => "busy",
+        Phase::Stopping(_) => "stopping",
+    }
+}
+
+/// What the status handler answers in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Html,
+    Json,
+    OpenMetrics,
+}
+
+impl Format {
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::Html => "text/html; charset=utf-8",
+            Format::Json => "application/json",
+            Format::OpenMetrics => openmetrics::CONTENT_TYPE,
+        }
+    }
+
+    /// The report in this format.
+    pub fn render(self, rep: &StatusReport, opts: page::Options) -> String {
+        match self {
+            Format::Html => page::render(rep, opts),
+            Format::Json => json::render(rep),
+            Format::OpenMetrics => openmetrics::render(rep),
+        }
+    }
+
+    /// The body when there is no report, in this format.
+    pub fn error(self, msg: &str) -> String {
+        match self {
+            Format::Html => format!(
+                "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+                 <title>mod_fcgid status</title></head><body><h1>mod_fcgid status</h1>\
+                 <p>{}</p></body></html>\n",
+                escape(msg)
+            ),
+            Format::Json => format!("{{\"error\":{}}}\n", json::string(msg)),
+            // A scrape that fails is the signal; the text is for people.
+            Format::OpenMetrics => format!("# {}\n# EOF\n", msg.replace('\n', " ")),
+        }
+    }
+}
+
+/// The status handler's query string: `format=html|json|openmetrics`
+/// (default html) and `refresh=N` (seconds, for the page). Other keys
+/// are ignored; an unknown format is an error naming the ones there are.
+pub fn parse_query(args: Option<&str>) -> Result<(Format, page::Options), String> {
+    let mut format = Format::Html;
+    let mut opts = page::Options::default();
+    for pair in args.unwrap_or("").split(['&', ';']) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        match k {
+            "format" => {
+                format = match v {
+                    "" | "html" => Format::Html,
+                    "json" => Format::Json,
+                    "openmetrics" | "prometheus" => Format::OpenMetrics,
+                    other => {
+                        return Err(format!(
+                            "unknown format {:?}: use html, json or openmetrics",
+                            other
+                        ))
+                    }
+                }
+            }
+            "refresh" => opts.refresh = v.parse().ok().filter(|n| *n > 0),
+            _ => {}
+        }
+    }
+    Ok((format, opts))
+}
 
 /// `?auto` lines: totals, then per class (numbered from 1 in key order)
 /// `FcgidClass<i><Field>: value`.
@@ -36,7 +133,7 @@ pub fn auto_lines(rep: &StatusReport) -> String {
     out
 }
 
-fn escape(s: &str) -> String {
+pub(crate) fn escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
@@ -44,7 +141,7 @@ fn escape(s: &str) -> String {
 }
 
 /// C's words for a process's state.
-fn state_text(phase: Phase) -> String {
+pub(crate) fn state_text(phase: Phase) -> String {
     let why = |r: ExitReason| match r {
         ExitReason::IdleTimeout => "idle timeout",
         ExitReason::LifeTime => "lifetime expired",
@@ -64,7 +161,7 @@ fn state_text(phase: Phase) -> String {
     }
 }
 
-fn basename(path: &str) -> &str {
+pub(crate) fn basename(path: &str) -> &str {
     path.rsplit('/').next().unwrap_or(path)
 }
 
@@ -151,25 +248,43 @@ pub fn html(rep: &StatusReport) -> String {
     out
 }
 
+/// A report with what every format shows, for the formats' tests.
 #[cfg(test)]
-mod tests {
+pub(crate) mod sample {
     use super::*;
-    use crate::pm::report::ProcessReport;
-    use std::time::Duration;
+    use crate::pm::report::{ProcessReport, Refusal, Usage, WaitStats};
 
-    fn proc(pid: i32, phase: Phase, requests: u32) -> ProcessReport {
+    /// A process still starting (no pid yet), for class 2.
+    pub fn starting() -> ProcessReport {
+        ProcessReport {
+            usage: None,
+            ..proc(0, Phase::Starting, 0)
+        }
+    }
+
+    pub fn proc(pid: i32, phase: Phase, requests: u32) -> ProcessReport {
         ProcessReport {
             pid,
             phase,
             requests,
             age: Duration::from_secs(90),
             since_last_request: Duration::from_secs(4),
+            busy_for: (phase == Phase::Busy).then(|| Duration::from_millis(2500)),
+            usage: Some(Usage {
+                rss_bytes: 3 << 20,
+                cpu: Duration::from_millis(1250),
+            }),
         }
     }
 
-    fn report() -> StatusReport {
+    pub fn report() -> StatusReport {
+        let mut wait = WaitStats::default();
+        for ms in [0, 3, 700] {
+            wait.observe(Duration::from_millis(ms));
+        }
         StatusReport {
             manager_pid: 77,
+            manager_uptime: Some(Duration::from_secs(3725)),
             classes: vec![
                 ClassReport {
                     key: "8:1|/srv/a.fcgi".into(),
@@ -178,6 +293,7 @@ mod tests {
                     spawns: 3,
                     requests: 41,
                     exits: vec![(ExitReason::IdleTimeout, 1)],
+                    wait,
                     processes: vec![
                         proc(100, Phase::Busy, 20),
                         proc(101, Phase::Idle, 21),
@@ -193,10 +309,29 @@ mod tests {
                     spawns: 1,
                     spawn_score: 12,
                     failed_starts: 3,
+                    refusals: vec![(Refusal::Failing, 4)],
+                    queue: vec![Duration::from_millis(1500), Duration::from_millis(20)],
                     ..Default::default()
                 },
             ],
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sample::report;
+    use super::*;
+
+    #[test]
+    fn query_picks_the_format() {
+        assert_eq!(parse_query(None).unwrap().0, Format::Html);
+        assert_eq!(parse_query(Some("format=json")).unwrap().0, Format::Json);
+        let (f, o) = parse_query(Some("refresh=5&format=openmetrics")).unwrap();
+        assert_eq!((f, o.refresh), (Format::OpenMetrics, Some(5)));
+        assert!(parse_query(Some("format=xml")).unwrap_err().contains("\"xml\""));
+        assert!(Format::OpenMetrics.error("down\nnow").ends_with("# down now\n# EOF\n"));
+        assert_eq!(Format::Json.error("a\"b"), "{\"error\":\"a\\\"b\"}\n");
     }
 
     #[test]

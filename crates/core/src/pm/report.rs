@@ -9,6 +9,9 @@ use std::time::Duration;
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct StatusReport {
     pub manager_pid: i32,
+    /// How long the manager has run: not known to the state machine, so
+    /// not on the wire; the status handler fills it from /proc.
+    pub manager_uptime: Option<Duration>,
     /// Sorted by class key.
     pub classes: Vec<ClassReport>,
 }
@@ -28,11 +31,116 @@ pub struct ClassReport {
     /// Processes in a row that died right after starting.
     pub failed_starts: u32,
     pub exits: Vec<(ExitReason, u64)>,
+    /// Requests refused a process, by reason (only reasons that happened).
+    pub refusals: Vec<(Refusal, u64)>,
+    /// How long each waiting request has waited so far, oldest first.
+    pub queue: Vec<Duration>,
+    /// How long requests that got a process waited for it.
+    pub wait: WaitStats,
     pub processes: Vec<ProcessReport>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Why a request got no process (the manager's `Refused` answer).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Refusal {
+    /// Its wait ran out with the class at FcgidMaxProcessesPerClass.
+    ClassFull,
+    /// Its wait ran out with the server at FcgidMaxProcesses.
+    ServerFull,
+    /// Its wait ran out with the class's spawn score at the limit.
+    SpawnScore,
+    /// Its wait ran out while spawns were allowed (none became free).
+    Timeout,
+    /// The class is failing (its processes die right after starting).
+    Failing,
+    /// The program could not be started at all.
+    SpawnFailed,
+    /// The server is stopping.
+    Shutdown,
+}
+
+impl Refusal {
+    /// Every reason (the wire protocol sends an index into this).
+    pub const ALL: [Refusal; 7] = [
+        Refusal::ClassFull,
+        Refusal::ServerFull,
+        Refusal::SpawnScore,
+        Refusal::Timeout,
+        Refusal::Failing,
+        Refusal::SpawnFailed,
+        Refusal::Shutdown,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Refusal::ClassFull => "class_full",
+            Refusal::ServerFull => "server_full",
+            Refusal::SpawnScore => "spawn_score",
+            Refusal::Timeout => "timeout",
+            Refusal::Failing => "failing",
+            Refusal::SpawnFailed => "spawn_failed",
+            Refusal::Shutdown => "shutdown",
+        }
+    }
+
+    /// The reason an expired wait is refused for, from what held its spawn.
+    pub fn from_hold(hold: Option<super::policy::Hold>) -> Refusal {
+        use super::policy::Hold;
+        match hold {
+            Some(Hold::ClassFull { .. }) => Refusal::ClassFull,
+            Some(Hold::ServerFull { .. }) => Refusal::ServerFull,
+            Some(Hold::SpawnScore { .. }) => Refusal::SpawnScore,
+            None => Refusal::Timeout,
+        }
+    }
+}
+
+/// Upper bounds of the wait histogram's buckets, in microseconds; a last
+/// bucket (+Inf) holds the rest.
+pub const WAIT_BOUNDS_US: [u64; 11] = [
+    1_000, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000, 1_000_000, 5_000_000,
+    30_000_000,
+];
+
+/// Waits for a process: count, sum and a histogram (per bucket, not
+/// cumulative; `buckets[i]` counts waits at or under `WAIT_BOUNDS_US[i]`
+/// and over the bound before, the last one those over every bound).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WaitStats {
+    pub count: u64,
+    pub sum: Duration,
+    pub buckets: [u64; WAIT_BOUNDS_US.len() + 1],
+}
+
+impl WaitStats {
+    pub fn observe(&mut self, waited: Duration) {
+        let us = waited.as_micros().min(u64::MAX as u128) as u64;
+        let i = WAIT_BOUNDS_US
+            .iter()
+            .position(|b| us <= *b)
+            .unwrap_or(WAIT_BOUNDS_US.len());
+        self.buckets[i] += 1;
+        self.count += 1;
+        self.sum = self.sum.saturating_add(waited);
+    }
+
+    /// (upper bound in seconds, None for +Inf; cumulative count) per bucket.
+    pub fn cumulative(&self) -> Vec<(Option<f64>, u64)> {
+        let mut total = 0;
+        self.buckets
+            .iter()
+            .enumerate()
+            .map(|(i, n)| {
+                total += n;
+                (WAIT_BOUNDS_US.get(i).map(|b| *b as f64 / 1e6), total)
+            })
+            .collect()
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Phase {
+    #[default]
     Starting,
     Idle,
     Busy,
@@ -40,7 +148,7 @@ pub enum Phase {
     Stopping(ExitReason),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ProcessReport {
     pub pid: i32,
     pub phase: Phase,
@@ -49,6 +157,18 @@ pub struct ProcessReport {
     pub age: Duration,
     /// Since it last finished a request, or started (C's "Idle").
     pub since_last_request: Duration,
+    /// While busy: how long its current request has had it.
+    pub busy_for: Option<Duration>,
+    /// What the kernel says it uses, when it could be read (not known to
+    /// the state machine: the status handler reads /proc).
+    pub usage: Option<Usage>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    pub rss_bytes: u64,
+    /// User plus system time.
+    pub cpu: Duration,
 }
 
 impl StatusReport {
@@ -57,6 +177,9 @@ impl StatusReport {
     }
     pub fn busy_count(&self) -> usize {
         self.classes.iter().map(ClassReport::busy).sum()
+    }
+    pub fn waiting_count(&self) -> u64 {
+        self.classes.iter().map(|c| c.waiting as u64).sum()
     }
 }
 
@@ -69,6 +192,15 @@ impl ClassReport {
     }
     pub fn idle(&self) -> usize {
         self.count(|p| p == Phase::Idle)
+    }
+    pub fn starting(&self) -> usize {
+        self.count(|p| p == Phase::Starting)
+    }
+    pub fn stopping(&self) -> usize {
+        self.count(|p| matches!(p, Phase::Stopping(_)))
+    }
+    pub fn refused(&self) -> u64 {
+        self.refusals.iter().map(|(_, n)| n).sum()
     }
     /// `reason=count` words, as the status page shows them.
     pub fn exits_text(&self) -> String {
@@ -109,6 +241,21 @@ pub(super) fn encode(w: &mut Writer, rep: &StatusReport) {
             put_reason(w, *r);
             w.u64(*n);
         }
+        w.u32(c.refusals.len() as u32);
+        for (r, n) in &c.refusals {
+            w.u8(Refusal::ALL.iter().position(|x| x == r).unwrap_or(0) as u8);
+            w.u64(*n);
+        }
+        w.u32(c.queue.len() as u32);
+        for d in &c.queue {
+            w.millis(*d);
+        }
+        w.u64(c.wait.count);
+        w.u64(c.wait.sum.as_micros().min(u64::MAX as u128) as u64);
+        w.u32(c.wait.buckets.len() as u32);
+        for n in &c.wait.buckets {
+            w.u64(*n);
+        }
         w.u32(c.processes.len() as u32);
         for p in &c.processes {
             w.u32(p.pid as u32);
@@ -124,6 +271,21 @@ pub(super) fn encode(w: &mut Writer, rep: &StatusReport) {
             w.u32(p.requests);
             w.millis(p.age);
             w.millis(p.since_last_request);
+            match p.busy_for {
+                Some(d) => {
+                    w.u8(1);
+                    w.millis(d);
+                }
+                None => w.u8(0),
+            }
+            match p.usage {
+                Some(u) => {
+                    w.u8(1);
+                    w.u64(u.rss_bytes);
+                    w.millis(u.cpu);
+                }
+                None => w.u8(0),
+            }
         }
     }
 }
@@ -146,6 +308,31 @@ pub(super) fn decode(r: &mut Reader) -> Result<StatusReport, WireError> {
         for _ in 0..ne {
             exits.push((get_reason(r)?, r.u64()?));
         }
+        let nr = r.u32()? as usize;
+        let mut refusals = Vec::with_capacity(nr.min(64));
+        for _ in 0..nr {
+            let why = Refusal::ALL
+                .get(r.u8()? as usize)
+                .copied()
+                .ok_or(WireError("unknown refusal reason"))?;
+            refusals.push((why, r.u64()?));
+        }
+        let nq = r.u32()? as usize;
+        let mut queue = Vec::with_capacity(nq.min(4096));
+        for _ in 0..nq {
+            queue.push(r.millis()?);
+        }
+        let mut wait = WaitStats {
+            count: r.u64()?,
+            sum: Duration::from_micros(r.u64()?),
+            ..Default::default()
+        };
+        if r.u32()? as usize != wait.buckets.len() {
+            return Err(WireError("wait histogram of another shape"));
+        }
+        for b in wait.buckets.iter_mut() {
+            *b = r.u64()?;
+        }
         let np = r.u32()? as usize;
         let mut processes = Vec::with_capacity(np.min(4096));
         for _ in 0..np {
@@ -157,12 +344,28 @@ pub(super) fn decode(r: &mut Reader) -> Result<StatusReport, WireError> {
                 3 => Phase::Stopping(get_reason(r)?),
                 _ => return Err(WireError("unknown process phase")),
             };
+            let requests = r.u32()?;
+            let age = r.millis()?;
+            let since_last_request = r.millis()?;
+            let busy_for = match r.u8()? {
+                0 => None,
+                _ => Some(r.millis()?),
+            };
+            let usage = match r.u8()? {
+                0 => None,
+                _ => Some(Usage {
+                    rss_bytes: r.u64()?,
+                    cpu: r.millis()?,
+                }),
+            };
             processes.push(ProcessReport {
                 pid,
                 phase,
-                requests: r.u32()?,
-                age: r.millis()?,
-                since_last_request: r.millis()?,
+                requests,
+                age,
+                since_last_request,
+                busy_for,
+                usage,
             });
         }
         classes.push(ClassReport {
@@ -175,11 +378,73 @@ pub(super) fn decode(r: &mut Reader) -> Result<StatusReport, WireError> {
             spawn_score,
             failed_starts,
             exits,
+            refusals,
+            queue,
+            wait,
             processes,
         });
     }
     Ok(StatusReport {
         manager_pid,
+        manager_uptime: None,
         classes,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn waits_fall_in_the_first_bucket_that_holds_them() {
+        let mut w = WaitStats::default();
+        for ms in [0, 1, 2, 40, 1000, 60_000] {
+            w.observe(Duration::from_millis(ms));
+        }
+        assert_eq!(w.count, 6);
+        assert_eq!(w.sum, Duration::from_millis(61_043));
+        assert_eq!(w.buckets[0], 2, "0 and 1 ms are at or under 1 ms");
+        assert_eq!(w.buckets[1], 1);
+        assert_eq!(w.buckets[4], 1, "40 ms in the 50 ms bucket");
+        assert_eq!(w.buckets[8], 1, "1 s in the 1 s bucket");
+        assert_eq!(w.buckets[WAIT_BOUNDS_US.len()], 1, "a minute in +Inf");
+        let cum = w.cumulative();
+        assert_eq!(cum.first(), Some(&(Some(0.001), 2)));
+        assert_eq!(cum.last(), Some(&(None, 6)));
+        assert!(cum.windows(2).all(|p| p[0].1 <= p[1].1));
+    }
+
+    #[test]
+    fn new_fields_round_trip() {
+        let mut wait = WaitStats::default();
+        wait.observe(Duration::from_micros(1234));
+        let rep = StatusReport {
+            manager_pid: 5,
+            manager_uptime: None,
+            classes: vec![ClassReport {
+                key: "k".into(),
+                refusals: vec![(Refusal::ClassFull, 2), (Refusal::Shutdown, 1)],
+                queue: vec![Duration::from_millis(1500), Duration::from_millis(20)],
+                wait,
+                processes: vec![
+                    ProcessReport {
+                        pid: 3,
+                        phase: Phase::Busy,
+                        busy_for: Some(Duration::from_millis(2500)),
+                        usage: Some(Usage {
+                            rss_bytes: 4096,
+                            cpu: Duration::from_millis(70),
+                        }),
+                        ..Default::default()
+                    },
+                    ProcessReport::default(),
+                ],
+                ..Default::default()
+            }],
+        };
+        use super::super::wire::Message;
+        let mut frame = Vec::new();
+        Message::Status(rep.clone()).encode(&mut frame);
+        assert_eq!(Message::decode(&mut frame).unwrap(), Some(Message::Status(rep)));
+    }
 }

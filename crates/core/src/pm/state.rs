@@ -3,7 +3,7 @@
 //! touches a socket, a process or the clock, so tests can replay anything.
 
 use super::policy::{self, ExitReason, GlobalLimits, Hold, SpawnScore};
-use super::report::{ClassReport, Phase, ProcessReport, StatusReport};
+use super::report::{ClassReport, Phase, ProcessReport, Refusal, StatusReport, WaitStats};
 use super::wire::{ClassSpec, Outcome};
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -64,6 +64,7 @@ struct Proc {
 #[derive(Debug)]
 struct Waiter {
     conn: ConnId,
+    since: Instant,
 }
 
 #[derive(Debug)]
@@ -75,6 +76,10 @@ struct Class {
     spawns: u64,
     requests: u64,
     exits: BTreeMap<ExitReason, u64>,
+    /// Requests refused, by reason (status only).
+    refusals: BTreeMap<Refusal, u64>,
+    /// Waits of requests that got a process (status only).
+    wait: WaitStats,
     /// Processes in a row that died at start (see EARLY_DEATH).
     early_deaths: u32,
     /// Bumped when a request brings a different command line, environment
@@ -184,6 +189,8 @@ impl Manager {
             spawns: 0,
             requests: 0,
             exits: BTreeMap::new(),
+            refusals: BTreeMap::new(),
+            wait: WaitStats::default(),
             early_deaths: 0,
             generation: 0,
         });
@@ -197,7 +204,7 @@ impl Manager {
         }
         let class = self.classes.get_mut(&key).unwrap();
         let deadline = now + wait;
-        class.waiters.push_back(Waiter { conn });
+        class.waiters.push_back(Waiter { conn, since: now });
         self.waiting.insert(conn, (key.clone(), deadline));
         self.deadlines.insert((deadline, conn));
         self.serve_waiters(&key, now);
@@ -262,13 +269,9 @@ impl Manager {
                 })
                 .max();
             if let Some((_, proc)) = idle {
-                let waiter = self
-                    .classes
-                    .get_mut(key)
-                    .unwrap()
-                    .waiters
-                    .pop_front()
-                    .unwrap();
+                let class = self.classes.get_mut(key).unwrap();
+                let waiter = class.waiters.pop_front().unwrap();
+                class.wait.observe(now.saturating_duration_since(waiter.since));
                 self.unwait(waiter.conn);
                 self.lend(proc, waiter.conn, now);
                 continue;
@@ -315,6 +318,7 @@ impl Manager {
             class.score.value()
         );
         let gone: Vec<ConnId> = class.waiters.drain(..).map(|w| w.conn).collect();
+        *class.refusals.entry(Refusal::Failing).or_insert(0) += gone.len() as u64;
         for conn in gone {
             self.unwait(conn);
             self.actions.push(Action::Refuse {
@@ -432,6 +436,7 @@ impl Manager {
             .any(|id| !matches!(procs[id].state, ProcState::Stopping { .. }));
         if !can_serve {
             let gone: Vec<ConnId> = class.waiters.drain(..).map(|w| w.conn).collect();
+            *class.refusals.entry(Refusal::SpawnFailed).or_insert(0) += gone.len() as u64;
             for conn in gone {
                 self.unwait(conn);
                 self.actions.push(Action::Refuse {
@@ -681,15 +686,18 @@ impl Manager {
             };
             class.waiters.retain(|w| w.conn != conn);
             class.score.decay(now, global.time_score);
-            let why = match policy::may_spawn(
+            let hold = policy::may_spawn(
                 class.procs.len() as u32,
                 all,
                 &class.spec.limits,
                 &global,
                 &class.score,
-            ) {
-                Err(hold) => hold.to_string(),
-                Ok(()) => "no process became free in time".to_string(),
+            )
+            .err();
+            *class.refusals.entry(Refusal::from_hold(hold)).or_insert(0) += 1;
+            let why = match hold {
+                Some(hold) => hold.to_string(),
+                None => "no process became free in time".to_string(),
             };
             let cmd =
                 String::from_utf8_lossy(class.spec.argv.first().map(Vec::as_slice).unwrap_or(b""))
@@ -732,6 +740,7 @@ impl Manager {
         self.stopping = true;
         let mut gone = Vec::new();
         for class in self.classes.values_mut() {
+            *class.refusals.entry(Refusal::Shutdown).or_insert(0) += class.waiters.len() as u64;
             gone.extend(class.waiters.drain(..).map(|w| w.conn));
         }
         for conn in gone {
@@ -800,6 +809,13 @@ impl Manager {
                     spawn_score: c.score.value(),
                     failed_starts: c.early_deaths,
                     exits: c.exits.iter().map(|(r, n)| (*r, *n)).collect(),
+                    refusals: c.refusals.iter().map(|(r, n)| (*r, *n)).collect(),
+                    queue: c
+                        .waiters
+                        .iter()
+                        .map(|w| now.saturating_duration_since(w.since))
+                        .collect(),
+                    wait: c.wait,
                     processes: c
                         .procs
                         .iter()
@@ -818,6 +834,13 @@ impl Manager {
                                 requests: p.requests,
                                 age: now.saturating_duration_since(p.started),
                                 since_last_request: now.saturating_duration_since(p.last_done),
+                                busy_for: match p.state {
+                                    ProcState::Busy { since, .. } => {
+                                        Some(now.saturating_duration_since(since))
+                                    }
+                                    _ => None,
+                                },
+                                usage: None,
                             }
                         })
                         .collect(),
@@ -827,6 +850,7 @@ impl Manager {
         classes.sort_by(|a, b| a.key.cmp(&b.key));
         StatusReport {
             manager_pid,
+            manager_uptime: None,
             classes,
         }
     }

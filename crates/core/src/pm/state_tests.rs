@@ -2021,3 +2021,35 @@ fn acts_without_signals(acts: &[Action]) -> Vec<Action> {
         .cloned()
         .collect()
 }
+
+// ------------------------------------------------ status: waits and refusals
+
+#[test]
+fn report_counts_waits_refusals_the_queue_and_busy_time() {
+    use super::report::Refusal;
+    let mut r = Rig::new(no_throttle());
+    let s = spec(ClassLimits {
+        max_processes: 1,
+        ..roomy()
+    });
+    // conn 1 waits 2 s for the spawn; conn 2 queues behind it and is
+    // refused at its deadline (the class is full); conn 3 is still queued.
+    let p = only_spawn(&r.acquire(1, &s, secs(0)));
+    r.acquire_wait(2, &s, secs(3), secs(1));
+    r.spawned(p, 10, secs(2));
+    r.acquire(3, &s, secs(3));
+    let refused = refusals(&r.tick(secs(4)));
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    let rep = r.m.report(r.at(secs(6)), 1);
+    let c = &rep.classes[0];
+    assert_eq!(c.refusals, vec![(Refusal::ClassFull, 1)]);
+    assert_eq!(c.queue, vec![secs(3)], "conn 3, queued at 3 s");
+    assert_eq!((c.wait.count, c.wait.sum), (1, secs(2)));
+    let p10 = &c.processes[0];
+    assert_eq!(p10.busy_for, Some(secs(4)), "lent at 2 s");
+    // Shutdown refuses the rest, counted by reason.
+    r.shutdown(secs(7));
+    let c = &r.m.report(r.at(secs(7)), 1).classes[0];
+    assert_eq!(c.refusals, vec![(Refusal::ClassFull, 1), (Refusal::Shutdown, 1)]);
+    assert!(c.queue.is_empty());
+}

@@ -81,8 +81,11 @@ fn all_messages() -> Vec<Message> {
                     requests: 7,
                     age: Duration::from_millis(8000),
                     since_last_request: Duration::from_millis(900),
+                    ..Default::default()
                 }],
+                ..Default::default()
             }],
+            ..Default::default()
         }),
     ]
 }
