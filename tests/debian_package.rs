@@ -77,14 +77,20 @@ fn port_80_open() -> bool {
 fn wait_for(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
     let end = Instant::now() + Duration::from_secs(secs);
     while !f() {
-        assert!(Instant::now() < end, "timed out after {secs}s waiting for {what}");
+        assert!(
+            Instant::now() < end,
+            "timed out after {secs}s waiting for {what}"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }
 
 /// GET url: (status, body).
 fn get(url: &str) -> (u16, String) {
-    let o = run("curl", &["-s", "--max-time", "20", "-w", "\n%{http_code}", url]);
+    let o = run(
+        "curl",
+        &["-s", "--max-time", "20", "-w", "\n%{http_code}", url],
+    );
     let out = String::from_utf8_lossy(&o.stdout).into_owned();
     let (body, code) = out.rsplit_once('\n').unwrap_or(("", "0"));
     (code.trim().parse().unwrap_or(0), body.to_string())
@@ -121,7 +127,9 @@ fn snapshot(roots: &[&str], skip: &[&str]) -> BTreeMap<PathBuf, String> {
         if skip.iter().any(|s| p.starts_with(s)) {
             return;
         }
-        let Ok(m) = fs::symlink_metadata(p) else { return };
+        let Ok(m) = fs::symlink_metadata(p) else {
+            return;
+        };
         let mut h = std::collections::hash_map::DefaultHasher::new();
         let kind = if m.file_type().is_symlink() {
             format!("link {}", fs::read_link(p).unwrap().display())
@@ -239,7 +247,13 @@ fn build_deb(out: &Path, version: Option<&str>) -> PathBuf {
         "scripts/deb failed:\n{}",
         String::from_utf8_lossy(&o.stderr)
     );
-    let deb = PathBuf::from(String::from_utf8_lossy(&o.stdout).trim().lines().last().unwrap());
+    let deb = PathBuf::from(
+        String::from_utf8_lossy(&o.stdout)
+            .trim()
+            .lines()
+            .last()
+            .unwrap(),
+    );
     assert!(deb.exists(), "scripts/deb printed {}", deb.display());
     deb
 }
@@ -281,7 +295,10 @@ fn deb_installs_serves_php_upgrades_with_graceful_and_purges_clean() {
     fs::create_dir_all(&www).unwrap();
     fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
     let mut ipc_before = Vec::new();
-    for p in [PathBuf::from(IPC_PARENT), Path::new(IPC_PARENT).join("sock")] {
+    for p in [
+        PathBuf::from(IPC_PARENT),
+        Path::new(IPC_PARENT).join("sock"),
+    ] {
         if let Ok(m) = fs::symlink_metadata(&p) {
             ipc_before.push((p, m.mode() & 0o7777, m.uid(), m.gid()));
         }
@@ -295,7 +312,9 @@ fn deb_installs_serves_php_upgrades_with_graceful_and_purges_clean() {
 
     let debs = dir.join("debs");
     let deb1 = build_deb(&debs, None);
-    let version1 = must("dpkg-deb", &["-f", deb1.to_str().unwrap(), "Version"]).trim().to_string();
+    let version1 = must("dpkg-deb", &["-f", deb1.to_str().unwrap(), "Version"])
+        .trim()
+        .to_string();
     let version2 = format!("{version1}+upgrade1");
     let deb2 = build_deb(&debs, Some(&version2));
     let info = must("dpkg-deb", &["-f", deb1.to_str().unwrap()]);
@@ -316,9 +335,15 @@ fn deb_installs_serves_php_upgrades_with_graceful_and_purges_clean() {
         .is_ok_and(|o| o.status.success());
     let c_deb = fetched
         .then(|| {
-            fs::read_dir(&debs).unwrap().map(|e| e.unwrap().path()).find(|p| {
-                p.file_name().unwrap().to_string_lossy().starts_with("libapache2-mod-fcgid_")
-            })
+            fs::read_dir(&debs)
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .find(|p| {
+                    p.file_name()
+                        .unwrap()
+                        .to_string_lossy()
+                        .starts_with("libapache2-mod-fcgid_")
+                })
         })
         .flatten();
     let listed = must("dpkg-deb", &["-c", deb1.to_str().unwrap()]);
@@ -334,7 +359,10 @@ fn deb_installs_serves_php_upgrades_with_graceful_and_purges_clean() {
     match &c_deb {
         Some(c) => {
             must("dpkg", &["-i", c.to_str().unwrap()]);
-            assert!(Path::new(ENABLED_LOAD).exists(), "C's package did not enable fcgid");
+            assert!(
+                Path::new(ENABLED_LOAD).exists(),
+                "C's package did not enable fcgid"
+            );
         }
         None => {
             let _ = writeln!(
@@ -352,14 +380,23 @@ fn deb_installs_serves_php_upgrades_with_graceful_and_purges_clean() {
     );
     if c_deb.is_some() {
         let c = status(C_PACKAGE).unwrap_or_default();
-        assert!(!c.starts_with("install ok"), "{C_PACKAGE} is still installed: {c}");
+        assert!(
+            !c.starts_with("install ok"),
+            "{C_PACKAGE} is still installed: {c}"
+        );
     }
     assert!(Path::new(MODULE_FILE).exists());
     for l in [ENABLED_LOAD, ENABLED_CONF] {
-        assert!(fs::symlink_metadata(l).is_ok(), "postinst did not a2enmod fcgid: no {l}");
+        assert!(
+            fs::symlink_metadata(l).is_ok(),
+            "postinst did not a2enmod fcgid: no {l}"
+        );
     }
     let conf = fs::read_to_string(CONFFILES[1]).unwrap();
-    assert!(conf.contains("FcgidIPCDir /var/lib/apache2/fcgid/sock"), "{conf}");
+    assert!(
+        conf.contains("FcgidIPCDir /var/lib/apache2/fcgid/sock"),
+        "{conf}"
+    );
     let owned = must("dpkg", &["-L", PACKAGE]);
     for p in [MODULE_FILE, CONFFILES[0], CONFFILES[1]] {
         assert!(owned.lines().any(|l| l == p), "dpkg -L {PACKAGE} lacks {p}");
@@ -405,16 +442,27 @@ fn deb_installs_serves_php_upgrades_with_graceful_and_purges_clean() {
     }
     wait_for("apache2 on port 80", 20, port_80_open);
     let first = assert_serves("after install");
-    assert_eq!(assert_serves("second request"), first, "one php-cgi process serves both");
+    assert_eq!(
+        assert_serves("second request"),
+        first,
+        "one php-cgi process serves both"
+    );
 
     // Upgrade in place, then a graceful reload (as logrotate does).
     let inode1 = fs::metadata(MODULE_FILE).unwrap().ino();
     apt(&["install", deb2.to_str().unwrap()]);
     let s = status(PACKAGE).unwrap();
     assert!(s.ends_with(&version2), "after the upgrade: {s}");
-    assert_ne!(fs::metadata(MODULE_FILE).unwrap().ino(), inode1, "module file not replaced");
+    assert_ne!(
+        fs::metadata(MODULE_FILE).unwrap().ino(),
+        inode1,
+        "module file not replaced"
+    );
     for l in [ENABLED_LOAD, ENABLED_CONF] {
-        assert!(fs::symlink_metadata(l).is_ok(), "the upgrade disabled fcgid: no {l}");
+        assert!(
+            fs::symlink_metadata(l).is_ok(),
+            "the upgrade disabled fcgid: no {l}"
+        );
     }
     if apache2_pid().is_none() {
         must("apache2ctl", &["start"]);
@@ -435,15 +483,27 @@ fn deb_installs_serves_php_upgrades_with_graceful_and_purges_clean() {
     assert_serves("after the upgrade and graceful");
 
     // Remove: the module and its enabling go, the conffiles stay.
-    let owned: Vec<String> = must("dpkg", &["-L", PACKAGE]).lines().map(String::from).collect();
+    let owned: Vec<String> = must("dpkg", &["-L", PACKAGE])
+        .lines()
+        .map(String::from)
+        .collect();
     apt(&["remove", PACKAGE]);
-    assert!(!Path::new(MODULE_FILE).exists(), "{MODULE_FILE} left after remove");
-    assert!(!Path::new(&cgi_fcgi).exists(), "{cgi_fcgi} left after remove");
+    assert!(
+        !Path::new(MODULE_FILE).exists(),
+        "{MODULE_FILE} left after remove"
+    );
+    assert!(
+        !Path::new(&cgi_fcgi).exists(),
+        "{cgi_fcgi} left after remove"
+    );
     for l in [ENABLED_LOAD, ENABLED_CONF] {
         assert!(fs::symlink_metadata(l).is_err(), "{l} left after remove");
     }
     for c in CONFFILES {
-        assert!(Path::new(c).exists(), "remove (not purge) took the conffile {c}");
+        assert!(
+            Path::new(c).exists(),
+            "remove (not purge) took the conffile {c}"
+        );
     }
     // Purge, with apache2 stopped so that nothing of it is left running.
     must("apache2ctl", &["stop"]);
@@ -452,9 +512,15 @@ fn deb_installs_serves_php_upgrades_with_graceful_and_purges_clean() {
     if c_deb.is_some() {
         must("dpkg", &["--purge", C_PACKAGE]);
     }
-    assert!(status(PACKAGE).is_none(), "{PACKAGE}: {:?}", status(PACKAGE));
-    let existed: BTreeMap<&str, bool> =
-        paths_before_install.iter().map(|(p, e)| (p.as_str(), *e)).collect();
+    assert!(
+        status(PACKAGE).is_none(),
+        "{PACKAGE}: {:?}",
+        status(PACKAGE)
+    );
+    let existed: BTreeMap<&str, bool> = paths_before_install
+        .iter()
+        .map(|(p, e)| (p.as_str(), *e))
+        .collect();
     for p in &owned {
         let p = if p == "/." { "/" } else { p.as_str() };
         let was = existed.get(p).copied().unwrap_or(false);
@@ -484,7 +550,11 @@ fn deb_installs_serves_php_upgrades_with_graceful_and_purges_clean() {
                 .map(|(p, w)| format!("{}: new {w}", p.display())),
         )
         .collect();
-    assert!(changed.is_empty(), "/etc/apache2 or /var/lib/apache2 not restored:\n{}", changed.join("\n"));
+    assert!(
+        changed.is_empty(),
+        "/etc/apache2 or /var/lib/apache2 not restored:\n{}",
+        changed.join("\n")
+    );
     let elapsed = started.elapsed();
     let _ = writeln!(std::io::stderr(), "debian_package: done in {elapsed:.1?}");
 }
