@@ -9,7 +9,7 @@ LIBEXECDIR = $(shell $(APXS) -q LIBEXECDIR)
 # Debian's layout for a2enmod; skipped where it does not exist.
 MODS_AVAILABLE ?= /etc/apache2/mods-available
 
-.PHONY: all build install test demo bench bench-quick check-symbols clean
+.PHONY: all build install deb test demo bench bench-quick check-symbols clean
 
 all: build
 
@@ -28,6 +28,11 @@ install: build
 	  sed 's|/usr/lib/apache2/modules|$(LIBEXECDIR)|' conf/fcgid.load > $(DESTDIR)$(MODS_AVAILABLE)/fcgid.load; \
 	  [ -f $(DESTDIR)$(MODS_AVAILABLE)/fcgid.conf ] || install -m 644 conf/fcgid.conf $(DESTDIR)$(MODS_AVAILABLE)/fcgid.conf; \
 	fi
+
+# The Debian package libapache2-mod-fcgid-rs (replaces libapache2-mod-fcgid):
+# target/deb/libapache2-mod-fcgid-rs_VERSION_ARCH.deb. See scripts/deb.
+deb:
+	scripts/deb
 
 test:
 	scripts/test
