@@ -98,4 +98,8 @@ fn a_new_module_file_replaces_the_manager_at_a_graceful_restart() {
         let alive: BTreeSet<i32> = h.app_pids().into_iter().collect();
         before.is_disjoint(&alive)
     });
+    // The drained manager is reaped as ours, not as a stranger.
+    eventually(15, "the old manager gone", || !pid_alive(manager as i32));
+    graceful(&h);
+    assert!(!h.error_log().contains("long lost child"), "{}", h.error_log());
 }

@@ -174,12 +174,15 @@ fn carried() -> *mut Carried {
     if data.is_null() {
         // SAFETY: pool memory, zeroed (a valid Carried: all integers), sized
         // for it and aligned by apr_palloc; it lives until exit and is never
-        // freed by Rust. The key is static.
+        // freed by Rust. apr_pool_userdata_set copies the key.
         unsafe {
             let size = std::mem::size_of::<Carried>();
             data = b::apr_palloc(process_pool.as_ptr(), size);
             std::ptr::write_bytes(data.cast::<u8>(), 0, size);
-            b::apr_pool_userdata_setn(data, CARRIED_KEY.as_ptr(), None, process_pool.as_ptr());
+            // `_set`, not `_setn`: the key is copied into the pool. A key
+            // left pointing into this module would be read after httpd
+            // unloads it at the next restart.
+            b::apr_pool_userdata_set(data, CARRIED_KEY.as_ptr(), None, process_pool.as_ptr());
         }
     }
     data.cast::<Carried>()

@@ -57,7 +57,6 @@ pub fn start(
     global: GlobalLimits,
     config_pool: Pool,
 ) -> Result<(), String> {
-    watch_draining(config_pool);
     let me = identity(&socket);
     let allow = crate::ffi::served_paths::allowed();
     let pid = match process::take_kept_manager() {
@@ -97,6 +96,8 @@ pub fn start(
         }
         None => fork_manager(&ipc_dir, &socket, global, allow.clone())?,
     };
+    // After the decision above: a manager it just told to drain is watched too.
+    watch_draining(config_pool);
     *CURRENT.lock().unwrap() = Some(Current {
         pid,
         started: Instant::now(),
