@@ -14,7 +14,9 @@ pub use process::{
     die_with_parent, euid, exit_now, fork_process, getpid, is_alive, is_root, nofile_limit,
     raise_nofile_limit, reap_any, spawn_app, AppCommand,
 };
-pub use signal::{install_manager_signals, signal, signal_with, DRAIN_REQUESTED, STOP_REQUESTED};
+pub use signal::{
+    install_manager_signals, signal, signal_with, CHILD_EXITED, DRAIN_REQUESTED, STOP_REQUESTED,
+};
 pub use socket::{bind_unix, check_socket_path, connect_unix, SUN_PATH_MAX};
 
 use std::io;
