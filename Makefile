@@ -47,6 +47,11 @@ bench:
 bench-quick:
 	scripts/bench --quick
 
+# Issue 12: N = 1, 1000, 5000 classes, ours and C (N <= 1000); see the script.
+.PHONY: bench-scale
+bench-scale:
+	scripts/bench-scale
+
 check-symbols: build
 	FCGID_MODULE=$(CURDIR)/mod_fcgid.so $(CARGO) test --test symbols
 

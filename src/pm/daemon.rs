@@ -236,6 +236,19 @@ pub fn run(settings: DaemonSettings) -> i32 {
     0
 }
 
+/// Writes the rest of a frame with the socket blocking for at most
+/// SEND_BOUND, then makes it non-blocking again.
+fn write_blocking(stream: &UnixStream, rest: &[u8]) -> std::io::Result<()> {
+    stream.set_nonblocking(false)?;
+    stream.set_write_timeout(Some(SEND_BOUND))?;
+    let mut w = stream;
+    let result = w.write_all(rest);
+    stream.set_nonblocking(true)?;
+    result
+}
+
+const SEND_BOUND: Duration = Duration::from_secs(5);
+
 /// Raises the soft descriptor limit to the hard one (every httpd thread
 /// holds a connection here); returns the limit in force.
 fn raise_fd_limit() -> u64 {
@@ -542,6 +555,8 @@ impl Daemon {
                 }
                 // Forget processes that have exited but whose SIGCHLD is not
                 // handled yet (apps that retire themselves), so none is lent.
+                // The handler ran before this message was read, so its flag
+                // tells: no waitpid per request (it walks every child).
                 self.reap();
                 self.mgr.acquire(id, spec, wait, now)
             }
@@ -599,9 +614,17 @@ impl Daemon {
         };
         let mut frame = Vec::new();
         msg.encode(&mut frame);
-        // Frames are small and the peer is waiting for exactly this one, so a
-        // socket buffer too full to take it at once means a broken peer.
-        if conn.stream.write_all(&frame).is_err() {
+        // The peer is waiting for exactly this frame. Grants and refusals fit
+        // the socket buffer at once; a status report of thousands of classes
+        // does not, and is written out blocking, its reader reading, with a
+        // bound (a peer that stops reading is broken).
+        let sent = match conn.stream.write(&frame) {
+            Ok(n) if n == frame.len() => Ok(()),
+            Ok(n) => write_blocking(&conn.stream, &frame[n..]),
+            Err(e) if e.kind() == ErrorKind::WouldBlock => write_blocking(&conn.stream, &frame),
+            Err(e) => Err(e),
+        };
+        if sent.is_err() {
             self.close(id);
         }
     }
@@ -745,7 +768,12 @@ impl Daemon {
         }
     }
 
+    /// Reaps every exited child, if SIGCHLD came since the last time. The
+    /// flag is cleared before waitpid: a child exiting meanwhile sets it again.
     fn reap(&mut self) {
+        if !sys::CHILD_EXITED.swap(false, Ordering::SeqCst) {
+            return;
+        }
         while let Some((pid, how)) = sys::reap_any() {
             if let Some(start) = self.suexec.started.remove(&pid) {
                 self.suexec.exited(pid, &start, how);

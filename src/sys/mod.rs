@@ -15,7 +15,9 @@ pub use process::{
     keep_caps_across_setuid, keep_only_kill, nofile_limit, own_process_group, raise_nofile_limit,
     reap_any, signal_group, spawn_app, uids, AppCommand, Exit,
 };
-pub use signal::{install_manager_signals, signal, signal_with, DRAIN_REQUESTED, STOP_REQUESTED};
+pub use signal::{
+    install_manager_signals, signal, signal_with, CHILD_EXITED, DRAIN_REQUESTED, STOP_REQUESTED,
+};
 pub use socket::{bind_unix, check_socket_path, connect_unix, SUN_PATH_MAX};
 
 use std::io;

@@ -9,6 +9,9 @@ use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 /// Signals that reached the manager, recorded by async-signal-safe handlers.
 pub static STOP_REQUESTED: AtomicBool = AtomicBool::new(false);
 pub static DRAIN_REQUESTED: AtomicBool = AtomicBool::new(false);
+/// Set by SIGCHLD: a child may be waiting to be reaped. Lets the manager
+/// skip waitpid (which walks every child in the kernel) when none exited.
+pub static CHILD_EXITED: AtomicBool = AtomicBool::new(false);
 static WAKE_FD: AtomicI32 = AtomicI32::new(-1);
 
 extern "C" fn on_signal(sig: libc::c_int) {
@@ -18,6 +21,7 @@ extern "C" fn on_signal(sig: libc::c_int) {
     match sig {
         libc::SIGTERM | libc::SIGINT => STOP_REQUESTED.store(true, Ordering::SeqCst),
         libc::SIGUSR1 => DRAIN_REQUESTED.store(true, Ordering::SeqCst),
+        libc::SIGCHLD => CHILD_EXITED.store(true, Ordering::SeqCst),
         _ => {}
     }
     let fd = WAKE_FD.load(Ordering::SeqCst);

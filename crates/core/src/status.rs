@@ -152,6 +152,7 @@ pub(crate) fn state_text(phase: Phase) -> String {
         ExitReason::Died => "normal exit",
         ExitReason::Shutdown => "shutting down",
         ExitReason::Reconfigured => "configuration changed",
+        ExitReason::Evicted => "evicted for another class",
     };
     match phase {
         Phase::Starting => "Starting".into(),

@@ -144,11 +144,14 @@ pub enum ExitReason {
     /// Its class's command, environment or directory changed (a new
     /// configuration after a graceful restart): it was replaced.
     Reconfigured,
+    /// Stopped while idle so that another class could have its slot
+    /// under FcgidMaxProcesses (it was the one idle longest).
+    Evicted,
 }
 
 impl ExitReason {
     /// Every reason (the wire protocol sends an index into this).
-    pub const ALL: [ExitReason; 9] = [
+    pub const ALL: [ExitReason; 10] = [
         ExitReason::IdleTimeout,
         ExitReason::LifeTime,
         ExitReason::MaxRequests,
@@ -158,6 +161,7 @@ impl ExitReason {
         ExitReason::Died,
         ExitReason::Shutdown,
         ExitReason::Reconfigured,
+        ExitReason::Evicted,
     ];
 
     pub fn name(self) -> &'static str {
@@ -171,6 +175,7 @@ impl ExitReason {
             ExitReason::Died => "died",
             ExitReason::Shutdown => "shutdown",
             ExitReason::Reconfigured => "reconfigured",
+            ExitReason::Evicted => "evicted",
         }
     }
 }
@@ -179,8 +184,12 @@ impl ExitReason {
     /// Does such an exit raise the class's spawn score? A stop caused by a
     /// client says nothing about the app, and counting it let a storm of
     /// aborted downloads throttle a healthy class down to no process at all.
+    /// An eviction is the server's doing, not the app's.
     pub fn counts_toward_spawn_score(self) -> bool {
-        !matches!(self, ExitReason::ClientAbort | ExitReason::Reconfigured)
+        !matches!(
+            self,
+            ExitReason::ClientAbort | ExitReason::Reconfigured | ExitReason::Evicted
+        )
     }
 }
 

@@ -59,6 +59,8 @@ struct Proc {
     stop_reason: Option<ExitReason>,
     /// The class's generation it was started for (see `Class::generation`).
     generation: u64,
+    /// Stopped (evicted) to make room for this class's waiters.
+    evicted_for: Option<String>,
 }
 
 #[derive(Debug)]
@@ -86,6 +88,9 @@ struct Class {
     /// or directory for the class (a new configuration): processes of an
     /// older generation are replaced, never lent.
     generation: u64,
+    /// Processes of other classes stopped (evicted) for this class's
+    /// waiters and not yet exited: each one's slot comes here when it exits.
+    evicting: u32,
 }
 
 impl Class {
@@ -111,6 +116,8 @@ pub struct ClassView {
     pub spawn_score: u64,
     /// Processes in a row that died at start; FAILING_AFTER or more: failing.
     pub early_deaths: u32,
+    /// Processes of other classes stopped for this one's waiters, not yet exited.
+    pub evicting: u32,
 }
 
 pub struct Manager {
@@ -130,7 +137,24 @@ pub struct Manager {
     deadlines: BTreeSet<(Instant, ConnId)>,
     /// (connection, process lent to it).
     lent: BTreeSet<(ConnId, ProcId)>,
+    /// Idle processes by the time they became idle: the idle-longest first,
+    /// for eviction.
+    idle_lru: BTreeSet<(Instant, ProcId)>,
+    /// Each class's next timer (idle and lifetime limits, busy timeout,
+    /// stop grace, spawn score), by when it is due; `class_timer` holds the
+    /// same entries by class. `tick` visits only the classes that are due.
+    timers: BTreeSet<(Instant, String)>,
+    class_timer: HashMap<String, Instant>,
+    /// Classes touched by the event under way: their timer is recomputed
+    /// when it ends (in `take_actions`).
+    dirty: Vec<String>,
+    /// The time of the event under way.
+    now: Option<Instant>,
 }
+
+/// A failing class with no process, held by FcgidMaxProcesses, tries its
+/// probe again this often.
+const PROBE_RETRY: Duration = Duration::from_secs(1);
 
 impl Manager {
     pub fn new(global: GlobalLimits) -> Self {
@@ -145,18 +169,121 @@ impl Manager {
             waiting: HashMap::new(),
             deadlines: BTreeSet::new(),
             lent: BTreeSet::new(),
+            idle_lru: BTreeSet::new(),
+            timers: BTreeSet::new(),
+            class_timer: HashMap::new(),
+            dirty: Vec::new(),
+            now: None,
+        }
+    }
+
+    /// A process changes state; the idle index follows.
+    fn set_state(&mut self, proc: ProcId, state: ProcState) {
+        let p = self.procs.get_mut(&proc).unwrap();
+        if let ProcState::Idle { since } = p.state {
+            self.idle_lru.remove(&(since, proc));
+        }
+        if let ProcState::Idle { since } = state {
+            self.idle_lru.insert((since, proc));
+        }
+        p.state = state;
+        let key = p.class.clone();
+        self.touch(&key);
+    }
+
+    /// `key`'s timer must be recomputed at the end of this event.
+    fn touch(&mut self, key: &str) {
+        if self.dirty.last().map(String::as_str) != Some(key) {
+            self.dirty.push(key.to_string());
+        }
+    }
+
+    /// When class `key` next needs `tick`, from its processes, waiters and
+    /// score (None: only an event can change anything). O(its processes).
+    fn class_due(&self, key: &str) -> Option<Instant> {
+        let c = self.classes.get(key)?;
+        let limits = &c.spec.limits;
+        let live = c
+            .procs
+            .iter()
+            .filter(|id| !matches!(self.procs[id].state, ProcState::Stopping { .. }))
+            .count() as u32;
+        let mut due: Option<Instant> = None;
+        let mut at = |t: Instant| due = Some(due.map_or(t, |d| d.min(t)));
+        for id in &c.procs {
+            let p = &self.procs[id];
+            match p.state {
+                // Never stopped for idleness at or below the minimum: only
+                // a spawn (an event) can take the class above it.
+                ProcState::Idle { since } if live > limits.min_processes => {
+                    at(since + limits.idle_timeout);
+                    at(p.started + limits.lifetime);
+                }
+                ProcState::Busy { since, .. } => at(since + limits.busy_timeout),
+                ProcState::Stopping {
+                    since,
+                    killed: false,
+                } if p.pid > 0 => at(since + STOP_GRACE),
+                _ => {}
+            }
+        }
+        let limit = self.global.spawn_score_up_limit;
+        let held_by_score = c.score.value() >= limit as u64;
+        if !c.waiters.is_empty() && held_by_score {
+            if let Some(t) = c.score.below_limit_at(limit, self.global.time_score) {
+                at(t);
+            }
+        }
+        if c.failing() && c.procs.is_empty() && !self.stopping {
+            if held_by_score {
+                if let Some(t) = c.score.below_limit_at(limit, self.global.time_score) {
+                    at(t);
+                }
+            } else if let Some(now) = self.now {
+                // Probe at the next tick; held by the server limit, retry.
+                if self.process_count() < self.global.max_processes {
+                    at(now);
+                } else {
+                    at(now + PROBE_RETRY);
+                }
+            }
+        }
+        due
+    }
+
+    /// Recomputes the timers of the classes this event touched.
+    fn rearm(&mut self) {
+        let mut dirty = std::mem::take(&mut self.dirty);
+        dirty.sort();
+        dirty.dedup();
+        for key in dirty {
+            let due = self.class_due(&key);
+            let old = self.class_timer.get(&key).copied();
+            if old == due {
+                continue;
+            }
+            if let Some(t) = old {
+                self.timers.remove(&(t, key.clone()));
+                self.class_timer.remove(&key);
+            }
+            if let Some(t) = due {
+                self.timers.insert((t, key.clone()));
+                self.class_timer.insert(key, t);
+            }
         }
     }
 
     /// Forgets `conn`'s wait in the indexes (the caller took it off its
     /// class's queue).
     fn unwait(&mut self, conn: ConnId) {
-        if let Some((_, deadline)) = self.waiting.remove(&conn) {
+        if let Some((key, deadline)) = self.waiting.remove(&conn) {
             self.deadlines.remove(&(deadline, conn));
+            self.touch(&key);
         }
     }
 
     fn take_actions(&mut self) -> Vec<Action> {
+        self.rearm();
         std::mem::take(&mut self.actions)
     }
 
@@ -166,10 +293,7 @@ impl Manager {
     }
 
     pub fn busy_count(&self) -> u32 {
-        self.procs
-            .values()
-            .filter(|p| matches!(p.state, ProcState::Busy { .. }))
-            .count() as u32
+        self.lent.len() as u32
     }
 
     /// A request on `conn` wants a process of `spec`'s class, waiting at most `wait`.
@@ -193,6 +317,7 @@ impl Manager {
             wait: WaitStats::default(),
             early_deaths: 0,
             generation: 0,
+            evicting: 0,
         });
         let changed = class.spec.argv != spec.argv
             || class.spec.env != spec.env
@@ -202,8 +327,10 @@ impl Manager {
             class.generation += 1;
             self.retire_old_generation(&key, now);
         }
-        let class = self.classes.get_mut(&key).unwrap();
         let deadline = now + wait;
+        self.now = Some(now);
+        self.touch(&key);
+        let class = self.classes.get_mut(&key).unwrap();
         class.waiters.push_back(Waiter { conn, since: now });
         self.waiting.insert(conn, (key.clone(), deadline));
         self.deadlines.insert((deadline, conn));
@@ -240,9 +367,12 @@ impl Manager {
     /// New server-wide limits (a new configuration). Waiters that may now
     /// get a process are served.
     pub fn reconfigure(&mut self, global: GlobalLimits, now: Instant) -> Vec<Action> {
+        self.now = Some(now);
         self.global = global;
+        // Rare (a restart): every class's timers depend on the score limit.
         let keys: Vec<String> = self.classes.keys().cloned().collect();
         for k in &keys {
+            self.touch(k);
             self.serve_waiters(k, now);
         }
         self.take_actions()
@@ -288,15 +418,73 @@ impl Manager {
                 self.refuse_failing(key);
                 return;
             }
-            if starting >= class.waiters.len() || self.try_spawn(key, now).is_err() {
+            if starting >= class.waiters.len() {
                 return;
+            }
+            // Each eviction under way for the class brings one slot when
+            // the server is full.
+            let covered = starting + class.evicting as usize >= class.waiters.len();
+            match self.try_spawn(key, now) {
+                Ok(()) => {}
+                Err(Hold::ServerFull { .. }) if !covered && self.evict_for(key, now) => {}
+                Err(_) => return,
             }
         }
     }
 
+    /// FcgidMaxProcesses holds a spawn for `key`'s waiters: stops the
+    /// process idle longest, of any other class above its minimum, so that
+    /// its slot comes to `key` when it has exited (a stopping process
+    /// still counts toward the limit, which a host sets to cap memory, so
+    /// the spawn waits for the exit; an idle app exits at once on SIGTERM).
+    /// False if there is none, or if `key` could not spawn anyway.
+    fn evict_for(&mut self, key: &str, now: Instant) -> bool {
+        let Some(class) = self.classes.get(key) else {
+            return false;
+        };
+        if class.failing() {
+            return false;
+        }
+        let mut score = class.score;
+        score.decay(now, self.global.time_score);
+        if policy::may_spawn(
+            class.procs.len() as u32,
+            0,
+            &class.spec.limits,
+            &self.global,
+            &score,
+        )
+        .is_err()
+        {
+            return false;
+        }
+        // Idle-longest first; a class at its minimum keeps its processes.
+        // Only this overload path walks the index, and only past classes
+        // held at their minimum.
+        let victim = self.idle_lru.iter().map(|(_, id)| *id).find(|id| {
+            let p = &self.procs[id];
+            p.class != key
+                && self.classes.get(&p.class).is_some_and(|c| {
+                    let live = c
+                        .procs
+                        .iter()
+                        .filter(|q| !matches!(self.procs[q].state, ProcState::Stopping { .. }))
+                        .count() as u32;
+                    live > c.spec.limits.min_processes
+                })
+        });
+        let Some(victim) = victim else {
+            return false;
+        };
+        self.stop(victim, ExitReason::Evicted, now);
+        self.procs.get_mut(&victim).unwrap().evicted_for = Some(key.to_string());
+        self.classes.get_mut(key).unwrap().evicting += 1;
+        true
+    }
+
     fn lend(&mut self, proc: ProcId, conn: ConnId, now: Instant) {
-        let p = self.procs.get_mut(&proc).unwrap();
-        p.state = ProcState::Busy { conn, since: now };
+        self.set_state(proc, ProcState::Busy { conn, since: now });
+        let p = &self.procs[&proc];
         self.lent.insert((conn, proc));
         self.actions.push(Action::Grant {
             conn,
@@ -331,6 +519,7 @@ impl Manager {
     fn try_spawn(&mut self, key: &str, now: Instant) -> Result<(), Hold> {
         let all = self.process_count();
         let global = self.global;
+        self.touch(key);
         let class = self.classes.get_mut(key).unwrap();
         class.score.decay(now, global.time_score);
         // A class with requests waiting and no process at all always gets
@@ -373,6 +562,7 @@ impl Manager {
                 state: ProcState::Starting,
                 stop_reason: None,
                 generation,
+                evicted_for: None,
             },
         );
         self.actions.push(Action::Spawn { proc: id, spec });
@@ -386,6 +576,7 @@ impl Manager {
         started: Option<(i32, Vec<u8>)>,
         now: Instant,
     ) -> Vec<Action> {
+        self.now = Some(now);
         let Some(p) = self.procs.get_mut(&proc) else {
             return Vec::new();
         };
@@ -395,16 +586,19 @@ impl Manager {
                 p.pid = pid;
                 p.socket = socket;
                 self.by_pid.insert(pid, proc);
+                // A stopping one now has a pid, hence a grace timer.
+                self.touch(&key);
                 let p = self.procs.get_mut(&proc).unwrap();
                 if matches!(p.state, ProcState::Stopping { .. }) {
                     // Stopped (shutdown) while it was starting: tell it now.
                     self.actions.push(Action::Signal { pid, kill: false });
                 } else {
-                    p.state = ProcState::Idle { since: now };
+                    self.set_state(proc, ProcState::Idle { since: now });
                     if !self.current(proc) {
                         self.stop(proc, ExitReason::Reconfigured, now);
                     }
                     self.serve_waiters(&key, now);
+                    self.offer_idle(&key, now);
                 }
             }
             None => {
@@ -412,6 +606,7 @@ impl Manager {
                 // Waiters keep waiting (a class with none left to serve them
                 // tries again, until it counts as failing).
                 self.serve_waiters(&key, now);
+                self.serve_others(&key, now);
             }
         }
         self.take_actions()
@@ -422,10 +617,13 @@ impl Manager {
     /// could serve, its waiters are refused at once with that reason instead
     /// of waiting out their deadline for a program that will not run.
     pub fn spawn_failed(&mut self, proc: ProcId, reason: &str, now: Instant) -> Vec<Action> {
+        self.now = Some(now);
         let Some(key) = self.procs.get(&proc).map(|p| p.class.clone()) else {
             return Vec::new();
         };
         self.forget(proc, ExitReason::Died, now);
+        // The slot it held may serve another class.
+        self.serve_others(&key, now);
         let procs = &self.procs;
         let Some(class) = self.classes.get_mut(&key) else {
             return Vec::new();
@@ -456,6 +654,7 @@ impl Manager {
         outcome: Outcome,
         now: Instant,
     ) -> Vec<Action> {
+        self.now = Some(now);
         let Some(p) = self.procs.get_mut(&proc) else {
             return Vec::new();
         };
@@ -482,15 +681,17 @@ impl Manager {
         } else if policy::retire_after(p.requests, &class.spec.limits) {
             self.stop(proc, ExitReason::MaxRequests, now);
         } else {
-            p.state = ProcState::Idle { since: now };
+            self.set_state(proc, ProcState::Idle { since: now });
         }
         self.serve_waiters(&key, now);
+        self.offer_idle(&key, now);
         self.take_actions()
     }
 
     /// A grant could not be delivered (its connection was already gone), so
     /// `proc` never saw a request: it is idle again, not broken.
     pub fn grant_undelivered(&mut self, conn: ConnId, proc: ProcId, now: Instant) -> Vec<Action> {
+        self.now = Some(now);
         let Some(p) = self.procs.get_mut(&proc) else {
             return Vec::new();
         };
@@ -498,19 +699,20 @@ impl Manager {
             return Vec::new();
         }
         self.lent.remove(&(conn, proc));
-        let p = self.procs.get_mut(&proc).unwrap();
-        p.state = ProcState::Idle { since: now };
-        let key = p.class.clone();
+        self.set_state(proc, ProcState::Idle { since: now });
+        let key = self.procs[&proc].class.clone();
         if !self.current(proc) {
             self.stop(proc, ExitReason::Reconfigured, now);
         }
         self.serve_waiters(&key, now);
+        self.offer_idle(&key, now);
         self.take_actions()
     }
 
     /// The connection `conn` closed. A process it still held is in an unknown
     /// state (its request was cut), so it is stopped; a wait is abandoned.
     pub fn conn_closed(&mut self, conn: ConnId, now: Instant) -> Vec<Action> {
+        self.now = Some(now);
         if let Some((key, _)) = self.waiting.get(&conn).cloned() {
             if let Some(class) = self.classes.get_mut(&key) {
                 class.waiters.retain(|w| w.conn != conn);
@@ -547,11 +749,15 @@ impl Manager {
         if let ProcState::Busy { conn, .. } = p.state {
             self.lent.remove(&(conn, proc));
         }
-        p.state = ProcState::Stopping {
-            since: now,
-            killed: false,
-        };
         p.stop_reason = Some(reason);
+        self.set_state(
+            proc,
+            ProcState::Stopping {
+                since: now,
+                killed: false,
+            },
+        );
+        let p = &self.procs[&proc];
         if p.pid > 0 {
             self.actions.push(Action::Signal {
                 pid: p.pid,
@@ -570,6 +776,13 @@ impl Manager {
         if let ProcState::Busy { conn, .. } = p.state {
             self.lent.remove(&(conn, proc));
         }
+        if let ProcState::Idle { since } = p.state {
+            self.idle_lru.remove(&(since, proc));
+        }
+        if let Some(b) = p.evicted_for.as_ref().and_then(|b| self.classes.get_mut(b)) {
+            b.evicting -= 1;
+        }
+        self.touch(&p.class);
         let global = self.global;
         if let Some(class) = self.classes.get_mut(&p.class) {
             class.procs.retain(|id| *id != proc);
@@ -596,69 +809,109 @@ impl Manager {
         let Some(&proc) = self.by_pid.get(&pid) else {
             return (None, Vec::new());
         };
+        self.now = Some(now);
         let socket = self.procs[&proc].socket.clone();
         let key = self.procs[&proc].class.clone();
+        let evicted_for = self.procs[&proc].evicted_for.clone();
         self.forget(proc, ExitReason::Died, now);
+        // An evicted process's slot goes to the class it was stopped for.
+        if let Some(b) = &evicted_for {
+            self.serve_waiters(b, now);
+        }
         self.serve_waiters(&key, now);
-        // The freed slot counts toward FcgidMaxProcesses: other classes'
-        // waiters may now spawn too.
-        let mut others: Vec<String> = self
+        self.serve_others(&key, now);
+        (Some(socket), self.take_actions())
+    }
+
+    /// A slot under FcgidMaxProcesses came free: classes other than `key`
+    /// with requests waiting may now spawn (in key order). O(waiters).
+    fn serve_others(&mut self, key: &str, now: Instant) {
+        let others: BTreeSet<String> = self
             .waiting
             .values()
-            .map(|(k, _)| k.clone())
-            .filter(|k| *k != key)
-            .collect::<BTreeSet<String>>()
-            .into_iter()
+            .map(|(k, _)| k)
+            .filter(|k| k.as_str() != key)
+            .cloned()
             .collect();
-        others.sort();
         for k in &others {
             self.serve_waiters(k, now);
         }
-        (Some(socket), self.take_actions())
+    }
+
+    /// A process of `key` may have become idle with nobody of its own
+    /// class waiting: on a full server, it may be evicted for another
+    /// class's waiters. Nothing to do (O(1)) unless the server is full and
+    /// someone waits.
+    fn offer_idle(&mut self, key: &str, now: Instant) {
+        if !self.waiting.is_empty() && self.process_count() >= self.global.max_processes {
+            self.serve_others(key, now);
+        }
     }
 
     /// Timers: refused waits, idle and lifetime limits, busy timeouts,
     /// SIGKILL after the stop grace, spawns the score now allows.
     pub fn tick(&mut self, now: Instant) -> Vec<Action> {
+        self.now = Some(now);
         self.expire_waiters(now);
-        let keys: Vec<String> = self.classes.keys().cloned().collect();
-        for key in &keys {
-            self.reap_idle(key, now);
+        // Only the classes whose timer is due: O(due), not O(classes).
+        while let Some((due, _)) = self.timers.first() {
+            if *due > now {
+                break;
+            }
+            let (_, key) = self.timers.pop_first().unwrap();
+            self.class_timer.remove(&key);
+            self.touch(&key);
+            self.class_timers(&key, now);
         }
+        self.take_actions()
+    }
+
+    /// One class's timers: idle and lifetime limits, busy timeouts, SIGKILL
+    /// after the stop grace, and spawns its score now allows.
+    fn class_timers(&mut self, key: &str, now: Instant) {
+        self.reap_idle(key, now);
+        let Some(class) = self.classes.get(key) else {
+            return;
+        };
+        let busy_timeout = class.spec.limits.busy_timeout;
         let mut to_stop = Vec::new();
-        for (id, p) in self.procs.iter_mut() {
+        let mut to_kill = Vec::new();
+        for id in &class.procs {
+            let p = &self.procs[id];
             match p.state {
-                ProcState::Busy { since, .. } => {
-                    let limit = self.classes[&p.class].spec.limits.busy_timeout;
-                    if now.saturating_duration_since(since) >= limit {
-                        to_stop.push(*id);
-                    }
+                ProcState::Busy { since, .. }
+                    if now.saturating_duration_since(since) >= busy_timeout =>
+                {
+                    to_stop.push(*id);
                 }
                 // No pid yet (still starting): nothing to kill; `spawned` signals it.
                 ProcState::Stopping {
                     since,
                     killed: false,
                 } if p.pid > 0 && now.saturating_duration_since(since) >= STOP_GRACE => {
-                    p.state = ProcState::Stopping {
-                        since,
-                        killed: true,
-                    };
-                    self.actions.push(Action::Signal {
-                        pid: p.pid,
-                        kill: true,
-                    });
+                    to_kill.push((*id, since));
                 }
                 _ => {}
             }
         }
+        for (id, since) in to_kill {
+            self.set_state(
+                id,
+                ProcState::Stopping {
+                    since,
+                    killed: true,
+                },
+            );
+            self.actions.push(Action::Signal {
+                pid: self.procs[&id].pid,
+                kill: true,
+            });
+        }
         for id in to_stop {
             self.stop(id, ExitReason::BusyTimeout, now);
         }
-        for key in &keys {
-            self.serve_waiters(key, now);
-            self.probe_failing(key, now);
-        }
-        self.take_actions()
+        self.serve_waiters(key, now);
+        self.probe_failing(key, now);
     }
 
     /// A failing class with no process gets a new one whenever the spawn
@@ -737,7 +990,13 @@ impl Manager {
 
     /// Stops everything (server stop): refuses waiters, signals every process.
     pub fn shutdown(&mut self, now: Instant) -> Vec<Action> {
+        self.now = Some(now);
         self.stopping = true;
+        // Once: failing classes stop probing.
+        let keys: Vec<String> = self.classes.keys().cloned().collect();
+        for k in &keys {
+            self.touch(k);
+        }
         let mut gone = Vec::new();
         for class in self.classes.values_mut() {
             *class.refusals.entry(Refusal::Shutdown).or_insert(0) += class.waiters.len() as u64;
@@ -758,8 +1017,16 @@ impl Manager {
     }
 
     /// When the next timer is due, so the daemon knows how long to sleep.
+    /// (A waiter's deadline: the daemon honours it exactly.)
     pub fn next_deadline(&self) -> Option<Instant> {
         self.deadlines.first().map(|(deadline, _)| *deadline)
+    }
+
+    /// When the first class timer is due (idle, lifetime, busy, grace,
+    /// score). The daemon's periodic tick serves these; this is for tests
+    /// and for a daemon that would rather sleep until then.
+    pub fn next_timer(&self) -> Option<Instant> {
+        self.timers.first().map(|(due, _)| *due)
     }
 
     /// Checks that the indexes agree with the classes and processes.
@@ -784,7 +1051,43 @@ impl Manager {
             }
         }
         assert_eq!(self.by_pid.len(), self.procs.values().filter(|p| p.pid > 0).count());
-        assert_eq!(self.lent.len() as u32, self.busy_count(), "stale lent entries");
+        let busy = self
+            .procs
+            .values()
+            .filter(|p| matches!(p.state, ProcState::Busy { .. }))
+            .count();
+        assert_eq!(self.lent.len(), busy, "stale lent entries");
+        let idle: BTreeSet<(Instant, ProcId)> = self
+            .procs
+            .iter()
+            .filter_map(|(id, p)| match p.state {
+                ProcState::Idle { since } => Some((since, *id)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(self.idle_lru, idle, "idle index");
+        for (key, c) in &self.classes {
+            let evicting = self
+                .procs
+                .values()
+                .filter(|p| p.evicted_for.as_deref() == Some(key.as_str()))
+                .count() as u32;
+            assert_eq!(c.evicting, evicting, "evictions under way for {key}");
+            // Every class's timer is armed at what its state asks for (a
+            // failing class's retry counts from when it was armed).
+            if c.failing() && c.procs.is_empty() && !self.stopping {
+                continue;
+            }
+            assert_eq!(
+                self.class_timer.get(key).copied(),
+                self.class_due(key),
+                "timer of {key}"
+            );
+        }
+        assert_eq!(self.timers.len(), self.class_timer.len(), "timer index");
+        for (t, key) in &self.timers {
+            assert_eq!(self.class_timer.get(key), Some(t), "timer index of {key}");
+        }
     }
 
     /// The pools as the status page shows them, classes sorted by key.
@@ -891,6 +1194,7 @@ impl Manager {
                         .collect(),
                     spawn_score: c.score.value(),
                     early_deaths: c.early_deaths,
+                    evicting: c.evicting,
                 }
             })
             .collect();

@@ -1526,12 +1526,42 @@ impl Fuzz {
             }
             total += v.processes;
         }
+        if self.work_conserving && !self.shutting_down && all_live >= self.global.max_processes {
+            self.check_eviction(ctx);
+        }
         assert!(
             total <= self.global.max_processes,
             "{ctx}: {total} in the server"
         );
         assert_eq!(self.r.m.process_count(), total, "{ctx}");
         assert_eq!(total, all_live, "{ctx}");
+    }
+
+    /// With the server full, a class whose waiters outnumber its spawns
+    /// under way has evictions under way for the rest, unless no other
+    /// class has an idle process above its minimum.
+    fn check_eviction(&self, ctx: &str) {
+        let views = self.r.m.view();
+        let stopping = |v: &ClassView| v.pids.iter().filter(|p| p.1 == "stopping").count() as u32;
+        let starting = |v: &ClassView| v.pids.iter().filter(|p| p.1 == "starting").count() as u32;
+        for v in &views {
+            let limit = self.class_of(&v.key).limits.max_processes;
+            if v.early_deaths >= FAILING_AFTER || v.processes >= limit {
+                continue;
+            }
+            if v.waiting <= starting(v) + v.evicting {
+                continue;
+            }
+            let victim = views.iter().find(|u| {
+                u.key != v.key
+                    && u.idle > 0
+                    && u.processes - stopping(u) > self.class_of(&u.key).limits.min_processes
+            });
+            assert!(
+                victim.is_none(),
+                "{ctx}: {v:?} waits on a full server while {victim:?} idles above its minimum"
+            );
+        }
     }
 
     fn step(&mut self) {
@@ -2052,4 +2082,160 @@ fn report_counts_waits_refusals_the_queue_and_busy_time() {
     let c = &r.m.report(r.at(secs(7)), 1).classes[0];
     assert_eq!(c.refusals, vec![(Refusal::ClassFull, 1), (Refusal::Shutdown, 1)]);
     assert!(c.queue.is_empty());
+}
+
+// ------------------------------------------------ eviction on a full server
+
+fn class_n(i: usize, min: u32) -> ClassSpec {
+    spec_named(
+        &format!("class-{i}"),
+        &format!("/srv/site{i}.fcgi"),
+        ClassLimits {
+            min_processes: min,
+            ..roomy()
+        },
+    )
+}
+
+/// Classes 0..n each serve one request at second i and go idle.
+fn warm(r: &mut Rig, specs: &[ClassSpec]) {
+    for (i, s) in specs.iter().enumerate() {
+        let conn = 1000 + i as u64;
+        let proc = r.lend_new(conn, s, 100 + i as i32, secs(i as u64));
+        r.release(conn, proc, secs(i as u64));
+    }
+}
+
+#[test]
+fn a_full_server_stops_the_idle_longest_process_for_a_new_class_and_spawns_at_its_exit() {
+    let mut r = Rig::new(GlobalLimits {
+        max_processes: 4,
+        ..default_throttle()
+    });
+    let specs: Vec<ClassSpec> = (0..5).map(|i| class_n(i, 0)).collect();
+    warm(&mut r, &specs[..4]);
+    // class-0 serves again: class-1's process is now the idle-longest.
+    let granted = grants(&r.acquire(1, &specs[0], secs(10)));
+    assert_eq!(granted.len(), 1);
+    r.release(1, granted[0].1, secs(10));
+    // The fifth class: the server is full, so the idle-longest (class-1,
+    // pid 101) is asked to stop, and nothing is spawned yet.
+    let acts = r.acquire(2, &specs[4], secs(11));
+    assert_eq!(acts, vec![Action::Signal { pid: 101, kill: false }]);
+    assert_eq!(r.m.process_count(), 4, "the stopping one still counts");
+    assert_eq!(class_view(&r.m, "class-4").evicting, 1);
+    assert!(r.tick(secs(11) + ms(100)).is_empty(), "one stop is enough");
+    // It exits: its slot goes to class-4 at once.
+    let (_, acts) = r.exited(101, secs(11));
+    let proc = only_spawn(&acts);
+    assert_eq!(grants(&r.spawned(proc, 200, secs(11))), vec![(2, proc)]);
+    assert_eq!(r.m.process_count(), 4);
+    let victim = class_view(&r.m, "class-1");
+    assert_eq!(exits(&victim).get("evicted"), Some(&1), "{victim:?}");
+    assert_eq!(victim.spawn_score, 1, "an eviction is no death: only its spawn counts");
+    assert_eq!(class_view(&r.m, "class-4").evicting, 0);
+    r.m.check_indexes();
+}
+
+#[test]
+fn each_waiter_short_of_a_slot_stops_one_process_and_no_more() {
+    let mut r = Rig::new(GlobalLimits {
+        max_processes: 4,
+        ..no_throttle()
+    });
+    let specs: Vec<ClassSpec> = (0..5).map(|i| class_n(i, 0)).collect();
+    warm(&mut r, &specs[..4]);
+    assert_eq!(sigterms(&r.acquire(1, &specs[4], secs(10))), vec![100]);
+    assert_eq!(sigterms(&r.acquire(2, &specs[4], secs(10))), vec![101]);
+    // A tick or a release changes nothing while the two are under way.
+    assert!(sigterms(&r.tick(secs(10) + ms(500))).is_empty());
+    let (_, acts) = r.exited(100, secs(11));
+    let a = only_spawn(&acts);
+    let (_, acts) = r.exited(101, secs(11));
+    let b = only_spawn(&acts);
+    assert_eq!(grants(&r.spawned(a, 200, secs(11))), vec![(1, a)]);
+    assert_eq!(grants(&r.spawned(b, 201, secs(11))), vec![(2, b)]);
+    assert_eq!(class_view(&r.m, "class-2").processes, 1, "untouched");
+    assert_eq!(class_view(&r.m, "class-3").processes, 1, "untouched");
+}
+
+#[test]
+fn no_eviction_below_a_class_minimum_or_of_busy_processes() {
+    let mut r = Rig::new(GlobalLimits {
+        max_processes: 2,
+        ..no_throttle()
+    });
+    let at_min = class_n(0, 1);
+    let busy = class_n(1, 0);
+    let new = class_n(2, 0);
+    warm(&mut r, std::slice::from_ref(&at_min));
+    let held = r.lend_new(5, &busy, 300, secs(2));
+    // Full: class-0 is at its minimum, class-1's process is busy.
+    assert!(r.acquire_wait(6, &new, secs(5), secs(3)).is_empty());
+    assert_eq!(class_view(&r.m, "class-2").evicting, 0);
+    // class-1's process comes back idle: now it can go for class-2.
+    let acts = r.release(5, held, secs(4));
+    assert_eq!(sigterms(&acts), vec![300]);
+    let (_, acts) = r.exited(300, secs(4));
+    let p = only_spawn(&acts);
+    assert_eq!(grants(&r.spawned(p, 301, secs(4))), vec![(6, p)]);
+    assert_eq!(class_view(&r.m, "class-0").processes, 1, "kept at its minimum");
+}
+
+#[test]
+fn a_victim_whose_beneficiary_left_frees_its_slot_for_anyone() {
+    let mut r = Rig::new(GlobalLimits {
+        max_processes: 2,
+        ..no_throttle()
+    });
+    let specs: Vec<ClassSpec> = (0..4).map(|i| class_n(i, 0)).collect();
+    warm(&mut r, &specs[..2]);
+    assert_eq!(sigterms(&r.acquire(1, &specs[2], secs(5))), vec![100]);
+    r.closed(1, secs(5));
+    // Another class asks meanwhile: it gets the other idle process stopped.
+    assert_eq!(sigterms(&r.acquire(2, &specs[3], secs(5))), vec![101]);
+    let (_, acts) = r.exited(100, secs(6));
+    let p = only_spawn(&acts);
+    assert_eq!(grants(&r.spawned(p, 400, secs(6))), vec![(2, p)]);
+    let (_, acts) = r.exited(101, secs(6));
+    assert!(spawns(&acts).is_empty(), "nobody waits any more");
+    assert_eq!(class_view(&r.m, "class-2").evicting, 0);
+    assert_eq!(class_view(&r.m, "class-3").evicting, 0);
+    r.m.check_indexes();
+}
+
+// --------------------------------------------- timers at scale (issue 12)
+
+#[test]
+fn tick_visits_only_due_classes_among_thousands() {
+    let mut r = Rig::new(GlobalLimits {
+        max_processes: 10_000,
+        ..no_throttle()
+    });
+    let n = 3000;
+    let specs: Vec<ClassSpec> = (0..n)
+        .map(|i| {
+            spec_named(
+                &format!("class-{i:05}"),
+                &format!("/srv/site{i}.fcgi"),
+                ClassLimits {
+                    idle_timeout: secs(300 + i as u64),
+                    ..roomy()
+                },
+            )
+        })
+        .collect();
+    for (i, s) in specs.iter().enumerate() {
+        let conn = i as u64 + 1;
+        let proc = r.lend_new(conn, s, 1000 + i as i32, ms(i as u64));
+        r.release(conn, proc, ms(i as u64));
+    }
+    // The first timer is class 0's idle timeout: nothing else is armed earlier.
+    assert_eq!(r.m.next_timer(), Some(r.at(secs(300))));
+    assert!(r.tick(secs(299)).is_empty());
+    // At 300.5 s only class 0 is due.
+    assert_eq!(sigterms(&r.tick(secs(300) + ms(500))), vec![1000]);
+    assert_eq!(sigterms(&r.tick(secs(302) + ms(2))), vec![1001, 1002]);
+    assert_eq!(r.m.next_timer(), Some(r.at(secs(303) + ms(3))));
+    r.m.check_indexes();
 }
