@@ -93,6 +93,18 @@ pub const KNOWN: &[Row] = &[
         why: "resumed downloads and media players get what they ask for",
     },
     Row {
+        name: "exec-failure-race",
+        cases: &[
+            "script_not_executable",
+            "wrapper_not_executable",
+            "script_owner_only",
+        ],
+        shows: Shows::CRace("HTTP/1.1 503"),
+        c: "a program that cannot be executed gets 500 when C connects to it before its failed exec ends it; when the exec wins, C starts it again and again for up to about a minute, then answers 503",
+        ours: "a file without any execute bit: 500 at once, with a log line naming it, and nothing is started",
+        why: "the answer comes at once, every time, without a spawn loop",
+    },
+    Row {
         name: "not-regular-file",
         cases: &["script_fifo"],
         shows: Shows::Answer("HTTP/1.1 500", "HTTP/1.1 403"),

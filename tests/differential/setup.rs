@@ -197,7 +197,17 @@ impl Server {
     fn answer(&self, case: &Case) -> String {
         let log = self.httpd.root.join("logs/error.log");
         let before = fs::metadata(&log).map_or(0, |m| m.len()) as usize;
+        let started = std::time::Instant::now();
         let resp = client::send(self.port_for(case), &case.request());
+        let took = started.elapsed();
+        if took > std::time::Duration::from_secs(3) {
+            eprintln!(
+                "differential: {} took {:.1} s on {}",
+                case.name,
+                took.as_secs_f64(),
+                self.root
+            );
+        }
         let mut text = normalize::render(&resp, &self.root, self.httpd.port, self.port2);
         // The app's STDERR as the error log got it during this request (the
         // module logs it before the answer ends).
