@@ -75,3 +75,33 @@ fn a_manager_killed_then_replaced_still_gives_a_clean_exit() {
     let (status, h) = fg.terminate();
     assert_clean_exit(status, &h);
 }
+
+#[test]
+fn a_manager_that_keeps_dying_at_once_is_given_up_with_one_line() {
+    let h = Httpd::new("lifecycle-pmloop", Mpm::Event, &["hello"], "").start();
+    // Each new manager dies right after its start (here: killed); after
+    // five such deaths the parent stops forking them, and says so once.
+    for _ in 0..6 {
+        let before = h.error_log().matches("starting a new one").count();
+        let Ok(pm) = std::panic::catch_unwind(|| h.pm_number("manager")) else {
+            break;
+        };
+        kill9(pm as i32);
+        eventually(15, "a new manager, or the parent giving up", || {
+            let log = h.error_log();
+            log.matches("starting a new one").count() > before
+                || log.contains("no new one is started until httpd restarts")
+        });
+    }
+    let log = h.error_log();
+    assert_eq!(
+        log.matches("so no new one is started until httpd restarts").count(),
+        1,
+        "{log}"
+    );
+    assert_eq!(log.matches("starting a new one").count(), 5, "{log}");
+    // Requests get a clear answer, not a hang, and httpd itself still runs.
+    let r = h.get("/hello.fcgi");
+    assert_eq!(r.status, 503, "{log}");
+    assert!(h.parent_pid().is_some_and(pid_alive));
+}

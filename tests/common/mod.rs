@@ -186,16 +186,13 @@ impl Httpd {
 
     pub fn start(self) -> Httpd {
         self.control("start");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "httpd did not start; log:\n{}",
-                self.error_log()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        self.wait_until_listening();
         self
+    }
+
+    /// Waits (10 s at most) until httpd accepts connections on its port.
+    pub fn wait_until_listening(&self) {
+        self.wait_until_listening();
     }
 
     pub fn parent_pid(&self) -> Option<i32> {
@@ -571,15 +568,7 @@ impl Httpd {
             .args(extra_args)
             .spawn()
             .expect("run apache2");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "httpd did not start; log:\n{}",
-                self.error_log()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        self.wait_until_listening();
         Foreground { httpd: self, child }
     }
 }

@@ -655,13 +655,9 @@ impl Manager {
         now: Instant,
     ) -> Vec<Action> {
         self.now = Some(now);
-        let Some(p) = self.procs.get_mut(&proc) else {
-            return Vec::new();
-        };
-        if !matches!(p.state, ProcState::Busy { conn: holder, .. } if holder == conn) {
+        if !self.take_back(conn, proc) {
             return Vec::new();
         }
-        self.lent.remove(&(conn, proc));
         let p = self.procs.get_mut(&proc).unwrap();
         p.requests += 1;
         p.last_done = now;
@@ -688,17 +684,26 @@ impl Manager {
         self.take_actions()
     }
 
+    /// Is `proc` lent to `conn`? Then it is no longer (the caller sets its
+    /// new state). A release by anyone else, or of a process that is gone
+    /// or was stopped meanwhile, changes nothing.
+    fn take_back(&mut self, conn: ConnId, proc: ProcId) -> bool {
+        let held = self.procs.get(&proc).is_some_and(
+            |p| matches!(p.state, ProcState::Busy { conn: holder, .. } if holder == conn),
+        );
+        if held {
+            self.lent.remove(&(conn, proc));
+        }
+        held
+    }
+
     /// A grant could not be delivered (its connection was already gone), so
     /// `proc` never saw a request: it is idle again, not broken.
     pub fn grant_undelivered(&mut self, conn: ConnId, proc: ProcId, now: Instant) -> Vec<Action> {
         self.now = Some(now);
-        let Some(p) = self.procs.get_mut(&proc) else {
-            return Vec::new();
-        };
-        if !matches!(p.state, ProcState::Busy { conn: holder, .. } if holder == conn) {
+        if !self.take_back(conn, proc) {
             return Vec::new();
         }
-        self.lent.remove(&(conn, proc));
         self.set_state(proc, ProcState::Idle { since: now });
         let key = self.procs[&proc].class.clone();
         if !self.current(proc) {

@@ -293,12 +293,24 @@ impl Message {
                     time_score: r.u32()?,
                     spawn_score_up_limit: r.u32()?,
                 };
-                let mut allow = AllowList::default();
-                for _ in 0..r.u32()? {
-                    allow.add_command(&r.bytes()?);
+                let mut lists = [Vec::new(), Vec::new()];
+                for list in &mut lists {
+                    for _ in 0..r.u32()? {
+                        list.push(r.bytes()?);
+                    }
                 }
-                for _ in 0..r.u32()? {
-                    allow.add_root(&r.bytes()?);
+                let [commands, roots] = lists;
+                let mut allow = AllowList::default();
+                for c in &commands {
+                    allow.add_command(c);
+                }
+                for root in &roots {
+                    allow.add_root(root);
+                }
+                // Only the form `encode` writes (sorted, no duplicates,
+                // roots without a trailing slash): one message, one frame.
+                if allow.parts() != (commands, roots) {
+                    return Err(WireError("allow list not in its canonical form"));
                 }
                 Message::Reconfigure { global, allow }
             }

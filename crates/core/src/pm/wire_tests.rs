@@ -124,3 +124,30 @@ fn corrupt_frames_are_errors_not_guesses() {
     ok.push(0);
     assert!(Message::decode(&mut ok).is_err(), "trailing bytes");
 }
+
+/// Found by the `wire` fuzz target: duplicate allow-list entries decoded
+/// into one, so the message re-encoded to another frame.
+#[test]
+fn an_allow_list_with_duplicates_is_refused() {
+    let mut good = Vec::new();
+    Message::Reconfigure {
+        global: super::policy::GlobalLimits::default(),
+        allow: {
+            let mut a = super::allow::AllowList::default();
+            a.add_root(b"/srv");
+            a
+        },
+    }
+    .encode(&mut good);
+    // The same frame with the root listed twice (and the length fixed up).
+    let mut body = good[4..].to_vec();
+    let one_root = body.split_off(body.len() - 12); // count 1, len 4, "/srv"
+    assert_eq!(&one_root[..4], &1u32.to_be_bytes());
+    body.extend_from_slice(&2u32.to_be_bytes());
+    for _ in 0..2 {
+        body.extend_from_slice(&one_root[4..]);
+    }
+    let mut frame = (body.len() as u32).to_be_bytes().to_vec();
+    frame.extend_from_slice(&body);
+    assert!(Message::decode(&mut frame).is_err());
+}
