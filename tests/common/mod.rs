@@ -192,7 +192,15 @@ impl Httpd {
 
     /// Waits (10 s at most) until httpd accepts connections on its port.
     pub fn wait_until_listening(&self) {
-        self.wait_until_listening();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "httpd did not start; log:\n{}",
+                self.error_log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     pub fn parent_pid(&self) -> Option<i32> {
