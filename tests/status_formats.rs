@@ -171,11 +171,16 @@ fn json_and_openmetrics_without_mod_status() {
     let text = res.text();
     assert!(text.ends_with("# EOF\n"), "{text}");
     let found = python(OPENMETRICS_FACTS, &res.body);
+    let exits = format!(
+        "family fcgid_exits counter {}",
+        2 * fcgid_core::pm::policy::ExitReason::ALL.len()
+    );
     for fam in [
         "family fcgid_manager_uptime_seconds gauge 1",
         "family fcgid_spawns counter 2",
         "family fcgid_requests counter 2",
-        "family fcgid_exits counter 18",
+        // One sample per class (2) and exit reason.
+        exits.as_str(),
         "family fcgid_refusals counter 14",
         "family fcgid_wait_seconds histogram 28",
         "family fcgid_process_state stateset 8",
@@ -248,7 +253,11 @@ fn artifacts() -> PathBuf {
 }
 
 fn chromium(args: &[&str], url: &str) -> Vec<u8> {
-    let profile = std::env::temp_dir().join(format!("fcgid-chromium-{}", std::process::id()));
+    // One profile per run: tests run at once, and chromium locks its profile.
+    static RUNS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let run = RUNS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let profile =
+        std::env::temp_dir().join(format!("fcgid-chromium-{}-{run}", std::process::id()));
     let out = Command::new("chromium")
         .args([
             "--headless",
