@@ -19,6 +19,10 @@ const REQUEST_ID: u16 = fcgi::client::REQUEST_ID;
 /// goes out in one write, a large body does not sit whole in a second buffer.
 const WRITE_BATCH: usize = 64 * 1024;
 
+/// Bytes asked of the kernel per read. Smaller than a record: the exchange
+/// reassembles records across reads.
+const READ_SIZE: usize = 16 * 1024;
+
 #[derive(Debug)]
 pub enum AppError {
     Connect(io::Error),
@@ -72,6 +76,8 @@ pub struct AppConn<'l> {
     answer: ResponseReader,
     stdout: Vec<u8>,
     stdout_pos: usize,
+    /// Each read lands here (never zeroed), then goes to the exchange.
+    rbuf: Vec<u8>,
     stderr: LineSplitter,
     ended: bool,
     log_stderr: &'l dyn Fn(&str),
@@ -98,6 +104,7 @@ impl<'l> AppConn<'l> {
             answer: ResponseReader::new(REQUEST_ID),
             stdout: Vec::new(),
             stdout_pos: 0,
+            rbuf: Vec::new(),
             stderr: LineSplitter::new(),
             ended: false,
             log_stderr,
@@ -193,17 +200,23 @@ impl<'l> AppConn<'l> {
 
     /// One non-blocking read into the exchange.
     fn read_some(&mut self) -> Result<(), AppError> {
-        let mut buf = [0u8; 16384];
-        match sys::read_retrying(&mut self.stream, &mut buf) {
+        match self.read() {
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(()),
             Err(e) => Err(AppError::Io(e)),
             Ok(0) => Err(self.closed()),
-            Ok(n) => {
-                self.answered = true;
-                self.answer.feed(&buf[..n]);
-                self.take_events().map(|_| ())
-            }
+            Ok(_) => self.take_events().map(|_| ()),
         }
+    }
+
+    /// One read from the socket, fed to the exchange; 0 at the end.
+    fn read(&mut self) -> io::Result<usize> {
+        self.rbuf.clear();
+        let n = sys::read_append(&self.stream, &mut self.rbuf, READ_SIZE)?;
+        if n > 0 {
+            self.answered = true;
+            self.answer.feed(&self.rbuf);
+        }
+        Ok(n)
     }
 
     /// The connection ended: the exchange says how bad that is.
@@ -269,19 +282,13 @@ impl<'l> AppConn<'l> {
     /// Reads (blocking, up to the IO timeout per read) until there is at
     /// least one event, or the request has ended.
     fn fill(&mut self) -> Result<(), AppError> {
-        // Smaller than a record: the exchange reassembles, and a big zeroed
-        // buffer per read costs more than it saves.
-        let mut buf = [0u8; 16384];
         loop {
             if self.take_events()? || self.ended {
                 return Ok(());
             }
-            let n = sys::read_retrying(&mut self.stream, &mut buf).map_err(AppError::Io)?;
-            if n == 0 {
+            if self.read().map_err(AppError::Io)? == 0 {
                 return Err(self.closed());
             }
-            self.answered = true;
-            self.answer.feed(&buf[..n]);
         }
     }
 

@@ -352,13 +352,15 @@ impl<'a> Request<'a> {
             })
         }
         let mut src = Source { next_line };
-        // MAX_STRING_LEN (a macro bindgen cannot evaluate) is 8192.
-        let mut err_buf = [0 as c_char; 8192];
-        // SAFETY: `gets` only runs during this call, while `src` is alive.
+        // MAX_STRING_LEN (a macro bindgen cannot evaluate) is 8192. Not
+        // zeroed: httpd NUL-terminates it first thing, then only writes it.
+        let mut err_buf = std::mem::MaybeUninit::<[c_char; 8192]>::uninit();
+        // SAFETY: `gets` only runs during this call, while `src` is alive;
+        // the scanner writes `err_buf` (starting with a NUL) before reading it.
         unsafe {
             b::ap_scan_script_header_err_core_ex(
                 self.r,
-                err_buf.as_mut_ptr(),
+                err_buf.as_mut_ptr().cast::<c_char>(),
                 Some(gets),
                 (&raw mut src).cast::<c_void>(),
                 super::log::module_index(),

@@ -57,22 +57,21 @@ fn connect(pm_socket: &Path) -> io::Result<UnixStream> {
 }
 
 fn read_message(stream: &mut UnixStream) -> io::Result<Message> {
+    // Read straight into the inbox: no zeroed buffer, no copy.
     let mut inbox = Vec::new();
-    let mut buf = [0u8; 4096];
     loop {
         if let Some(m) = Message::decode(&mut inbox)
             .map_err(|e| io::Error::new(ErrorKind::InvalidData, e.to_string()))?
         {
             return Ok(m);
         }
-        let n = sys::read_retrying(stream, &mut buf)?;
+        let n = sys::read_append(stream, &mut inbox, 4096)?;
         if n == 0 {
             return Err(io::Error::new(
                 ErrorKind::UnexpectedEof,
                 "the process manager closed the connection",
             ));
         }
-        inbox.extend_from_slice(&buf[..n]);
     }
 }
 
