@@ -4,6 +4,7 @@
 //! what the kernel took (the retry rule's evidence, see `retry`).
 
 use super::body::Body;
+use super::env::Pair;
 use crate::fcgi::client::{Event, ExchangeError, LineSplitter, RequestWriter, ResponseReader};
 use crate::fcgi::{self, Role};
 use crate::sys;
@@ -120,15 +121,12 @@ impl<'l> AppConn<'l> {
     pub fn send_request(
         &mut self,
         role: Role,
-        params: &[(Vec<u8>, Vec<u8>)],
+        params: &[Pair],
         body: &mut Body,
     ) -> Result<(), AppError> {
         let request = RequestWriter::new(REQUEST_ID, role);
         let mut out = Vec::with_capacity(4096);
-        request.head(
-            &mut out,
-            params.iter().map(|(k, v)| (k.as_slice(), v.as_slice())),
-        );
+        request.head(&mut out, params.iter().map(|(k, v)| (&**k, &**v)));
         self.stream
             .set_nonblocking(true)
             .map_err(|e| self.send_error(e))?;

@@ -24,11 +24,9 @@ pub fn read_append(fd: &impl AsRawFd, buf: &mut Vec<u8>, room: usize) -> io::Res
     let spare = buf.spare_capacity_mut();
     let (ptr, len) = (spare.as_mut_ptr(), spare.len());
     loop {
-        // SAFETY: the kernel writes at most `spare.len()` bytes into the
-        // spare capacity, which is allocated (MaybeUninit) memory of `buf`.
-        let n = unsafe {
-libc::read(fd.as_raw_fd(), ptr.cast::<libc::c_void>(), len)
-        };
+        // SAFETY: the kernel writes at most `len` bytes at `ptr`, into the
+        // spare capacity: allocated (MaybeUninit) memory of `buf`.
+        let n = unsafe { libc::read(fd.as_raw_fd(), ptr.cast::<libc::c_void>(), len) };
         if n < 0 {
             let e = io::Error::last_os_error();
             if e.kind() == io::ErrorKind::Interrupted {
