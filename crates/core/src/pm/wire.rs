@@ -137,9 +137,12 @@ impl<'a> Reader<'a> {
 }
 
 impl Message {
-    /// Appends this message as one frame.
+    /// Appends this message as one frame: written in place after room for
+    /// its length, which is filled in last (no second buffer, no copy).
     pub fn encode(&self, dst: &mut Vec<u8>) {
-        let mut w = Writer(Vec::new());
+        let mut w = Writer(std::mem::take(dst));
+        let start = w.0.len();
+        w.0.extend_from_slice(&[0; 4]);
         match self {
             Message::Acquire { spec, wait } => {
                 w.u8(ACQUIRE);
@@ -206,8 +209,9 @@ impl Message {
                 super::report::encode(&mut w, report);
             }
         }
-        dst.extend_from_slice(&(w.0.len() as u32).to_be_bytes());
-        dst.extend_from_slice(&w.0);
+        let len = (w.0.len() - start - 4) as u32;
+        w.0[start..start + 4].copy_from_slice(&len.to_be_bytes());
+        *dst = w.0;
     }
 
     /// Takes one complete frame off the front of `buf`, if there is one.
