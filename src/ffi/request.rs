@@ -178,8 +178,18 @@ impl<'a> Request<'a> {
         // SAFETY: r->server is always set for a request.
         let s = unsafe { &*self.r.server };
         // SAFETY: a pconf string, alive longer than the request.
-        let name = unsafe { c_str_opt(s.server_hostname) };
-        format!("{}:{}", name.unwrap_or(""), s.port)
+        let name = unsafe { c_str_opt(s.server_hostname) }.unwrap_or("");
+        let mut id = String::with_capacity(name.len() + 6);
+        id.push_str(name);
+        id.push(':');
+        // A u16 in decimal, without format! (this runs on every request).
+        let port = s.port;
+        for div in [10000, 1000, 100, 10, 1] {
+            if port >= div || div == 1 {
+                id.push(char::from(b'0' + (port / div % 10) as u8));
+            }
+        }
+        id
     }
 
     pub fn log(&self, level: Level, msg: &str) {
