@@ -236,10 +236,13 @@ impl<'l> AppConn<'l> {
             match event {
                 Event::Stdout(data) => {
                     if self.stdout_pos == self.stdout.len() {
-                        self.stdout.clear();
+                        // All taken: the record's bytes become the pending
+                        // STDOUT as they are, not copied.
+                        self.stdout = data;
                         self.stdout_pos = 0;
+                    } else {
+                        self.stdout.extend_from_slice(&data);
                     }
-                    self.stdout.extend_from_slice(&data);
                 }
                 Event::Stderr(data) => {
                     self.stderr
@@ -320,8 +323,14 @@ impl<'l> AppConn<'l> {
         while self.stdout_pos == self.stdout.len() && !self.ended {
             self.fill()?;
         }
-        let chunk = self.stdout[self.stdout_pos..].to_vec();
-        self.stdout_pos = self.stdout.len();
+        let chunk = if self.stdout_pos == 0 {
+            std::mem::take(&mut self.stdout)
+        } else {
+            let rest = self.stdout[self.stdout_pos..].to_vec();
+            self.stdout.clear();
+            rest
+        };
+        self.stdout_pos = 0;
         Ok(chunk)
     }
 
