@@ -77,8 +77,6 @@ pub struct AppConn<'l> {
     answer: ResponseReader,
     stdout: Vec<u8>,
     stdout_pos: usize,
-    /// Each read lands here (never zeroed), then goes to the exchange.
-    rbuf: Vec<u8>,
     stderr: LineSplitter,
     ended: bool,
     log_stderr: &'l dyn Fn(&str),
@@ -105,7 +103,6 @@ impl<'l> AppConn<'l> {
             answer: ResponseReader::new(REQUEST_ID),
             stdout: Vec::new(),
             stdout_pos: 0,
-            rbuf: Vec::new(),
             stderr: LineSplitter::new(),
             ended: false,
             log_stderr,
@@ -206,13 +203,15 @@ impl<'l> AppConn<'l> {
         }
     }
 
-    /// One read from the socket, fed to the exchange; 0 at the end.
+    /// One read from the socket, straight into the exchange's buffer; 0 at
+    /// the end.
     fn read(&mut self) -> io::Result<usize> {
-        self.rbuf.clear();
-        let n = sys::read_append(&self.stream, &mut self.rbuf, READ_SIZE)?;
+        let stream = &self.stream;
+        let n = self
+            .answer
+            .feed_with(|buf| sys::read_append(stream, buf, READ_SIZE))?;
         if n > 0 {
             self.answered = true;
-            self.answer.feed(&self.rbuf);
         }
         Ok(n)
     }
