@@ -68,7 +68,7 @@ pub fn start<'l>(
         body,
     } = job;
     for attempt in 1..=ATTEMPTS {
-        let loan = Loan::borrow(req, spec.clone(), wait, what)?;
+        let loan = Loan::borrow(req, &spec, wait, what)?;
         let has_body = !body.is_empty();
         let (status, error, answered) =
             match connect_and_send(&loan, opts, role, params, body, log_stderr) {

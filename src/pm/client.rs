@@ -3,7 +3,7 @@
 //! to the manager, so a child that dies mid-request cannot leave a process
 //! marked busy: the manager sees the connection close and stops the process.
 
-use super::wire::{ClassSpec, Message, Outcome};
+use super::wire::{self, ClassSpec, Message, Outcome};
 use crate::sys;
 use std::cell::RefCell;
 use std::ffi::OsString;
@@ -145,11 +145,11 @@ fn ask_fresh(
 }
 
 /// Borrows a process of `spec`'s class, waiting up to `wait` for one.
-pub fn acquire(pm_socket: &Path, spec: ClassSpec, wait: Duration) -> Result<Lease, AcquireError> {
+pub fn acquire(pm_socket: &Path, spec: &ClassSpec, wait: Duration) -> Result<Lease, AcquireError> {
     SCRATCH.with(|scratch| {
         let (frame, inbox) = &mut *scratch.borrow_mut();
         frame.clear();
-        Message::Acquire { spec, wait }.encode(frame);
+        wire::encode_acquire(frame, spec, wait);
         acquire_with(pm_socket, frame, inbox, wait)
     })
 }

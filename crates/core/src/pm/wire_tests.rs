@@ -119,3 +119,16 @@ fn corrupt_frames_are_errors_not_guesses() {
     ok.push(0);
     assert!(Message::decode(&mut ok).is_err(), "trailing bytes");
 }
+
+#[test]
+fn acquire_from_a_borrowed_spec_is_the_same_frame() {
+    let wait = Duration::from_millis(2500);
+    let (mut owned, mut borrowed) = (vec![7], vec![7]);
+    Message::Acquire {
+        spec: sample_spec(),
+        wait,
+    }
+    .encode(&mut owned);
+    encode_acquire(&mut borrowed, &sample_spec(), wait);
+    assert_eq!(borrowed, owned);
+}
