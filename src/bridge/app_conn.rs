@@ -4,6 +4,7 @@
 //! what the kernel took (the retry rule's evidence, see `retry`).
 
 use super::body::Body;
+use super::env::Pair;
 use crate::fcgi::client::{Event, ExchangeError, LineSplitter, RequestWriter, ResponseReader};
 use crate::fcgi::{self, Role};
 use crate::sys;
@@ -18,6 +19,10 @@ const REQUEST_ID: u16 = fcgi::client::REQUEST_ID;
 /// Request bytes are written in batches of about this size: a small request
 /// goes out in one write, a large body does not sit whole in a second buffer.
 const WRITE_BATCH: usize = 64 * 1024;
+
+/// Bytes asked of the kernel per read. Smaller than a record: the exchange
+/// reassembles records across reads.
+const READ_SIZE: usize = 16 * 1024;
 
 #[derive(Debug)]
 pub enum AppError {
@@ -113,15 +118,12 @@ impl<'l> AppConn<'l> {
     pub fn send_request(
         &mut self,
         role: Role,
-        params: &[(Vec<u8>, Vec<u8>)],
+        params: &[Pair],
         body: &mut Body,
     ) -> Result<(), AppError> {
         let request = RequestWriter::new(REQUEST_ID, role);
         let mut out = Vec::with_capacity(4096);
-        request.head(
-            &mut out,
-            params.iter().map(|(k, v)| (k.as_slice(), v.as_slice())),
-        );
+        request.head(&mut out, params.iter().map(|(k, v)| (&**k, &**v)));
         self.stream
             .set_nonblocking(true)
             .map_err(|e| self.send_error(e))?;
@@ -193,17 +195,25 @@ impl<'l> AppConn<'l> {
 
     /// One non-blocking read into the exchange.
     fn read_some(&mut self) -> Result<(), AppError> {
-        let mut buf = [0u8; 16384];
-        match sys::read_retrying(&mut self.stream, &mut buf) {
+        match self.read() {
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(()),
             Err(e) => Err(AppError::Io(e)),
             Ok(0) => Err(self.closed()),
-            Ok(n) => {
-                self.answered = true;
-                self.answer.feed(&buf[..n]);
-                self.take_events().map(|_| ())
-            }
+            Ok(_) => self.take_events().map(|_| ()),
         }
+    }
+
+    /// One read from the socket, straight into the exchange's buffer; 0 at
+    /// the end.
+    fn read(&mut self) -> io::Result<usize> {
+        let stream = &self.stream;
+        let n = self
+            .answer
+            .feed_with(|buf| sys::read_append(stream, buf, READ_SIZE))?;
+        if n > 0 {
+            self.answered = true;
+        }
+        Ok(n)
     }
 
     /// The connection ended: the exchange says how bad that is.
@@ -225,10 +235,13 @@ impl<'l> AppConn<'l> {
             match event {
                 Event::Stdout(data) => {
                     if self.stdout_pos == self.stdout.len() {
-                        self.stdout.clear();
+                        // All taken: the record's bytes become the pending
+                        // STDOUT as they are, not copied.
+                        self.stdout = data;
                         self.stdout_pos = 0;
+                    } else {
+                        self.stdout.extend_from_slice(&data);
                     }
-                    self.stdout.extend_from_slice(&data);
                 }
                 Event::Stderr(data) => {
                     self.stderr
@@ -269,19 +282,13 @@ impl<'l> AppConn<'l> {
     /// Reads (blocking, up to the IO timeout per read) until there is at
     /// least one event, or the request has ended.
     fn fill(&mut self) -> Result<(), AppError> {
-        // Smaller than a record: the exchange reassembles, and a big zeroed
-        // buffer per read costs more than it saves.
-        let mut buf = [0u8; 16384];
         loop {
             if self.take_events()? || self.ended {
                 return Ok(());
             }
-            let n = sys::read_retrying(&mut self.stream, &mut buf).map_err(AppError::Io)?;
-            if n == 0 {
+            if self.read().map_err(AppError::Io)? == 0 {
                 return Err(self.closed());
             }
-            self.answered = true;
-            self.answer.feed(&buf[..n]);
         }
     }
 
@@ -315,8 +322,14 @@ impl<'l> AppConn<'l> {
         while self.stdout_pos == self.stdout.len() && !self.ended {
             self.fill()?;
         }
-        let chunk = self.stdout[self.stdout_pos..].to_vec();
-        self.stdout_pos = self.stdout.len();
+        let chunk = if self.stdout_pos == 0 {
+            std::mem::take(&mut self.stdout)
+        } else {
+            let rest = self.stdout[self.stdout_pos..].to_vec();
+            self.stdout.clear();
+            rest
+        };
+        self.stdout_pos = 0;
         Ok(chunk)
     }
 

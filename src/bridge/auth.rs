@@ -6,7 +6,7 @@
 
 use super::body::Body;
 use super::class::{class_for_command, Target};
-use super::env;
+use super::env::{self, Pair};
 use super::exchange::{self, Job};
 use crate::config::Command;
 use crate::fcgi::Role;
@@ -150,7 +150,7 @@ fn answered_ok(req: &Request) -> bool {
 fn run(
     req: &mut Request,
     command: &Command,
-    params: &[(Vec<u8>, Vec<u8>)],
+    params: &[Pair],
 ) -> Result<(), HttpStatus> {
     let server = req.server_config();
     let (uid, gid) = crate::ffi::process::httpd_user();

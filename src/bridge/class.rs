@@ -86,6 +86,48 @@ fn bytes(words: Vec<String>) -> Vec<Vec<u8>> {
     words.into_iter().map(String::into_bytes).collect()
 }
 
+/// `dev:ino|argv|vhost|uid:gid`, built without `format!` (this runs on
+/// every request).
+fn class_key(file_id: (u64, u64), argv: &[Vec<u8>], vhost: &str, uid: u32, gid: u32) -> String {
+    let words: usize = argv.iter().map(|a| a.len() + 1).sum();
+    let mut key = String::with_capacity(64 + words + vhost.len());
+    push_number(&mut key, file_id.0);
+    key.push(':');
+    push_number(&mut key, file_id.1);
+    key.push('|');
+    for (i, word) in argv.iter().enumerate() {
+        if i > 0 {
+            key.push(' ');
+        }
+        // Lossy word by word is lossy of the joined words: a space ends any
+        // broken sequence.
+        key.push_str(&String::from_utf8_lossy(word));
+    }
+    key.push('|');
+    key.push_str(vhost);
+    key.push('|');
+    push_number(&mut key, uid.into());
+    key.push(':');
+    push_number(&mut key, gid.into());
+    key
+}
+
+/// Appends `n` in decimal.
+fn push_number(s: &mut String, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    // Only ASCII digits were written.
+    s.push_str(std::str::from_utf8(&digits[at..]).unwrap_or_default());
+}
+
 fn build(
     target: &Target,
     server: &ServerConfig,
@@ -95,15 +137,7 @@ fn build(
     cwd: Vec<u8>,
 ) -> (ClassSpec, ProcessOptions) {
     let opts = server.process_options(exe);
-    let key = format!(
-        "{}:{}|{}|{}|{}:{}",
-        file_id.0,
-        file_id.1,
-        String::from_utf8_lossy(&argv.join(&b' ')),
-        target.vhost,
-        target.uid,
-        target.gid
-    );
+    let key = class_key(file_id, argv, &target.vhost, target.uid, target.gid);
     let spec = ClassSpec {
         key,
         argv: argv.to_vec(),
@@ -188,6 +222,19 @@ mod tests {
         assert_ne!(www.key, other.key);
         assert_eq!((www.uid, www.gid), (33, 33));
         assert_eq!((other.uid, other.gid), (1001, 1002));
+    }
+
+    #[test]
+    fn class_key_reads_as_before() {
+        let argv = [b"/usr/bin/php-cgi".to_vec(), b"-d\xff".to_vec()];
+        assert_eq!(
+            class_key((0, u64::MAX), &argv, "example.org:80", 33, 4_294_967_295),
+            format!(
+                "0:{}|{}|example.org:80|33:4294967295",
+                u64::MAX,
+                String::from_utf8_lossy(&argv.join(&b' '))
+            )
+        );
     }
 
     #[test]

@@ -1,12 +1,18 @@
 //! Adjustments to the CGI environment httpd built, before it goes to the
 //! app as FastCGI PARAMS. Pure functions over byte pairs.
 
-pub type Env = Vec<(Vec<u8>, Vec<u8>)>;
+use std::borrow::Cow;
+
+/// One variable. httpd's own are borrowed from the request pool (copying
+/// some 25 names and values into their own allocations, and freeing them,
+/// was a fifth of a request's work in the module); ours are owned.
+pub type Pair<'r> = (Cow<'r, [u8]>, Cow<'r, [u8]>);
+pub type Env<'r> = Vec<Pair<'r>>;
 
 fn set(env: &mut Env, name: &[u8], value: Vec<u8>) {
-    match env.iter_mut().find(|(k, _)| k == name) {
-        Some(slot) => slot.1 = value,
-        None => env.push((name.to_vec(), value)),
+    match env.iter_mut().find(|(k, _)| **k == *name) {
+        Some(slot) => slot.1 = value.into(),
+        None => env.push((name.to_vec().into(), value.into())),
     }
 }
 
@@ -31,17 +37,27 @@ const HOP_BY_HOP: [&[u8]; 5] = [
 /// - and every name as `ap_create_environment` writes it for a CGI (see
 ///   `env_name`): `SetEnv my-var` reaches the app as `my_var`.
 pub fn drop_httpoxy(env: &mut Env) {
-    env.retain(|(k, _)| k != b"HTTP_PROXY" && !HOP_BY_HOP.contains(&k.as_slice()));
+    env.retain(|(k, _)| **k != *b"HTTP_PROXY" && !HOP_BY_HOP.contains(&&**k));
     set(env, b"HTTP_CONNECTION", b"close".to_vec());
-    if !env.iter().any(|(k, _)| k == b"TZ") {
+    if !env.iter().any(|(k, _)| **k == *b"TZ") {
         if let Some(tz) = std::env::var_os("TZ") {
             use std::os::unix::ffi::OsStringExt;
-            env.insert(0, (b"TZ".to_vec(), tz.into_vec()));
+            env.insert(0, (Cow::Borrowed(&b"TZ"[..]), tz.into_vec().into()));
         }
     }
+    // Renamed only where needed: most names stay borrowed from httpd.
     for (k, _) in env.iter_mut() {
-        *k = env_name(k);
+        if !is_env_name(k) {
+            *k = env_name(k).into();
+        }
     }
+}
+
+/// Is `name` already as `env_name` would make it?
+fn is_env_name(name: &[u8]) -> bool {
+    name.iter()
+        .enumerate()
+        .all(|(i, &b)| (b.is_ascii_alphanumeric() || b == b'_') && !(i == 0 && b.is_ascii_digit()))
 }
 
 /// A variable name as httpd's `ap_create_environment` makes it (and so C
@@ -95,8 +111,8 @@ pub fn set_content_length(env: &mut Env, len: u64, _had_header: bool) {
 pub fn fix_pathinfo(env: &mut Env, uri: &[u8]) {
     let path_info = env
         .iter()
-        .find(|(k, _)| k == b"PATH_INFO")
-        .map(|(_, v)| v.clone())
+        .find(|(k, _)| **k == *b"PATH_INFO")
+        .map(|(_, v)| v.to_vec())
         .unwrap_or_default();
     let script = if !path_info.is_empty() && uri.ends_with(&path_info) {
         &uri[..uri.len() - path_info.len()]
@@ -116,7 +132,7 @@ pub fn for_auth_role(env: &mut Env, role: &str, password: Option<&str>) {
         b"PATH_TRANSLATED",
         b"SCRIPT_NAME",
     ];
-    env.retain(|(k, _)| !DROPPED.contains(&k.as_slice()) && !HOP_BY_HOP.contains(&k.as_slice()));
+    env.retain(|(k, _)| !DROPPED.contains(&&**k) && !HOP_BY_HOP.contains(&&**k));
     if let Some(pw) = password {
         set(env, b"REMOTE_PASSWD", pw.as_bytes().to_vec());
     }
@@ -129,17 +145,17 @@ pub fn for_auth_role(env: &mut Env, role: &str, password: Option<&str>) {
 mod tests {
     use super::*;
 
-    fn env(pairs: &[(&str, &str)]) -> Env {
+    fn env(pairs: &[(&'static str, &'static str)]) -> Env<'static> {
         pairs
             .iter()
-            .map(|(k, v)| (k.as_bytes().to_vec(), v.as_bytes().to_vec()))
+            .map(|(k, v)| (k.as_bytes().into(), v.as_bytes().into()))
             .collect()
     }
 
     fn get<'a>(e: &'a Env, k: &str) -> Option<&'a [u8]> {
         e.iter()
-            .find(|(n, _)| n == k.as_bytes())
-            .map(|(_, v)| v.as_slice())
+            .find(|(n, _)| **n == *k.as_bytes())
+            .map(|(_, v)| &**v)
     }
 
     #[test]

@@ -6,6 +6,7 @@
 
 use super::app_conn::{AppConn, AppError};
 use super::body::Body;
+use super::env::Pair;
 use super::loan::Loan;
 use super::retry;
 use crate::config::ProcessOptions;
@@ -28,7 +29,7 @@ pub struct Job<'a> {
     /// How long to wait for a process (FcgidProcessWaitTimeout).
     pub wait: Duration,
     pub role: Role,
-    pub params: &'a [(Vec<u8>, Vec<u8>)],
+    pub params: &'a [Pair<'a>],
     pub body: &'a mut Body,
 }
 
@@ -67,7 +68,7 @@ pub fn start<'l>(
         body,
     } = job;
     for attempt in 1..=ATTEMPTS {
-        let loan = Loan::borrow(req, spec.clone(), wait, what)?;
+        let loan = Loan::borrow(req, &spec, wait, what)?;
         let has_body = !body.is_empty();
         let (status, error, answered) =
             match connect_and_send(&loan, opts, role, params, body, log_stderr) {
@@ -105,7 +106,7 @@ fn connect_and_send<'l>(
     loan: &Loan,
     opts: &ProcessOptions,
     role: Role,
-    params: &[(Vec<u8>, Vec<u8>)],
+    params: &[Pair],
     body: &mut Body,
     log_stderr: &'l dyn Fn(&str),
 ) -> Result<AppConn<'l>, (HttpStatus, AppError, bool)> {
@@ -138,14 +139,14 @@ pub fn passed_headers(req: &Request) -> Vec<(String, String)> {
 }
 
 /// An authorizer check, or a request with a safe method (RFC 9110 9.2.1).
-fn safe_to_repeat(role: Role, params: &[(Vec<u8>, Vec<u8>)]) -> bool {
+fn safe_to_repeat(role: Role, params: &[Pair]) -> bool {
     if role != Role::Responder {
         return true;
     }
     params
         .iter()
-        .find(|(k, _)| k.as_slice() == b"REQUEST_METHOD")
-        .is_some_and(|(_, m)| matches!(m.as_slice(), b"GET" | b"HEAD" | b"OPTIONS" | b"TRACE"))
+        .find(|(k, _)| **k == *b"REQUEST_METHOD")
+        .is_some_and(|(_, m)| matches!(&**m, b"GET" | b"HEAD" | b"OPTIONS" | b"TRACE"))
 }
 
 /// Logs the app's STDERR lines at warn level, tied to the request.

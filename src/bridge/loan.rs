@@ -19,7 +19,7 @@ impl Loan {
     /// logs one line naming `what` and the cause, and gives the status (503).
     pub fn borrow(
         req: &Request,
-        spec: ClassSpec,
+        spec: &ClassSpec,
         wait: Duration,
         what: &str,
     ) -> Result<Loan, HttpStatus> {

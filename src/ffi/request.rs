@@ -4,9 +4,14 @@ use super::bindings as b;
 use super::log::{Level, RequestLog};
 use super::pool::Pool;
 use crate::config::{DirConfig, ServerConfig};
+use std::borrow::Cow;
 use std::ffi::{c_void, CStr, OsStr};
-use std::os::unix::ffi::OsStrExt;
 use std::os::raw::{c_char, c_int, c_long};
+use std::os::unix::ffi::OsStrExt;
+
+/// A CGI environment: names and values, borrowed from the request pool
+/// where httpd made them (`bridge::env::Env` is the same type).
+pub type CgiEnv<'a> = Vec<(Cow<'a, [u8]>, Cow<'a, [u8]>)>;
 
 /// What `r->finfo` says the request's file is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,7 +55,32 @@ unsafe fn c_str_opt<'s>(p: *const c_char) -> Option<&'s str> {
 ///
 /// # Safety
 /// `t` is null or a live table, not changed during the call.
-unsafe fn table_for_each(t: *const b::apr_table_t, mut f: impl FnMut(&[u8], &[u8])) {
+unsafe fn table_for_each(t: *const b::apr_table_t, f: impl FnMut(&[u8], &[u8])) {
+    // SAFETY: the caller's contract; the strings are only lent to `f`.
+    unsafe { table_for_each_pooled(t, f) }
+}
+
+/// Entries in a table (removed ones included).
+///
+/// # Safety
+/// `t` is null or a live table.
+unsafe fn table_len(t: *const b::apr_table_t) -> usize {
+    if t.is_null() {
+        return 0;
+    }
+    // SAFETY: a live table's array header.
+    unsafe { (*b::fcgid_shim_table_elts(t)).nelts.max(0) as usize }
+}
+
+/// `table_for_each` with the strings for the lifetime `'p`.
+///
+/// # Safety
+/// As `table_for_each`, and the table's strings live for `'p` (they are
+/// in a pool that outlives it).
+unsafe fn table_for_each_pooled<'p>(
+    t: *const b::apr_table_t,
+    mut f: impl FnMut(&'p [u8], &'p [u8]),
+) {
     if t.is_null() {
         return;
     }
@@ -181,8 +211,18 @@ impl<'a> Request<'a> {
         // SAFETY: r->server is always set for a request.
         let s = unsafe { &*self.r.server };
         // SAFETY: a pconf string, alive longer than the request.
-        let name = unsafe { c_str_opt(s.server_hostname) };
-        format!("{}:{}", name.unwrap_or(""), s.port)
+        let name = unsafe { c_str_opt(s.server_hostname) }.unwrap_or("");
+        let mut id = String::with_capacity(name.len() + 6);
+        id.push_str(name);
+        id.push(':');
+        // A u16 in decimal, without format! (this runs on every request).
+        let port = s.port;
+        for div in [10000, 1000, 100, 10, 1] {
+            if port >= div || div == 1 {
+                id.push(char::from(b'0' + (port / div % 10) as u8));
+            }
+        }
+        id
     }
 
     /// The user and group this request's apps run as through suexec
@@ -223,27 +263,28 @@ impl<'a> Request<'a> {
     }
 
     /// The CGI/1.1 environment httpd builds for this request (what mod_cgi
-    /// passes), as byte pairs.
-    pub fn cgi_environment(&mut self) -> Vec<(Vec<u8>, Vec<u8>)> {
+    /// passes), as byte pairs borrowed from the request pool.
+    pub fn cgi_environment(&mut self) -> CgiEnv<'a> {
         // SAFETY: these add to r->subprocess_env in the request pool.
         unsafe {
             b::ap_add_common_vars(self.r);
             b::ap_add_cgi_vars(self.r);
         }
-        let mut env = Vec::new();
+        let t = self.r.subprocess_env;
         // SAFETY: subprocess_env is the request's live table.
-        unsafe {
-            table_for_each(self.r.subprocess_env, |k, v| {
-                env.push((k.to_vec(), v.to_vec()))
-            })
-        };
+        let mut env = Vec::with_capacity(unsafe { table_len(t) });
+        // SAFETY: the table's keys and values are strings in the request
+        // pool, which lives as long as the request ('a) whatever later
+        // changes to the table do (apr_table_set points an entry elsewhere,
+        // it never frees a string).
+        unsafe { table_for_each_pooled::<'a>(t, |k, v| env.push((k.into(), v.into()))) };
         env
     }
 
     /// The CGI environment as `cgi_environment` builds it, but without
     /// leaving it in the request: an authorizer-role program runs before the
     /// handler, whose own environment must not inherit these variables.
-    pub fn cgi_environment_apart(&mut self) -> Vec<(Vec<u8>, Vec<u8>)> {
+    pub fn cgi_environment_apart(&mut self) -> CgiEnv<'a> {
         // SAFETY: the copy lives in the request pool; restoring the pointer puts
         // back the table as it was before.
         let saved = unsafe { b::apr_table_copy(self.r.pool, self.r.subprocess_env) };
@@ -400,13 +441,15 @@ impl<'a> Request<'a> {
             })
         }
         let mut src = Source { next_line };
-        // MAX_STRING_LEN (a macro bindgen cannot evaluate) is 8192.
-        let mut err_buf = [0 as c_char; 8192];
-        // SAFETY: `gets` only runs during this call, while `src` is alive.
+        // MAX_STRING_LEN (a macro bindgen cannot evaluate) is 8192. Not
+        // zeroed: httpd NUL-terminates it first thing, then only writes it.
+        let mut err_buf = std::mem::MaybeUninit::<[c_char; 8192]>::uninit();
+        // SAFETY: `gets` only runs during this call, while `src` is alive;
+        // the scanner writes `err_buf` (starting with a NUL) before reading it.
         unsafe {
             b::ap_scan_script_header_err_core_ex(
                 self.r,
-                err_buf.as_mut_ptr(),
+                err_buf.as_mut_ptr().cast::<c_char>(),
                 Some(gets),
                 (&raw mut src).cast::<c_void>(),
                 super::log::module_index(),

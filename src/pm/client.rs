@@ -3,11 +3,12 @@
 //! to the manager, so a child that dies mid-request cannot leave a process
 //! marked busy: the manager sees the connection close and stops the process.
 
-use super::wire::{ClassSpec, Message, Outcome};
+use super::wire::{self, ClassSpec, Message, Outcome};
 use crate::sys;
 use std::cell::RefCell;
+use std::ffi::OsString;
 use std::io::{self, ErrorKind, Write};
-use std::os::unix::ffi::OsStrExt;
+use std::os::unix::ffi::OsStringExt;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -56,23 +57,23 @@ fn connect(pm_socket: &Path) -> io::Result<UnixStream> {
     }
 }
 
-fn read_message(stream: &mut UnixStream) -> io::Result<Message> {
-    let mut inbox = Vec::new();
-    let mut buf = [0u8; 4096];
+/// Reads one message; `inbox` is scratch (left empty), reused between
+/// calls. Bytes go straight into it: no zeroed buffer, no copy.
+fn read_message(stream: &mut UnixStream, inbox: &mut Vec<u8>) -> io::Result<Message> {
+    inbox.clear();
     loop {
-        if let Some(m) = Message::decode(&mut inbox)
+        if let Some(m) = Message::decode(inbox)
             .map_err(|e| io::Error::new(ErrorKind::InvalidData, e.to_string()))?
         {
             return Ok(m);
         }
-        let n = sys::read_retrying(stream, &mut buf)?;
+        let n = sys::read_append(stream, inbox, 4096)?;
         if n == 0 {
             return Err(io::Error::new(
                 ErrorKind::UnexpectedEof,
                 "the process manager closed the connection",
             ));
         }
-        inbox.extend_from_slice(&buf[..n]);
     }
 }
 
@@ -81,11 +82,15 @@ thread_local! {
     /// request costs two messages and no connect. It is only here while no
     /// process is borrowed: a lease owns it.
     static IDLE_CONN: RefCell<Option<(PathBuf, UnixStream)>> = const { RefCell::new(None) };
+    /// The frame being sent and the answer being read, kept between
+    /// requests so a round trip allocates nothing for them.
+    static SCRATCH: RefCell<(Vec<u8>, Vec<u8>)> = const { RefCell::new((Vec::new(), Vec::new())) };
 }
 
-fn take_idle_conn(pm_socket: &Path) -> Option<UnixStream> {
+/// The kept connection, with its path (reused for the lease).
+fn take_idle_conn(pm_socket: &Path) -> Option<(PathBuf, UnixStream)> {
     IDLE_CONN.with(|c| match c.borrow_mut().take() {
-        Some((path, stream)) if path == pm_socket => Some(stream),
+        Some((path, stream)) if path == pm_socket => Some((path, stream)),
         _ => None,
     })
 }
@@ -94,11 +99,16 @@ fn keep_idle_conn(pm_socket: PathBuf, stream: UnixStream) {
     IDLE_CONN.with(|c| *c.borrow_mut() = Some((pm_socket, stream)));
 }
 
-fn ask(stream: &mut UnixStream, frame: &[u8], wait: Duration) -> io::Result<Message> {
+fn ask(
+    stream: &mut UnixStream,
+    frame: &[u8],
+    inbox: &mut Vec<u8>,
+    wait: Duration,
+) -> io::Result<Message> {
     stream.write_all(frame)?;
     // The manager answers by `wait`; the margin covers a slow spawn.
     stream.set_read_timeout(Some(wait + Duration::from_secs(10)))?;
-    read_message(stream)
+    read_message(stream, inbox)
 }
 
 /// The manager went away without answering: closed, or reset by a manager
@@ -115,11 +125,16 @@ fn never_answered(e: &io::Error) -> bool {
 
 /// Asks on a new connection, again while the manager is being replaced
 /// (a graceful restart hands the socket path to the next generation's).
-fn ask_fresh(pm_socket: &Path, frame: &[u8], wait: Duration) -> io::Result<(UnixStream, Message)> {
+fn ask_fresh(
+    pm_socket: &Path,
+    frame: &[u8],
+    inbox: &mut Vec<u8>,
+    wait: Duration,
+) -> io::Result<(UnixStream, Message)> {
     let give_up = Instant::now() + MANAGER_RESTART_WAIT;
     loop {
         let mut stream = connect(pm_socket)?;
-        match ask(&mut stream, frame, wait) {
+        match ask(&mut stream, frame, inbox, wait) {
             Ok(answer) => return Ok((stream, answer)),
             Err(e) if never_answered(&e) && Instant::now() < give_up => {
                 std::thread::sleep(Duration::from_millis(10))
@@ -130,28 +145,43 @@ fn ask_fresh(pm_socket: &Path, frame: &[u8], wait: Duration) -> io::Result<(Unix
 }
 
 /// Borrows a process of `spec`'s class, waiting up to `wait` for one.
-pub fn acquire(pm_socket: &Path, spec: ClassSpec, wait: Duration) -> Result<Lease, AcquireError> {
-    let mut frame = Vec::new();
-    Message::Acquire { spec, wait }.encode(&mut frame);
-    let kept = take_idle_conn(pm_socket)
-        .map(|mut stream| ask(&mut stream, &frame, wait).map(|answer| (stream, answer)));
-    let (stream, answer) = match kept {
+pub fn acquire(pm_socket: &Path, spec: &ClassSpec, wait: Duration) -> Result<Lease, AcquireError> {
+    SCRATCH.with(|scratch| {
+        let (frame, inbox) = &mut *scratch.borrow_mut();
+        frame.clear();
+        wire::encode_acquire(frame, spec, wait);
+        acquire_with(pm_socket, frame, inbox, wait)
+    })
+}
+
+fn acquire_with(
+    pm_socket: &Path,
+    frame: &[u8],
+    inbox: &mut Vec<u8>,
+    wait: Duration,
+) -> Result<Lease, AcquireError> {
+    let kept = take_idle_conn(pm_socket).map(|(path, mut stream)| {
+        ask(&mut stream, frame, inbox, wait).map(|answer| (path, stream, answer))
+    });
+    let (path, stream, answer) = match kept {
         Some(Ok(asked)) => asked,
         // A kept connection to a manager that has since gone (restart,
         // crash): it never answered, so ask the current one.
         Some(Err(e)) if !never_answered(&e) => return Err(AcquireError::Unreachable(e)),
-        _ => ask_fresh(pm_socket, &frame, wait).map_err(AcquireError::Unreachable)?,
+        _ => ask_fresh(pm_socket, frame, inbox, wait)
+            .map(|(stream, answer)| (pm_socket.to_path_buf(), stream, answer))
+            .map_err(AcquireError::Unreachable)?,
     };
     match answer {
         Message::Granted { proc_id, socket } => Ok(Lease {
             stream,
-            pm_socket: pm_socket.to_path_buf(),
+            pm_socket: path,
             proc_id,
-            socket: PathBuf::from(std::ffi::OsStr::from_bytes(&socket)),
+            socket: PathBuf::from(OsString::from_vec(socket)),
         }),
         Message::Refused { reason } => {
             let _ = stream.set_read_timeout(None);
-            keep_idle_conn(pm_socket.to_path_buf(), stream);
+            keep_idle_conn(path, stream);
             Err(AcquireError::Refused(reason))
         }
         other => Err(AcquireError::Unreachable(io::Error::new(
@@ -165,13 +195,17 @@ impl Lease {
     /// Gives the process back. Dropping a lease without this closes the
     /// connection, which the manager takes as Broken.
     pub fn release(mut self, outcome: Outcome) {
-        let mut frame = Vec::new();
-        Message::Release {
-            proc_id: self.proc_id,
-            outcome,
-        }
-        .encode(&mut frame);
-        if self.stream.write_all(&frame).is_ok() && outcome != Outcome::Broken {
+        let sent = SCRATCH.with(|scratch| {
+            let frame = &mut scratch.borrow_mut().0;
+            frame.clear();
+            Message::Release {
+                proc_id: self.proc_id,
+                outcome,
+            }
+            .encode(frame);
+            self.stream.write_all(frame).is_ok()
+        });
+        if sent && outcome != Outcome::Broken {
             keep_idle_conn(self.pm_socket, self.stream);
         }
     }
@@ -198,7 +232,7 @@ pub fn status(pm_socket: &Path) -> io::Result<super::report::StatusReport> {
     Message::StatusQuery.encode(&mut frame);
     stream.write_all(&frame)?;
     stream.set_read_timeout(Some(Duration::from_secs(5)))?;
-    match read_message(&mut stream)? {
+    match read_message(&mut stream, &mut Vec::new())? {
         Message::Status(report) => Ok(report),
         other => Err(io::Error::new(
             ErrorKind::InvalidData,

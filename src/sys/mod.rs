@@ -8,7 +8,7 @@ mod process;
 mod signal;
 mod socket;
 
-pub use fd::{drain_pipe, read_retrying};
+pub use fd::{drain_pipe, read_append, read_retrying};
 pub use poll::{poll_readable, readable_now, wait_io, Poller};
 pub use process::{
     die_with_parent, euid, exit_now, fork_process, getpid, is_alive, is_root,

@@ -29,6 +29,12 @@ impl Buf {
     }
 
     pub(super) fn extend(&mut self, more: &[u8]) {
+        self.append_with(|bytes| bytes.extend_from_slice(more));
+    }
+
+    /// Lets `f` append to the buffer's end (a read straight into it, with
+    /// no copy on the way); compacts first, as `extend` does.
+    pub(super) fn append_with<R>(&mut self, f: impl FnOnce(&mut Vec<u8>) -> R) -> R {
         if self.start > 0 && self.start >= self.len() {
             #[cfg(test)]
             {
@@ -37,7 +43,7 @@ impl Buf {
             self.bytes.drain(..self.start);
             self.start = 0;
         }
-        self.bytes.extend_from_slice(more);
+        f(&mut self.bytes)
     }
 
     /// Marks the first `n` unread bytes as read.

@@ -43,6 +43,21 @@ impl Decoder {
         }
     }
 
+    /// Lets `f` append bytes read from the connection straight to the
+    /// input buffer (no copy); the same as `feed` with them. After an error
+    /// they are dropped.
+    pub fn feed_with<R>(&mut self, f: impl FnOnce(&mut Vec<u8>) -> R) -> R {
+        let failed = matches!(self.state, State::Failed(_));
+        self.buf.append_with(|bytes| {
+            let before = bytes.len();
+            let r = f(bytes);
+            if failed {
+                bytes.truncate(before);
+            }
+            r
+        })
+    }
+
     /// Next complete record, or `Ok(None)` if more bytes are needed. After an
     /// error every later call returns the same error.
     pub fn next_record(&mut self) -> Result<Option<Record>, ProtocolError> {

@@ -140,35 +140,58 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// An Acquire frame for `spec`, from a borrowed spec (the request keeps
+/// it for a retry; `Message::Acquire` would need its own copy).
+pub fn encode_acquire(dst: &mut Vec<u8>, spec: &ClassSpec, wait: Duration) {
+    frame(dst, |w| acquire_body(w, spec, wait));
+}
+
+fn acquire_body(w: &mut Writer, spec: &ClassSpec, wait: Duration) {
+    w.u8(ACQUIRE);
+    w.millis(wait);
+    w.bytes(spec.key.as_bytes());
+    w.u32(spec.argv.len() as u32);
+    for a in &spec.argv {
+        w.bytes(a);
+    }
+    w.bytes(&spec.cwd);
+    w.u32(spec.env.len() as u32);
+    for (k, v) in &spec.env {
+        w.bytes(k);
+        w.bytes(v);
+    }
+    let l = &spec.limits;
+    w.u32(l.max_processes);
+    w.u32(l.min_processes);
+    w.millis(l.idle_timeout);
+    w.millis(l.lifetime);
+    w.millis(l.busy_timeout);
+    w.u32(l.max_requests);
+    w.u32(spec.uid);
+    w.u32(spec.gid);
+}
+
+/// Appends one frame: `body` writes in place after room for the length,
+/// which is filled in last (no second buffer, no copy).
+fn frame(dst: &mut Vec<u8>, body: impl FnOnce(&mut Writer)) {
+    let mut w = Writer(std::mem::take(dst));
+    let start = w.0.len();
+    w.0.extend_from_slice(&[0; 4]);
+    body(&mut w);
+    let len = (w.0.len() - start - 4) as u32;
+    w.0[start..start + 4].copy_from_slice(&len.to_be_bytes());
+    *dst = w.0;
+}
+
 impl Message {
     /// Appends this message as one frame.
     pub fn encode(&self, dst: &mut Vec<u8>) {
-        let mut w = Writer(Vec::new());
+        frame(dst, |w| self.body(w));
+    }
+
+    fn body(&self, w: &mut Writer) {
         match self {
-            Message::Acquire { spec, wait } => {
-                w.u8(ACQUIRE);
-                w.millis(*wait);
-                w.bytes(spec.key.as_bytes());
-                w.u32(spec.argv.len() as u32);
-                for a in &spec.argv {
-                    w.bytes(a);
-                }
-                w.bytes(&spec.cwd);
-                w.u32(spec.env.len() as u32);
-                for (k, v) in &spec.env {
-                    w.bytes(k);
-                    w.bytes(v);
-                }
-                let l = &spec.limits;
-                w.u32(l.max_processes);
-                w.u32(l.min_processes);
-                w.millis(l.idle_timeout);
-                w.millis(l.lifetime);
-                w.millis(l.busy_timeout);
-                w.u32(l.max_requests);
-                w.u32(spec.uid);
-                w.u32(spec.gid);
-            }
+            Message::Acquire { spec, wait } => acquire_body(w, spec, *wait),
             Message::Granted { proc_id, socket } => {
                 w.u8(GRANTED);
                 w.u64(*proc_id);
@@ -209,11 +232,9 @@ impl Message {
             Message::StatusQuery => w.u8(STATUS_QUERY),
             Message::Status(report) => {
                 w.u8(STATUS);
-                super::report::encode(&mut w, report);
+                super::report::encode(w, report);
             }
         }
-        dst.extend_from_slice(&(w.0.len() as u32).to_be_bytes());
-        dst.extend_from_slice(&w.0);
     }
 
     /// Takes one complete frame off the front of `buf`, if there is one.

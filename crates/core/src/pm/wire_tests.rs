@@ -151,3 +151,16 @@ fn an_allow_list_with_duplicates_is_refused() {
     frame.extend_from_slice(&body);
     assert!(Message::decode(&mut frame).is_err());
 }
+
+#[test]
+fn acquire_from_a_borrowed_spec_is_the_same_frame() {
+    let wait = Duration::from_millis(2500);
+    let (mut owned, mut borrowed) = (vec![7], vec![7]);
+    Message::Acquire {
+        spec: sample_spec(),
+        wait,
+    }
+    .encode(&mut owned);
+    encode_acquire(&mut borrowed, &sample_spec(), wait);
+    assert_eq!(borrowed, owned);
+}

@@ -72,6 +72,21 @@ impl ResponseReader {
         }
     }
 
+    /// Lets `f` append bytes read from the connection straight to the
+    /// reader's buffer: `feed` without the copy. Dropped once the request
+    /// has ended or failed, as with `feed`.
+    pub fn feed_with<R>(&mut self, f: impl FnOnce(&mut Vec<u8>) -> R) -> R {
+        let reading = matches!(self.state, State::Reading);
+        self.decoder.feed_with(|bytes| {
+            let before = bytes.len();
+            let r = f(bytes);
+            if !reading {
+                bytes.truncate(before);
+            }
+            r
+        })
+    }
+
     /// The next event, or `Ok(None)` when more bytes are needed (or the
     /// request has ended).
     pub fn next_event(&mut self) -> Result<Option<Event>, ExchangeError> {

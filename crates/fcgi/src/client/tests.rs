@@ -442,3 +442,35 @@ proptest! {
         prop_assert!(err.starts_with(&seen.stderr));
     }
 }
+
+/// Bytes appended through `feed_with` (a read straight into the reader's
+/// buffer) read exactly as the same bytes given to `feed`; after the end
+/// they are dropped, as `feed` drops them.
+#[test]
+fn feed_with_reads_as_feed() {
+    fn events(r: &mut ResponseReader, out: &mut Vec<Event>) {
+        while let Some(e) = r.next_event().unwrap() {
+            out.push(e);
+        }
+    }
+    let mut wire = answer();
+    wire.extend(rec(RecordType::Stdout, 1, b"after the end"));
+    let (mut fed, mut with) = (
+        ResponseReader::new(REQUEST_ID),
+        ResponseReader::new(REQUEST_ID),
+    );
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    for piece in wire.chunks(5) {
+        fed.feed(piece);
+        events(&mut fed, &mut a);
+        let n = with.feed_with(|buf| {
+            buf.extend_from_slice(piece);
+            piece.len()
+        });
+        assert_eq!(n, piece.len());
+        events(&mut with, &mut b);
+    }
+    assert_eq!(a, b);
+    assert!(matches!(b.last(), Some(Event::End(_))));
+    assert!(with.close().is_ok());
+}
