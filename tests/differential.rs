@@ -11,19 +11,16 @@
 
 mod common;
 
-#[path = "differential/c_module.rs"]
-mod c_module;
-#[path = "differential/cases.rs"]
-mod cases;
-#[path = "differential/client.rs"]
-mod client;
-#[path = "differential/normalize.rs"]
-mod normalize;
-#[path = "differential/setup.rs"]
-mod setup;
-
-#[path = "differential/verdict.rs"]
-mod verdict;
+/// The suite's parts, in tests/differential/.
+mod differential {
+    pub mod c_module;
+    pub mod cases;
+    pub mod client;
+    pub mod normalize;
+    pub mod setup;
+    pub mod verdict;
+}
+use differential::{c_module, cases, setup, verdict};
 
 use std::collections::BTreeMap;
 use std::time::Instant;
