@@ -55,10 +55,7 @@ struct Fcgid;
 
 impl ffi::hooks::Hooks for Fcgid {
     fn post_config(pconf: Pool, s: Server<'_>) -> Result<(), String> {
-        ffi::server::add_version_component(
-            pconf,
-            concat!("mod_fcgid/", env!("CARGO_PKG_VERSION")),
-        );
+        ffi::server::add_version_component(pconf, concat!("mod_fcgid/", env!("CARGO_PKG_VERSION")));
         let cfg = s.config();
         let ipc_dir = ffi::server::root_relative(pconf, cfg.ipc_dir());
         // On the dry pass too, so that a doomed manager is never forked.

@@ -238,7 +238,10 @@ fn argument_mistakes_the_original_lets_through_are_usage_errors() {
     assert!(theirs
         .stderr()
         .starts_with("Unknown option -x\nCould not connect"));
-    usage_start(&run_env(&our_bridge(), &args, &get_env(), b""), "Unknown option -x");
+    usage_start(
+        &run_env(&our_bridge(), &args, &get_env(), b""),
+        "Unknown option -x",
+    );
 
     // A port with junk after it: the original reads "1x" as port 1.
     let args = ["-bind", "-connect", "127.0.0.1:1x"];
@@ -860,7 +863,12 @@ fn concurrent_first_requests_start_the_app_once() {
         .map(|_| {
             let (sock, app) = (sock.clone(), app.clone());
             std::thread::spawn(move || {
-                run_env(&our_bridge(), &["-connect", s(&sock), s(&app)], &get_env(), b"")
+                run_env(
+                    &our_bridge(),
+                    &["-connect", s(&sock), s(&app)],
+                    &get_env(),
+                    b"",
+                )
             })
         })
         .collect();

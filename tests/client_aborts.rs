@@ -95,7 +95,9 @@ fn an_app_still_streaming_after_its_client_left_is_stopped_without_blame() {
     assert_eq!(r.body.len(), 4096);
     let log = h.error_log();
     assert!(
-        log.contains("the application was still sending after 1024 KiB or 2 s; its process is stopped"),
+        log.contains(
+            "the application was still sending after 1024 KiB or 2 s; its process is stopped"
+        ),
         "{log}"
     );
 }
@@ -121,7 +123,10 @@ fn an_app_that_dies_at_start_gets_a_503_at_once_and_recovers_when_fixed() {
         log.contains("times in a row right after starting, before serving a request"),
         "{log}"
     );
-    assert!(log.contains("is missing, cannot start"), "the app's own words: {log}");
+    assert!(
+        log.contains("is missing, cannot start"),
+        "the app's own words: {log}"
+    );
     // The backoff is visible to operators.
     let status = h.pm_status();
     assert!(status.contains("FailedStarts: "), "{status}");

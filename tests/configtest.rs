@@ -93,8 +93,14 @@ fn the_ipc_dir_and_its_sockets_are_the_users_alone() {
     let www_data = std::fs::metadata(httpd.root.join("logs/fcgidsock"))
         .map(|m| (m.uid(), m.mode() & 0o7777))
         .unwrap();
-    let user = std::process::Command::new("id").args(["-u", "www-data"]).output().unwrap();
-    let uid: u32 = String::from_utf8_lossy(&user.stdout).trim().parse().unwrap();
+    let user = std::process::Command::new("id")
+        .args(["-u", "www-data"])
+        .output()
+        .unwrap();
+    let uid: u32 = String::from_utf8_lossy(&user.stdout)
+        .trim()
+        .parse()
+        .unwrap();
     assert_eq!(www_data, (uid, 0o700), "the directory: owner and mode");
     let sockets: Vec<_> = std::fs::read_dir(httpd.root.join("logs/fcgidsock"))
         .unwrap()
@@ -142,7 +148,12 @@ fn an_existing_ipc_dir_open_to_others_or_not_the_users_is_refused() {
 #[test]
 fn an_ipc_dir_too_long_for_a_socket_path_fails_the_start_naming_the_directive() {
     let long = format!("logs/{}", "d".repeat(100));
-    let httpd = Httpd::new("ipc-long", Mpm::Event, &[], &format!("FcgidIPCDir {long}\n"));
+    let httpd = Httpd::new(
+        "ipc-long",
+        Mpm::Event,
+        &[],
+        &format!("FcgidIPCDir {long}\n"),
+    );
     let out = try_start(&httpd);
     httpd.wait_for_log("the refusal", |l| {
         l.contains("FcgidIPCDir") && l.contains("too long")

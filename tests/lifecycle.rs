@@ -22,20 +22,32 @@ fn assert_clean_exit(status: std::process::ExitStatus, h: &Httpd) {
         h.error_log()
     );
     assert_eq!(status.code(), Some(0), "log:\n{}", h.error_log());
-    eventually(10, "no app process after the stop", || h.app_pids().is_empty());
+    eventually(10, "no app process after the stop", || {
+        h.app_pids().is_empty()
+    });
 }
 
 fn serve_reload_stop(mpm: Mpm, args: &[&str], reloads: usize) {
     let fg = Httpd::new("lifecycle", mpm, &["hello"], "").start_foreground(args);
     assert!(served(&fg.httpd));
     for _ in 0..reloads {
-        let before = fg.httpd.error_log().matches("resuming normal operations").count();
+        let before = fg
+            .httpd
+            .error_log()
+            .matches("resuming normal operations")
+            .count();
         fg.signal("USR1");
         eventually(10, "the graceful restart", || {
-            fg.httpd.error_log().matches("resuming normal operations").count() > before
+            fg.httpd
+                .error_log()
+                .matches("resuming normal operations")
+                .count()
+                > before
         });
         // The new generation serves (its manager is a fresh one).
-        eventually(10, "a request after the graceful restart", || served(&fg.httpd));
+        eventually(10, "a request after the graceful restart", || {
+            served(&fg.httpd)
+        });
     }
     let (status, h) = fg.terminate();
     assert_clean_exit(status, &h);
@@ -95,7 +107,8 @@ fn a_manager_that_keeps_dying_at_once_is_given_up_with_one_line() {
     }
     let log = h.error_log();
     assert_eq!(
-        log.matches("so no new one is started until httpd restarts").count(),
+        log.matches("so no new one is started until httpd restarts")
+            .count(),
         1,
         "{log}"
     );

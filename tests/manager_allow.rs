@@ -62,11 +62,17 @@ fn a_class_outside_the_configuration_is_refused_and_one_inside_is_served() {
     });
     // Nothing was started for it: the manager knows no such class.
     assert!(
-        h.pm_report().classes.iter().all(|c| c.key != "forged|/bin/sh"),
+        h.pm_report()
+            .classes
+            .iter()
+            .all(|c| c.key != "forged|/bin/sh"),
         "{:?}",
         h.pm_report()
     );
     // A script below the DocumentRoot is a class the configuration allows.
     let hello = h.www().join("hello.fcgi");
-    assert!(matches!(ask(&h, hello.to_str().unwrap()), Message::Granted { .. }));
+    assert!(matches!(
+        ask(&h, hello.to_str().unwrap()),
+        Message::Granted { .. }
+    ));
 }

@@ -38,8 +38,9 @@ fn holds_socket(pid: i32, inode: &str) -> bool {
     let want = format!("socket:[{inode}]");
     std::fs::read_dir(format!("/proc/{pid}/fd"))
         .map(|fds| {
-            fds.flatten()
-                .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|l| l.as_os_str() == want.as_str()))
+            fds.flatten().any(|fd| {
+                std::fs::read_link(fd.path()).is_ok_and(|l| l.as_os_str() == want.as_str())
+            })
         })
         .unwrap_or(false)
 }
@@ -87,7 +88,9 @@ fn a_manager_out_of_descriptors_waits_without_spinning_then_serves_again() {
         .unwrap()
         .success();
     assert!(ok, "apache2 -k start under prlimit failed");
-    eventually(10, "httpd serves", || httpd.get("/hello.fcgi").status == 200);
+    eventually(10, "httpd serves", || {
+        httpd.get("/hello.fcgi").status == 200
+    });
     let manager = manager_pid(&httpd);
     let sock = httpd.root.join("logs/fcgidsock/pm.sock");
     // More than the manager can accept: the rest wait in the listen backlog.

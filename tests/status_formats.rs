@@ -256,8 +256,7 @@ fn chromium(args: &[&str], url: &str) -> Vec<u8> {
     // One profile per run: tests run at once, and chromium locks its profile.
     static RUNS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let run = RUNS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-    let profile =
-        std::env::temp_dir().join(format!("fcgid-chromium-{}-{run}", std::process::id()));
+    let profile = std::env::temp_dir().join(format!("fcgid-chromium-{}-{run}", std::process::id()));
     let out = Command::new("chromium")
         .args([
             "--headless",

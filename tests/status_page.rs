@@ -46,11 +46,24 @@ fn server_status_shows_each_class_in_html_and_auto() {
 
     // C's layout: the total, a heading and a table per class, then ours.
     let html = httpd.get("/server-status").text();
-    assert!(html.contains("<h1>mod_fcgid status:</h1>\nTotal FastCGI processes: 2\n"), "{html}");
-    assert!(html.contains(&format!(
-        "<b>Process: hello.fcgi</b>&nbsp;&nbsp;({www}/hello.fcgi)<br />"
-    )), "{html}");
-    assert_eq!(html.matches("<th>Pid</th><th>Active</th><th>Idle</th><th>Accesses</th><th>State</th>").count(), 2);
-    assert!(html.contains("<td>3</td><td>Ready</td></tr>"), "hello served 3 and is ready: {html}");
+    assert!(
+        html.contains("<h1>mod_fcgid status:</h1>\nTotal FastCGI processes: 2\n"),
+        "{html}"
+    );
+    assert!(
+        html.contains(&format!(
+            "<b>Process: hello.fcgi</b>&nbsp;&nbsp;({www}/hello.fcgi)<br />"
+        )),
+        "{html}"
+    );
+    assert_eq!(
+        html.matches("<th>Pid</th><th>Active</th><th>Idle</th><th>Accesses</th><th>State</th>")
+            .count(),
+        2
+    );
+    assert!(
+        html.contains("<td>3</td><td>Ready</td></tr>"),
+        "hello served 3 and is ready: {html}"
+    );
     assert!(html.contains("<h2>mod_fcgid pools</h2>"), "{html}");
 }

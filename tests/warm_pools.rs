@@ -45,8 +45,14 @@ fn keeps_its_processes(mpm: Mpm) {
         "answered by {pid}, not by a warm process {before:?}\n{}",
         h.error_log()
     );
-    assert_eq!(h.pm_number("manager"), manager, "the same manager carries on");
-    assert!(h.error_log().contains("and its processes carry on into the new configuration"));
+    assert_eq!(
+        h.pm_number("manager"),
+        manager,
+        "the same manager carries on"
+    );
+    assert!(h
+        .error_log()
+        .contains("and its processes carry on into the new configuration"));
     // And again.
     graceful(&h);
     assert!(before.contains(&pid_of_answer(&h)));
@@ -54,16 +60,28 @@ fn keeps_its_processes(mpm: Mpm) {
 
 #[test]
 fn a_class_whose_initial_env_changed_is_replaced_after_a_graceful_restart() {
-    let h = Httpd::new("warm-change", Mpm::Event, &["echo"], "FcgidInitialEnv TEST_INITIAL one\n")
-        .start();
+    let h = Httpd::new(
+        "warm-change",
+        Mpm::Event,
+        &["echo"],
+        "FcgidInitialEnv TEST_INITIAL one\n",
+    )
+    .start();
     let before = warm(&h);
     let conf = std::fs::read_to_string(&h.conf).unwrap();
-    std::fs::write(&h.conf, conf.replace("TEST_INITIAL one", "TEST_INITIAL two")).unwrap();
+    std::fs::write(
+        &h.conf,
+        conf.replace("TEST_INITIAL one", "TEST_INITIAL two"),
+    )
+    .unwrap();
     graceful(&h);
     // (FcgidInitialEnv is the process's environment, which libfcgi apps
     // do not show per request: the new pid is what tells.)
     let pid = pid_of_answer(&h);
-    assert!(!before.contains(&pid), "a process of the old configuration answered");
+    assert!(
+        !before.contains(&pid),
+        "a process of the old configuration answered"
+    );
     eventually(15, "the old processes stopped", || {
         let alive: BTreeSet<i32> = h.app_pids().into_iter().collect();
         before.is_disjoint(&alive)
@@ -101,5 +119,9 @@ fn a_new_module_file_replaces_the_manager_at_a_graceful_restart() {
     // The drained manager is reaped as ours, not as a stranger.
     eventually(15, "the old manager gone", || !pid_alive(manager as i32));
     graceful(&h);
-    assert!(!h.error_log().contains("long lost child"), "{}", h.error_log());
+    assert!(
+        !h.error_log().contains("long lost child"),
+        "{}",
+        h.error_log()
+    );
 }

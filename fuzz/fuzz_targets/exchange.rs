@@ -76,7 +76,10 @@ fuzz_target!(|input: &[u8]| {
     };
     let whole = run(std::iter::once(data));
     let cut = run(splits.map(|(piece, _)| piece));
-    assert_eq!(cut, whole, "the outcome depends on where the bytes were cut");
+    assert_eq!(
+        cut, whole,
+        "the outcome depends on where the bytes were cut"
+    );
     if let Err(e) = &whole.end {
         let _ = e.to_string();
     }

@@ -147,11 +147,7 @@ fn answered_ok(req: &Request) -> bool {
 
 /// Runs the program once in the AUTHORIZER role: no body goes in, its
 /// headers are read by httpd's CGI scanner, its body is read and dropped.
-fn run(
-    req: &mut Request,
-    command: &Command,
-    params: &[Pair],
-) -> Result<(), HttpStatus> {
+fn run(req: &mut Request, command: &Command, params: &[Pair]) -> Result<(), HttpStatus> {
     let server = req.server_config();
     let (uid, gid) = crate::ffi::process::httpd_user();
     let target = Target {

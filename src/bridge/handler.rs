@@ -57,7 +57,9 @@ pub fn handle(req: &mut Request) -> HookResult {
         }
         _ => None,
     };
-    let (uid, gid) = req.suexec_identity().unwrap_or_else(crate::ffi::process::httpd_user);
+    let (uid, gid) = req
+        .suexec_identity()
+        .unwrap_or_else(crate::ffi::process::httpd_user);
     let target = Target {
         filename: &script,
         file_id,

@@ -138,9 +138,15 @@ mod tests {
             safe: false,
             answered: false,
         };
-        assert!(!may_retry(&AppError::Io(os(io::ErrorKind::ConnectionReset)), delete));
+        assert!(!may_retry(
+            &AppError::Io(os(io::ErrorKind::ConnectionReset)),
+            delete
+        ));
         // Never reached at all: any request may go elsewhere.
-        assert!(may_retry(&AppError::Connect(os(io::ErrorKind::ConnectionRefused)), delete));
+        assert!(may_retry(
+            &AppError::Connect(os(io::ErrorKind::ConnectionRefused)),
+            delete
+        ));
     }
 
     #[test]

@@ -165,7 +165,9 @@ pub(crate) extern "C" fn create_server_config(
 ) -> *mut c_void {
     super::guard::guard("create_server_config", std::ptr::null_mut(), || {
         // SAFETY: httpd passes its config pool.
-        unsafe { Pool::from_raw(p) }.keep(ServerConfig::default()).cast::<c_void>()
+        unsafe { Pool::from_raw(p) }
+            .keep(ServerConfig::default())
+            .cast::<c_void>()
     })
 }
 
@@ -183,7 +185,9 @@ pub(crate) extern "C" fn merge_server_config(
             )
         };
         // SAFETY: httpd passes the live configuration pool.
-        unsafe { Pool::from_raw(p) }.keep(ServerConfig::merge(base, add)).cast::<c_void>()
+        unsafe { Pool::from_raw(p) }
+            .keep(ServerConfig::merge(base, add))
+            .cast::<c_void>()
     })
 }
 
@@ -193,7 +197,9 @@ pub(crate) extern "C" fn create_dir_config(
 ) -> *mut c_void {
     super::guard::guard("create_dir_config", std::ptr::null_mut(), || {
         // SAFETY: httpd passes a live pool.
-        unsafe { Pool::from_raw(p) }.keep(DirConfig::default()).cast::<c_void>()
+        unsafe { Pool::from_raw(p) }
+            .keep(DirConfig::default())
+            .cast::<c_void>()
     })
 }
 
@@ -206,6 +212,8 @@ pub(crate) extern "C" fn merge_dir_config(
         // SAFETY: both were made by create_dir_config.
         let (base, add) = unsafe { (&*(base as *const DirConfig), &*(add as *const DirConfig)) };
         // SAFETY: httpd passes the live configuration pool.
-        unsafe { Pool::from_raw(p) }.keep(DirConfig::merge(base, add)).cast::<c_void>()
+        unsafe { Pool::from_raw(p) }
+            .keep(DirConfig::merge(base, add))
+            .cast::<c_void>()
     })
 }

@@ -178,8 +178,13 @@ impl<'a> Request<'a> {
     pub fn is_scriptaliased(&self) -> bool {
         // SAFETY: notes is a live table; the value lives in the request pool,
         // borrowed with `self`.
-        unsafe { c_str_opt(b::apr_table_get(self.r.notes, c"alias-forced-type".as_ptr())) }
-            .is_some_and(|t| t.eq_ignore_ascii_case("cgi-script"))
+        unsafe {
+            c_str_opt(b::apr_table_get(
+                self.r.notes,
+                c"alias-forced-type".as_ptr(),
+            ))
+        }
+        .is_some_and(|t| t.eq_ignore_ascii_case("cgi-script"))
     }
 
     /// `AcceptPathInfo Off` is in effect and the URI has a path after the

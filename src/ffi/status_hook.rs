@@ -32,12 +32,12 @@ extern "C" fn status_hook(r: *mut b::request_rec, flags: c_int) -> c_int {
             return b::OK as c_int;
         };
         let short = flags & b::AP_STATUS_SHORT as c_int != 0;
-        let report = match crate::pm::launch::manager_socket().map(|s| crate::pm::client::status(&s))
-        {
-            Some(Ok(report)) => Ok(report),
-            Some(Err(e)) => Err(format!("the process manager did not answer: {e}")),
-            None => Err("the process manager is not running".to_string()),
-        };
+        let report =
+            match crate::pm::launch::manager_socket().map(|s| crate::pm::client::status(&s)) {
+                Some(Ok(report)) => Ok(report),
+                Some(Err(e)) => Err(format!("the process manager did not answer: {e}")),
+                None => Err("the process manager is not running".to_string()),
+            };
         let out = match (report, short) {
             (Ok(rep), true) => crate::status::auto_lines(&rep),
             (Ok(rep), false) => crate::status::html(&rep),

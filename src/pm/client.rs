@@ -220,8 +220,7 @@ pub fn reconfigure(
 ) -> io::Result<()> {
     let mut stream = sys::connect_unix(pm_socket, Duration::from_secs(2))?;
     let mut frame = Vec::new();
-    Message::Reconfigure { global, allow }
-    .encode(&mut frame);
+    Message::Reconfigure { global, allow }.encode(&mut frame);
     stream.write_all(&frame)
 }
 

@@ -16,8 +16,8 @@
 //! arrives (see `fcgid_core::pm::state`). Otherwise (an upgrade, a new
 //! FcgidIPCDir) the old manager drains and a new one starts.
 
-use super::daemon::{self, DaemonSettings};
 use super::allow::AllowList;
+use super::daemon::{self, DaemonSettings};
 use super::policy::GlobalLimits;
 use crate::ffi::log::{main_server as log, Level};
 use crate::ffi::pool::Pool;
@@ -60,7 +60,14 @@ pub fn start(
     let me = identity(&socket);
     let allow = crate::ffi::served_paths::allowed();
     let pid = match process::take_kept_manager() {
-        Some(kept) if kept == KeptManager { pid: kept.pid, ..me } && sys::is_alive(kept.pid) => {
+        Some(kept)
+            if kept
+                == KeptManager {
+                    pid: kept.pid,
+                    ..me
+                }
+                && sys::is_alive(kept.pid) =>
+        {
             match super::client::reconfigure(&socket, global, allow.clone()) {
                 Ok(()) => {
                     log(

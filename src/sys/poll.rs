@@ -54,8 +54,10 @@ impl Poller {
             u64: token,
         };
         // SAFETY: ev is a valid epoll_event; fd is open (the caller owns it).
-        cvt(unsafe { libc::epoll_ctl(self.epoll.as_raw_fd(), libc::EPOLL_CTL_ADD, fd, &raw mut ev) })
-            .map(|_| ())
+        cvt(unsafe {
+            libc::epoll_ctl(self.epoll.as_raw_fd(), libc::EPOLL_CTL_ADD, fd, &raw mut ev)
+        })
+        .map(|_| ())
     }
 
     /// Stops watching `fd` (call before closing it).
@@ -128,4 +130,3 @@ pub fn readable_now(fd: RawFd) -> bool {
         .map(|r| r[0])
         .unwrap_or(false)
 }
-

@@ -308,7 +308,11 @@ mod tests {
             if let Ok(s) = std::fs::read_to_string(path) {
                 return s;
             }
-            assert!(Instant::now() < deadline, "{} never written", path.display());
+            assert!(
+                Instant::now() < deadline,
+                "{} never written",
+                path.display()
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -336,12 +340,23 @@ mod tests {
             OwnedFd::from_raw_fd(0)
         };
         let out = dir.join("out");
-        let script = format!("{{ readlink /proc/self/fd/0; pwd; }} > {0}.tmp && mv {0}.tmp {0}", out.display());
+        let script = format!(
+            "{{ readlink /proc/self/fd/0; pwd; }} > {0}.tmp && mv {0}.tmp {0}",
+            out.display()
+        );
         sh(script, fd0, &dir).unwrap();
         let text = wait_for(&out);
         let mut lines = text.lines();
-        assert_eq!(lines.next(), Some(inode.to_str().unwrap()), "fd 0 is the listener");
-        assert_eq!(lines.next(), Some(dir.to_str().unwrap()), "it runs in its directory");
+        assert_eq!(
+            lines.next(),
+            Some(inode.to_str().unwrap()),
+            "fd 0 is the listener"
+        );
+        assert_eq!(
+            lines.next(),
+            Some(dir.to_str().unwrap()),
+            "it runs in its directory"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -369,7 +384,10 @@ mod tests {
         }
         let listener: OwnedFd = UnixListener::bind(dir.join("app.sock")).unwrap().into();
         let out = dir.join("status");
-        let script = format!("grep -E '^Sig(Ign|Blk)' /proc/self/status > {0}.tmp && mv {0}.tmp {0}", out.display());
+        let script = format!(
+            "grep -E '^Sig(Ign|Blk)' /proc/self/status > {0}.tmp && mv {0}.tmp {0}",
+            out.display()
+        );
         sh(script, listener, &dir).unwrap();
         let text = wait_for(&out);
         for line in text.lines() {

@@ -605,7 +605,10 @@ impl Foreground {
             if let Some(status) = self.child.try_wait().unwrap() {
                 return (status, self.httpd);
             }
-            assert!(Instant::now() < deadline, "httpd did not exit after SIGTERM");
+            assert!(
+                Instant::now() < deadline,
+                "httpd did not exit after SIGTERM"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }

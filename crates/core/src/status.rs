@@ -213,8 +213,16 @@ fn c_section(rep: &StatusReport, out: &mut String) {
 fn pools_section(rep: &StatusReport, out: &mut String) {
     out.push_str("<h2>mod_fcgid pools</h2>\n<table border=\"0\" class=\"fcgid-pools\">\n<tr>");
     for h in [
-        "Command", "Processes", "Busy", "Idle", "Waiting", "Spawns", "Requests",
-        "Spawn score", "Failed starts", "Exits",
+        "Command",
+        "Processes",
+        "Busy",
+        "Idle",
+        "Waiting",
+        "Spawns",
+        "Requests",
+        "Spawn score",
+        "Failed starts",
+        "Exits",
     ] {
         let _ = write!(out, "<th>{h}</th>");
     }
@@ -330,8 +338,12 @@ mod tests {
         assert_eq!(parse_query(Some("format=json")).unwrap().0, Format::Json);
         let (f, o) = parse_query(Some("refresh=5&format=openmetrics")).unwrap();
         assert_eq!((f, o.refresh), (Format::OpenMetrics, Some(5)));
-        assert!(parse_query(Some("format=xml")).unwrap_err().contains("\"xml\""));
-        assert!(Format::OpenMetrics.error("down\nnow").ends_with("# down now\n# EOF\n"));
+        assert!(parse_query(Some("format=xml"))
+            .unwrap_err()
+            .contains("\"xml\""));
+        assert!(Format::OpenMetrics
+            .error("down\nnow")
+            .ends_with("# down now\n# EOF\n"));
         assert_eq!(Format::Json.error("a\"b"), "{\"error\":\"a\\\"b\"}\n");
     }
 
@@ -353,9 +365,15 @@ mod tests {
             "FcgidClass2SpawnScore: 12",
             "FcgidClass2FailedStarts: 3",
         ] {
-            assert!(auto.lines().any(|l| l == line), "missing {line:?} in\n{auto}");
+            assert!(
+                auto.lines().any(|l| l == line),
+                "missing {line:?} in\n{auto}"
+            );
         }
-        assert!(!auto.contains("77"), "the manager's pid is not a pool figure");
+        assert!(
+            !auto.contains("77"),
+            "the manager's pid is not a pool figure"
+        );
     }
 
     #[test]
@@ -363,17 +381,26 @@ mod tests {
         let html = html(&report());
         // C's section: total, one heading and table per class with
         // processes, C's state words, the footnote.
-        assert!(html.starts_with(
-            "<hr />\n<h1>mod_fcgid status:</h1>\nTotal FastCGI processes: 3\n\
+        assert!(
+            html.starts_with(
+                "<hr />\n<h1>mod_fcgid status:</h1>\nTotal FastCGI processes: 3\n\
              <hr />\n<b>Process: a.fcgi</b>&nbsp;&nbsp;(/srv/a.fcgi)<br />\n"
-        ), "{html}");
+            ),
+            "{html}"
+        );
         assert!(html.contains(
             "<tr><th>Pid</th><th>Active</th><th>Idle</th><th>Accesses</th><th>State</th></tr>"
         ));
-        assert!(html.contains("<tr><td>100</td><td>90</td><td>4</td><td>20</td><td>Working</td></tr>"));
+        assert!(
+            html.contains("<tr><td>100</td><td>90</td><td>4</td><td>20</td><td>Working</td></tr>")
+        );
         assert!(html.contains("<td>Ready</td>"));
         assert!(html.contains("<td>Exiting(busy timeout)</td>"));
-        assert_eq!(html.matches("<b>Process: ").count(), 1, "no table for a class without processes");
+        assert_eq!(
+            html.matches("<b>Process: ").count(),
+            1,
+            "no table for a class without processes"
+        );
         assert!(html.contains("<b>Active</b> and <b>Idle</b> are time active"));
         // Ours: every class, names escaped.
         let ours = &html[html.find("mod_fcgid pools").unwrap()..];

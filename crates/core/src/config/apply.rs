@@ -63,7 +63,8 @@ pub(super) fn initial_env(cfg: &mut ServerConfig, n: &str, args: &[String]) -> R
 }
 
 pub(super) fn pass_header(cfg: &mut ServerConfig, n: &str, args: &[String]) -> Result<(), String> {
-    cfg.pass_headers.push(non_empty(n, &args[0], "header name")?);
+    cfg.pass_headers
+        .push(non_empty(n, &args[0], "header name")?);
     Ok(())
 }
 

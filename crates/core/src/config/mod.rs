@@ -26,6 +26,8 @@ pub use apply::{apply_dir, apply_server};
 pub use cmd_options::{CmdOptions, ProcessOptions, OPTION_NAMES};
 pub use command::{split_command_line, Command, FileId};
 pub use dir::{DirConfig, Wrapper};
-pub use directives::{check_place, directives, lookup, Apply, Args, Directive, Place, Scope, TABLE};
+pub use directives::{
+    check_place, directives, lookup, Apply, Args, Directive, Place, Scope, TABLE,
+};
 pub use server::ServerConfig;
 pub use settings::Scalars;

@@ -100,10 +100,16 @@ mod tests {
     #[test]
     fn anything_else_is_refused() {
         let a = list();
-        assert!(!a.allows(b"/usr/bin/php-cgi8"), "a command is matched whole");
+        assert!(
+            !a.allows(b"/usr/bin/php-cgi8"),
+            "a command is matched whole"
+        );
         assert!(!a.allows(b"/bin/sh"));
         assert!(!a.allows(b"/var/www/site"), "the root itself is no script");
-        assert!(!a.allows(b"/var/www/site-other/x.fcgi"), "a prefix is not a parent");
+        assert!(
+            !a.allows(b"/var/www/site-other/x.fcgi"),
+            "a prefix is not a parent"
+        );
         assert!(!a.allows(b"/var/www/x.fcgi"));
     }
 
@@ -115,6 +121,9 @@ mod tests {
         assert!(a.allows(b"/home/ann/public_html/x/y.php"));
         assert!(!a.allows(b"/home/ann/private/app.fcgi"));
         assert!(!a.allows(b"/home/ann/public_html"));
-        assert!(!a.allows(b"/home/a/b/public_html/x"), "a star stays in its component");
+        assert!(
+            !a.allows(b"/home/a/b/public_html/x"),
+            "a star stays in its component"
+        );
     }
 }

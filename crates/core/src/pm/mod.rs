@@ -15,4 +15,3 @@ pub mod wire;
 mod state_tests;
 #[cfg(test)]
 mod wire_tests;
-

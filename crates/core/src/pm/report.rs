@@ -445,6 +445,9 @@ mod tests {
         use super::super::wire::Message;
         let mut frame = Vec::new();
         Message::Status(rep.clone()).encode(&mut frame);
-        assert_eq!(Message::decode(&mut frame).unwrap(), Some(Message::Status(rep)));
+        assert_eq!(
+            Message::decode(&mut frame).unwrap(),
+            Some(Message::Status(rep))
+        );
     }
 }

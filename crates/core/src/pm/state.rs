@@ -401,7 +401,9 @@ impl Manager {
             if let Some((_, proc)) = idle {
                 let class = self.classes.get_mut(key).unwrap();
                 let waiter = class.waiters.pop_front().unwrap();
-                class.wait.observe(now.saturating_duration_since(waiter.since));
+                class
+                    .wait
+                    .observe(now.saturating_duration_since(waiter.since));
                 self.unwait(waiter.conn);
                 self.lend(proc, waiter.conn, now);
                 continue;
@@ -733,8 +735,11 @@ impl Manager {
                     Some(ProcState::Busy { conn: c, .. }) if c == conn)
             })
             .collect();
-        let stale: Vec<(ConnId, ProcId)> =
-            self.lent.range((conn, 0)..=(conn, ProcId::MAX)).copied().collect();
+        let stale: Vec<(ConnId, ProcId)> = self
+            .lent
+            .range((conn, 0)..=(conn, ProcId::MAX))
+            .copied()
+            .collect();
         for entry in stale {
             self.lent.remove(&entry);
         }
@@ -1039,7 +1044,11 @@ impl Manager {
     pub(crate) fn check_indexes(&self) {
         let queued: usize = self.classes.values().map(|c| c.waiters.len()).sum();
         assert_eq!(queued, self.waiting.len(), "waiters vs index");
-        assert_eq!(self.waiting.len(), self.deadlines.len(), "deadlines vs index");
+        assert_eq!(
+            self.waiting.len(),
+            self.deadlines.len(),
+            "deadlines vs index"
+        );
         for (key, c) in &self.classes {
             for w in &c.waiters {
                 let (k, d) = &self.waiting[&w.conn];
@@ -1055,7 +1064,10 @@ impl Manager {
                 assert!(self.lent.contains(&(conn, *id)), "lent index");
             }
         }
-        assert_eq!(self.by_pid.len(), self.procs.values().filter(|p| p.pid > 0).count());
+        assert_eq!(
+            self.by_pid.len(),
+            self.procs.values().filter(|p| p.pid > 0).count()
+        );
         let busy = self
             .procs
             .values()
@@ -1135,9 +1147,9 @@ impl Manager {
                                     ProcState::Starting => Phase::Starting,
                                     ProcState::Idle { .. } => Phase::Idle,
                                     ProcState::Busy { .. } => Phase::Busy,
-                                    ProcState::Stopping { .. } => Phase::Stopping(
-                                        p.stop_reason.unwrap_or(ExitReason::Died),
-                                    ),
+                                    ProcState::Stopping { .. } => {
+                                        Phase::Stopping(p.stop_reason.unwrap_or(ExitReason::Died))
+                                    }
                                 },
                                 requests: p.requests,
                                 age: now.saturating_duration_since(p.started),

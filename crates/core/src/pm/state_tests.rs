@@ -1935,7 +1935,11 @@ fn a_class_with_waiters_and_no_process_gets_a_spawn_whatever_its_score() {
     assert!(class_view(&r.m, "class-a").spawn_score >= 10);
     // A fifth request finds no process at all: it gets one anyway.
     let acts = r.acquire(9, &s, ms(10));
-    assert_eq!(spawns(&acts).len(), 1, "a stranded class must spawn: {acts:?}");
+    assert_eq!(
+        spawns(&acts).len(),
+        1,
+        "a stranded class must spawn: {acts:?}"
+    );
     // But while that one is there, the score still throttles growth.
     let acts = r.acquire(10, &s, ms(11));
     assert!(spawns(&acts).is_empty(), "{acts:?}");
@@ -1963,7 +1967,11 @@ fn an_app_that_dies_at_start_is_refused_at_once_after_three_deaths_then_probed()
     assert!(spawns(&acts).is_empty());
     let refused = refusals(&acts);
     assert_eq!(refused.len(), 1, "{acts:?}");
-    assert!(refused[0].1.contains("right after starting"), "{}", refused[0].1);
+    assert!(
+        refused[0].1.contains("right after starting"),
+        "{}",
+        refused[0].1
+    );
     // The background probe waits for the score to decay (9 now, limit 10:
     // it may spawn at once; after its death the score is 12 and it waits).
     let acts = r.tick(t + ms(2));
@@ -1971,7 +1979,10 @@ fn an_app_that_dies_at_start_is_refused_at_once_after_three_deaths_then_probed()
     r.spawned(probe, 103, t + ms(3));
     let (_, acts) = r.exited(103, t + ms(30));
     assert!(spawns(&acts).is_empty());
-    assert!(spawns(&r.tick(t + secs(1))).is_empty(), "score 12 holds it back");
+    assert!(
+        spawns(&r.tick(t + secs(1))).is_empty(),
+        "score 12 holds it back"
+    );
     let probe = only_spawn(&r.tick(t + secs(3)));
     // This time the app is fixed: the probe lives and serves.
     r.spawned(probe, 104, t + secs(3));
@@ -2010,10 +2021,20 @@ fn an_unchanged_class_keeps_its_processes_across_a_new_configuration() {
     let p = r.lend_new(1, &s, 100, secs(0));
     r.release(1, p, secs(1));
     // Graceful restart: new server-wide limits, same class.
-    let acts = r.m.reconfigure(GlobalLimits { max_processes: 50, ..no_throttle() }, r.at(secs(2)));
+    let acts = r.m.reconfigure(
+        GlobalLimits {
+            max_processes: 50,
+            ..no_throttle()
+        },
+        r.at(secs(2)),
+    );
     assert!(acts.is_empty(), "{acts:?}");
     let acts = r.acquire(2, &s, secs(3));
-    assert_eq!(grants(&acts), vec![(2, p)], "the warm process serves at once");
+    assert_eq!(
+        grants(&acts),
+        vec![(2, p)],
+        "the warm process serves at once"
+    );
 }
 
 #[test]
@@ -2031,7 +2052,11 @@ fn a_class_whose_environment_changed_replaces_its_processes() {
     let mut s2 = s.clone();
     s2.env.push((b"APP_ENV".to_vec(), b"staging".to_vec()));
     let acts = r.acquire(3, &s2, secs(1));
-    assert_eq!(sigterms(&acts), vec![100], "the idle old process is stopped");
+    assert_eq!(
+        sigterms(&acts),
+        vec![100],
+        "the idle old process is stopped"
+    );
     assert!(grants(&acts).is_empty(), "an old process is never lent");
     let fresh = only_spawn(&acts_without_signals(&acts));
     assert_eq!(grants(&r.spawned(fresh, 102, secs(1))), vec![(3, fresh)]);
@@ -2080,7 +2105,10 @@ fn report_counts_waits_refusals_the_queue_and_busy_time() {
     // Shutdown refuses the rest, counted by reason.
     r.shutdown(secs(7));
     let c = &r.m.report(r.at(secs(7)), 1).classes[0];
-    assert_eq!(c.refusals, vec![(Refusal::ClassFull, 1), (Refusal::Shutdown, 1)]);
+    assert_eq!(
+        c.refusals,
+        vec![(Refusal::ClassFull, 1), (Refusal::Shutdown, 1)]
+    );
     assert!(c.queue.is_empty());
 }
 
@@ -2121,7 +2149,13 @@ fn a_full_server_stops_the_idle_longest_process_for_a_new_class_and_spawns_at_it
     // The fifth class: the server is full, so the idle-longest (class-1,
     // pid 101) is asked to stop, and nothing is spawned yet.
     let acts = r.acquire(2, &specs[4], secs(11));
-    assert_eq!(acts, vec![Action::Signal { pid: 101, kill: false }]);
+    assert_eq!(
+        acts,
+        vec![Action::Signal {
+            pid: 101,
+            kill: false
+        }]
+    );
     assert_eq!(r.m.process_count(), 4, "the stopping one still counts");
     assert_eq!(class_view(&r.m, "class-4").evicting, 1);
     assert!(r.tick(secs(11) + ms(100)).is_empty(), "one stop is enough");
@@ -2132,7 +2166,10 @@ fn a_full_server_stops_the_idle_longest_process_for_a_new_class_and_spawns_at_it
     assert_eq!(r.m.process_count(), 4);
     let victim = class_view(&r.m, "class-1");
     assert_eq!(exits(&victim).get("evicted"), Some(&1), "{victim:?}");
-    assert_eq!(victim.spawn_score, 1, "an eviction is no death: only its spawn counts");
+    assert_eq!(
+        victim.spawn_score, 1,
+        "an eviction is no death: only its spawn counts"
+    );
     assert_eq!(class_view(&r.m, "class-4").evicting, 0);
     r.m.check_indexes();
 }
@@ -2179,7 +2216,11 @@ fn no_eviction_below_a_class_minimum_or_of_busy_processes() {
     let (_, acts) = r.exited(300, secs(4));
     let p = only_spawn(&acts);
     assert_eq!(grants(&r.spawned(p, 301, secs(4))), vec![(6, p)]);
-    assert_eq!(class_view(&r.m, "class-0").processes, 1, "kept at its minimum");
+    assert_eq!(
+        class_view(&r.m, "class-0").processes,
+        1,
+        "kept at its minimum"
+    );
 }
 
 #[test]
