@@ -76,10 +76,16 @@ pub fn handle(req: &mut Request) -> HookResult {
     };
     // A program without any execute permission cannot start: C's app dies
     // at once and the client gets 500; say so here instead of spawning it.
-    let program = dir
-        .wrapper_for(&filename)
-        .map_or(filename.as_str(), |w| w.command.path.as_str());
-    if !may_execute(program) {
+    // The script's mode is in httpd's own stat of it: no second stat on
+    // every request (a wrapper is another file).
+    let (program, executable) = match dir.wrapper_for(&filename) {
+        Some(w) => (w.command.path.as_str(), may_execute(&w.command.path)),
+        None => (
+            filename.as_str(),
+            req.file_executable().unwrap_or_else(|| may_execute(&filename)),
+        ),
+    };
+    if !executable {
         req.log(
             Level::Err,
             &format!("mod_fcgid: {program} is not executable (no execute permission)"),

@@ -168,6 +168,18 @@ impl<'a> Request<'a> {
         }
     }
 
+    /// Has the request's file an execute bit for anyone, as httpd's own
+    /// stat of it (`r->finfo`) says? None when httpd did not get its mode.
+    pub fn file_executable(&self) -> Option<bool> {
+        let f = &self.r.finfo;
+        let prot = b::APR_FINFO_PROT as i32;
+        if f.filetype != b::apr_filetype_e_APR_REG || f.valid & prot != prot {
+            return None;
+        }
+        let any = (b::APR_UEXECUTE | b::APR_GEXECUTE | b::APR_WEXECUTE) as i32;
+        Some(f.protection & any != 0)
+    }
+
     pub fn allows_exec_cgi(&mut self) -> bool {
         // SAFETY: ap_allow_options only reads the request's per-dir core config.
         (unsafe { b::ap_allow_options(self.r) } & b::OPT_EXECCGI as c_int) != 0
