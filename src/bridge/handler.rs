@@ -82,7 +82,8 @@ pub fn handle(req: &mut Request) -> HookResult {
         Some(w) => (w.command.path.as_str(), may_execute(&w.command.path)),
         None => (
             filename.as_str(),
-            req.file_executable().unwrap_or_else(|| may_execute(&filename)),
+            req.file_executable()
+                .unwrap_or_else(|| may_execute(&filename)),
         ),
     };
     if !executable {
