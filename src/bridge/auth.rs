@@ -93,7 +93,7 @@ pub fn check(req: &mut Request, check: Check) -> HookResult {
     let uri = String::from_utf8_lossy(req.uri().unwrap_or_default()).into_owned();
 
     let mut params = req.cgi_environment_apart();
-    env::drop_httpoxy(&mut params);
+    env::for_cgi(&mut params);
     // As C: the roles get FcgidPassHeader's variables too.
     env::pass_headers(&mut params, &exchange::passed_headers(req));
     env::for_auth_role(&mut params, check.role(), password.as_deref());

@@ -36,7 +36,7 @@ const HOP_BY_HOP: [&[u8]; 5] = [
 ///   adds it for a CGI);
 /// - and every name as `ap_create_environment` writes it for a CGI (see
 ///   `env_name`): `SetEnv my-var` reaches the app as `my_var`.
-pub fn drop_httpoxy(env: &mut Env) {
+pub fn for_cgi(env: &mut Env) {
     env.retain(|(k, _)| **k != *b"HTTP_PROXY" && !HOP_BY_HOP.contains(&&**k));
     set(env, b"HTTP_CONNECTION", b"close".to_vec());
     if !env.iter().any(|(k, _)| **k == *b"TZ") {
@@ -102,7 +102,7 @@ pub fn pass_headers(env: &mut Env, headers: &[(String, String)]) {
 /// always, as C does: `CONTENT_LENGTH=0` for a request without a body (an
 /// app doing `atoi(getenv("CONTENT_LENGTH"))` must not crash), the
 /// de-chunked length for a chunked one.
-pub fn set_content_length(env: &mut Env, len: u64, _had_header: bool) {
+pub fn set_content_length(env: &mut Env, len: u64) {
     set(env, b"CONTENT_LENGTH", len.to_string().into_bytes());
 }
 
@@ -161,7 +161,7 @@ mod tests {
     #[test]
     fn httpoxy_header_is_removed_and_never_passed() {
         let mut e = env(&[("HTTP_PROXY", "evil:8080"), ("HTTP_HOST", "x")]);
-        drop_httpoxy(&mut e);
+        for_cgi(&mut e);
         pass_headers(&mut e, &[("Proxy".into(), "evil:8080".into())]);
         assert_eq!(get(&e, "HTTP_PROXY"), None);
         assert_eq!(get(&e, "Proxy"), None);
@@ -178,7 +178,7 @@ mod tests {
             ("HTTP_UPGRADE", "websocket"),
             ("HTTP_HOST", "x"),
         ]);
-        drop_httpoxy(&mut e);
+        for_cgi(&mut e);
         for gone in [
             "HTTP_TRANSFER_ENCODING",
             "HTTP_TE",
@@ -194,7 +194,7 @@ mod tests {
             "set without a header"
         );
         let mut e = env(&[("HTTP_CONNECTION", "keep-alive")]);
-        drop_httpoxy(&mut e);
+        for_cgi(&mut e);
         assert_eq!(get(&e, "HTTP_CONNECTION"), Some(&b"close"[..]));
         pass_headers(
             &mut e,
@@ -234,10 +234,10 @@ mod tests {
         // The test process's TZ stands for httpd's.
         let tz = std::env::var_os("TZ").map(|v| v.into_encoded_bytes());
         let mut e = env(&[]);
-        drop_httpoxy(&mut e);
+        for_cgi(&mut e);
         assert_eq!(get(&e, "TZ"), tz.as_deref());
         let mut e = env(&[("TZ", "Asia/Tokyo")]);
-        drop_httpoxy(&mut e);
+        for_cgi(&mut e);
         assert_eq!(get(&e, "TZ"), Some(&b"Asia/Tokyo"[..]), "SetEnv TZ wins");
     }
 
@@ -249,7 +249,7 @@ mod tests {
             ("caf\u{e9}", "3"),
             ("HTTP_HOST", "h"),
         ]);
-        drop_httpoxy(&mut e);
+        for_cgi(&mut e);
         assert_eq!(get(&e, "odd_name_x"), Some(&b"1"[..]));
         assert_eq!(get(&e, "_lives"), Some(&b"2"[..]), "a leading digit");
         assert_eq!(
@@ -263,16 +263,16 @@ mod tests {
     #[test]
     fn content_length_reflects_the_body_read() {
         let mut e = env(&[]);
-        set_content_length(&mut e, 0, false);
+        set_content_length(&mut e, 0);
         assert_eq!(get(&e, "CONTENT_LENGTH"), Some(&b"0"[..]), "no body");
-        set_content_length(&mut e, 1234, false);
+        set_content_length(&mut e, 1234);
         assert_eq!(
             get(&e, "CONTENT_LENGTH"),
             Some(&b"1234"[..]),
             "chunked body"
         );
         let mut e = env(&[("CONTENT_LENGTH", "99")]);
-        set_content_length(&mut e, 0, true);
+        set_content_length(&mut e, 0);
         assert_eq!(
             get(&e, "CONTENT_LENGTH"),
             Some(&b"0"[..]),

@@ -124,7 +124,6 @@ pub fn handle(req: &mut Request) -> HookResult {
 
     // The whole body is read before a process is taken: a slow client never
     // holds an app process.
-    let had_length = req.header_in(c"Content-Length").is_some();
     let mut body = Body::new(
         server.max_request_in_mem() as usize,
         server.max_request_len(),
@@ -158,9 +157,9 @@ pub fn handle(req: &mut Request) -> HookResult {
     }
 
     let mut params = req.cgi_environment();
-    env::drop_httpoxy(&mut params);
+    env::for_cgi(&mut params);
     env::pass_headers(&mut params, &exchange::passed_headers(req));
-    env::set_content_length(&mut params, body.len(), had_length);
+    env::set_content_length(&mut params, body.len());
     if server.fix_pathinfo() {
         env::fix_pathinfo(&mut params, req.uri().unwrap_or_default());
     }
