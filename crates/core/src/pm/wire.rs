@@ -34,6 +34,15 @@ pub struct ClassLimits {
     pub max_requests: u32,
 }
 
+/// Where a class is in the shared process table (see `table`): the table's
+/// generation, the class's entry, and the stamp of its current generation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FastRef {
+    pub table: u64,
+    pub class: u32,
+    pub stamp: u32,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
     /// The request completed; the process is ready for another.
@@ -49,8 +58,13 @@ pub enum Outcome {
 pub enum Message {
     /// child -> PM: lend me a process of this class; wait at most `wait`.
     Acquire { spec: ClassSpec, wait: Duration },
-    /// PM -> child: use the process listening at `socket`.
-    Granted { proc_id: u64, socket: Vec<u8> },
+    /// PM -> child: use the process listening at `socket`. `fast` tells
+    /// how to claim this class's idle processes from the shared table.
+    Granted {
+        proc_id: u64,
+        socket: Vec<u8>,
+        fast: Option<FastRef>,
+    },
     /// PM -> child: no process could be had; `reason` is for the log.
     Refused { reason: String },
     /// child -> PM: the lent process is back.
@@ -61,6 +75,18 @@ pub enum Message {
         global: GlobalLimits,
         allow: AllowList,
     },
+    /// child -> PM: a process claimed from the shared table comes back
+    /// through the manager (requests wait, it must retire, or `outcome`
+    /// is not Done). The request is counted in the table already.
+    HandBack {
+        table: u64,
+        slot: u32,
+        proc_id: u64,
+        outcome: Outcome,
+    },
+    /// child -> PM: a process went idle in the table while requests of
+    /// its class started waiting.
+    Nudge { table: u64, class: u32 },
     /// anyone -> PM: describe the pools.
     StatusQuery,
     /// PM -> asker: the description.
@@ -74,6 +100,8 @@ const RELEASE: u8 = 4;
 const STATUS_QUERY: u8 = 5;
 const STATUS: u8 = 6;
 const RECONFIGURE: u8 = 7;
+const HAND_BACK: u8 = 8;
+const NUDGE: u8 = 9;
 
 /// A frame larger than this is refused: it can only be corruption.
 pub const MAX_FRAME: usize = 16 * 1024 * 1024;
@@ -140,6 +168,23 @@ impl<'a> Reader<'a> {
     }
 }
 
+fn outcome_code(o: Outcome) -> u8 {
+    match o {
+        Outcome::Done => 0,
+        Outcome::Broken => 1,
+        Outcome::ClientGone => 2,
+    }
+}
+
+fn outcome_from(c: u8) -> Result<Outcome, WireError> {
+    Ok(match c {
+        0 => Outcome::Done,
+        1 => Outcome::Broken,
+        2 => Outcome::ClientGone,
+        _ => return Err(WireError("unknown release outcome")),
+    })
+}
+
 /// An Acquire frame for `spec`, from a borrowed spec (the request keeps
 /// it for a retry; `Message::Acquire` would need its own copy).
 pub fn encode_acquire(dst: &mut Vec<u8>, spec: &ClassSpec, wait: Duration) {
@@ -192,10 +237,40 @@ impl Message {
     fn body(&self, w: &mut Writer) {
         match self {
             Message::Acquire { spec, wait } => acquire_body(w, spec, *wait),
-            Message::Granted { proc_id, socket } => {
+            Message::Granted {
+                proc_id,
+                socket,
+                fast,
+            } => {
                 w.u8(GRANTED);
                 w.u64(*proc_id);
                 w.bytes(socket);
+                match fast {
+                    None => w.u8(0),
+                    Some(f) => {
+                        w.u8(1);
+                        w.u64(f.table);
+                        w.u32(f.class);
+                        w.u32(f.stamp);
+                    }
+                }
+            }
+            Message::HandBack {
+                table,
+                slot,
+                proc_id,
+                outcome,
+            } => {
+                w.u8(HAND_BACK);
+                w.u64(*table);
+                w.u32(*slot);
+                w.u64(*proc_id);
+                w.u8(outcome_code(*outcome));
+            }
+            Message::Nudge { table, class } => {
+                w.u8(NUDGE);
+                w.u64(*table);
+                w.u32(*class);
             }
             Message::Refused { reason } => {
                 w.u8(REFUSED);
@@ -204,11 +279,7 @@ impl Message {
             Message::Release { proc_id, outcome } => {
                 w.u8(RELEASE);
                 w.u64(*proc_id);
-                w.u8(match outcome {
-                    Outcome::Done => 0,
-                    Outcome::Broken => 1,
-                    Outcome::ClientGone => 2,
-                });
+                w.u8(outcome_code(*outcome));
             }
             Message::Reconfigure { global: g, allow } => {
                 w.u8(RECONFIGURE);
@@ -292,20 +363,33 @@ impl Message {
             GRANTED => Message::Granted {
                 proc_id: r.u64()?,
                 socket: r.bytes()?,
+                fast: match r.u8()? {
+                    0 => None,
+                    1 => Some(FastRef {
+                        table: r.u64()?,
+                        class: r.u32()?,
+                        stamp: r.u32()?,
+                    }),
+                    _ => return Err(WireError("bad class reference")),
+                },
+            },
+            HAND_BACK => Message::HandBack {
+                table: r.u64()?,
+                slot: r.u32()?,
+                proc_id: r.u64()?,
+                outcome: outcome_from(r.u8()?)?,
+            },
+            NUDGE => Message::Nudge {
+                table: r.u64()?,
+                class: r.u32()?,
             },
             REFUSED => Message::Refused {
                 reason: r.string()?,
             },
-            RELEASE => {
-                let proc_id = r.u64()?;
-                let outcome = match r.u8()? {
-                    0 => Outcome::Done,
-                    1 => Outcome::Broken,
-                    2 => Outcome::ClientGone,
-                    _ => return Err(WireError("unknown release outcome")),
-                };
-                Message::Release { proc_id, outcome }
-            }
+            RELEASE => Message::Release {
+                proc_id: r.u64()?,
+                outcome: outcome_from(r.u8()?)?,
+            },
             RECONFIGURE => {
                 let global = GlobalLimits {
                     max_processes: r.u32()?,
