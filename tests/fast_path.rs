@@ -50,7 +50,10 @@ fn the_table_file_is_the_users_alone() {
         .args(["-u", "www-data"])
         .output()
         .unwrap();
-    let uid: u32 = String::from_utf8_lossy(&www_data.stdout).trim().parse().unwrap();
+    let uid: u32 = String::from_utf8_lossy(&www_data.stdout)
+        .trim()
+        .parse()
+        .unwrap();
     assert_eq!(meta.uid(), uid);
     httpd.stop();
 }
@@ -93,7 +96,11 @@ fn killed_claimant_leaves_nothing_busy(mpm: Mpm) {
     eventually(5, "the request holds a claim from the table", || {
         table_snapshot(&httpd).claimed_count() == 1
     });
-    assert_eq!(httpd.pm_number("busy"), 1, "the status page counts the claim");
+    assert_eq!(
+        httpd.pm_number("busy"),
+        1,
+        "the status page counts the claim"
+    );
     for child in httpd.httpd_children() {
         kill9(child);
     }

@@ -20,17 +20,19 @@ use super::wire::{self, ClassSpec, FastRef, Message, Outcome};
 use crate::sys;
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
 use std::ffi::OsString;
 use std::io::{self, ErrorKind, Write};
 use std::os::unix::ffi::OsStringExt;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// A process lent to this request.
 pub struct Lease {
     how: Option<How>,
+    /// Given back by `release` (the request is counted), not dropped.
+    counted: bool,
     pm_socket: PathBuf,
     pub proc_id: u64,
     pub socket: PathBuf,
@@ -147,7 +149,8 @@ fn class_ref(key: &str) -> Option<FastRef> {
 fn learn_class(key: &str, f: FastRef) {
     CLASSES.with(|c| c.borrow_mut().insert(key.to_string(), f));
     if let Ok(mut all) = CHILD_CLASSES.lock() {
-        all.get_or_insert_with(HashMap::new).insert(key.to_string(), f);
+        all.get_or_insert_with(HashMap::new)
+            .insert(key.to_string(), f);
     }
 }
 
@@ -171,6 +174,7 @@ fn claim(pm_socket: &Path, spec: &ClassSpec) -> Option<Lease> {
         )
         .ok()?;
     Some(Lease {
+        counted: false,
         pm_socket: pm_socket.to_path_buf(),
         proc_id: claim.proc_id,
         socket: mapped.socket(claim.proc_id),
@@ -287,6 +291,7 @@ fn acquire_with(
                 learn_class(key, f);
             }
             Ok(Lease {
+                counted: false,
                 how: Some(How::Granted(stream)),
                 pm_socket: path,
                 proc_id,
@@ -309,12 +314,21 @@ impl Lease {
     /// Gives the process back. Dropping a lease without this gives it
     /// back as Broken.
     pub fn release(mut self, outcome: Outcome) {
+        self.counted = true;
         self.give_back(outcome);
     }
 
     fn give_back(&mut self, outcome: Outcome) {
         match self.how.take() {
             None => {}
+            Some(How::Claimed { mapped, claim, .. })
+                if outcome == Outcome::Broken && !self.counted =>
+            {
+                if mapped.table.still_claimed(&claim) {
+                    self.hand_back(&mapped, &claim, outcome);
+                }
+                self.revalidate(&mapped);
+            }
             Some(How::Granted(mut stream)) => {
                 let sent = SCRATCH.with(|scratch| {
                     let frame = &mut scratch.borrow_mut().0;
@@ -349,30 +363,45 @@ impl Lease {
                             class,
                         },
                     ),
-                    Released::HandBack => tell(
-                        &self.pm_socket,
-                        &Message::HandBack {
-                            table: t.generation(),
-                            slot: claim.slot,
-                            proc_id: claim.proc_id,
-                            outcome,
-                        },
-                    ),
+                    Released::HandBack => self.hand_back(&mapped, &claim, outcome),
                 }
-                // A manager replaced under us (it died): map the new table.
                 if bad {
-                    if let Some(path) = super::launch::table_file() {
-                        shared_table::revalidate(&path, &mapped);
-                    }
+                    self.revalidate(&mapped);
                 }
             }
+        }
+    }
+
+    fn hand_back(&self, mapped: &Mapped, claim: &Claim, outcome: Outcome) {
+        tell(
+            &self.pm_socket,
+            &Message::HandBack {
+                table: mapped.table.generation(),
+                slot: claim.slot,
+                proc_id: claim.proc_id,
+                outcome,
+            },
+        );
+    }
+
+    /// A manager replaced under us (it died): map the new table.
+    fn revalidate(&self, mapped: &Mapped) {
+        if let Some(path) = super::launch::table_file() {
+            shared_table::revalidate(&path, mapped);
         }
     }
 }
 
 impl Drop for Lease {
+    /// Unreturned: the request was cut or never reached the process. As
+    /// a closed connection, it is not counted as served.
     fn drop(&mut self) {
-        self.give_back(Outcome::Broken);
+        self.counted = false;
+        match &self.how {
+            // Closing the connection tells the manager.
+            Some(How::Granted(_)) => self.how = None,
+            _ => self.give_back(Outcome::Broken),
+        }
     }
 }
 

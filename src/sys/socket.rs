@@ -97,6 +97,28 @@ pub fn connect_unix(path: &Path, timeout: Duration) -> io::Result<UnixStream> {
     }
 }
 
+/// The pid of the process at the other end of a Unix socket (SO_PEERCRED:
+/// the one that connected), if the kernel tells it.
+pub fn peer_pid(stream: &UnixStream) -> Option<i32> {
+    let mut cred = libc::ucred {
+        pid: 0,
+        uid: 0,
+        gid: 0,
+    };
+    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
+    // SAFETY: getsockopt writes at most `len` bytes into the ucred we own.
+    let rc = unsafe {
+        libc::getsockopt(
+            stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_PEERCRED,
+            std::ptr::addr_of_mut!(cred).cast(),
+            &raw mut len,
+        )
+    };
+    (rc == 0 && cred.pid > 0).then_some(cred.pid)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -123,26 +145,4 @@ mod tests {
         let e = connect_unix(&long, Duration::from_secs(1)).unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
     }
-}
-
-/// The pid of the process at the other end of a Unix socket (SO_PEERCRED:
-/// the one that connected), if the kernel tells it.
-pub fn peer_pid(stream: &UnixStream) -> Option<i32> {
-    let mut cred = libc::ucred {
-        pid: 0,
-        uid: 0,
-        gid: 0,
-    };
-    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
-    // SAFETY: getsockopt writes at most `len` bytes into the ucred we own.
-    let rc = unsafe {
-        libc::getsockopt(
-            stream.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_PEERCRED,
-            std::ptr::addr_of_mut!(cred).cast(),
-            &mut len,
-        )
-    };
-    (rc == 0 && cred.pid > 0).then_some(cred.pid)
 }

@@ -13,6 +13,8 @@ pub mod table;
 pub mod wire;
 
 #[cfg(test)]
+mod state_fast_tests;
+#[cfg(test)]
 mod state_tests;
 #[cfg(test)]
 mod table_tests;

@@ -236,8 +236,7 @@ impl Manager {
         if let Some(slot) = p.slot {
             match (was_idle, state) {
                 (false, ProcState::Idle { since }) => {
-                    self.table
-                        .publish_idle(slot, p.stamp, self.clock.ns(since));
+                    self.table.publish_idle(slot, p.stamp, self.clock.ns(since));
                     p.claimed_since = None;
                     p.seen_at = since;
                 }
@@ -316,7 +315,11 @@ impl Manager {
             return;
         };
         if let Some(entry) = c.entry {
-            let slots: Vec<u32> = c.procs.iter().filter_map(|id| self.procs[id].slot).collect();
+            let slots: Vec<u32> = c
+                .procs
+                .iter()
+                .filter_map(|id| self.procs[id].slot)
+                .collect();
             self.table.set_class_slots(entry, &slots);
         }
     }
@@ -338,6 +341,10 @@ impl Manager {
 
     pub fn table(&self) -> &Table {
         &self.table
+    }
+
+    pub fn clock(&self) -> Clock {
+        self.clock
     }
 
     /// Processes children hold through the table.
@@ -370,23 +377,21 @@ impl Manager {
                 // In the table, children use it unseen: look again when its
                 // busy timeout could be due at the earliest (and its idle
                 // one, from when it was last seen).
-                ProcState::Idle { since } if p.slot.is_some() => {
-                    match p.claimed_since {
-                        Some(b) => {
-                            at(b + limits.busy_timeout);
-                            if live > limits.min_processes {
-                                at(p.seen_at + limits.idle_timeout);
-                            }
-                        }
-                        None => {
-                            at(p.seen_at + limits.busy_timeout);
-                            if live > limits.min_processes {
-                                at(since + limits.idle_timeout);
-                                at(p.started + limits.lifetime);
-                            }
+                ProcState::Idle { since } if p.slot.is_some() => match p.claimed_since {
+                    Some(b) => {
+                        at(b + limits.busy_timeout);
+                        if live > limits.min_processes {
+                            at(p.seen_at + limits.idle_timeout);
                         }
                     }
-                }
+                    None => {
+                        at(p.seen_at + limits.busy_timeout);
+                        if live > limits.min_processes {
+                            at(since + limits.idle_timeout);
+                            at(p.started + limits.lifetime);
+                        }
+                    }
+                },
                 // Never stopped for idleness at or below the minimum: only
                 // a spawn (an event) can take the class above it.
                 ProcState::Idle { since } if live > limits.min_processes => {
@@ -465,6 +470,7 @@ impl Manager {
 
     fn take_actions(&mut self) -> Vec<Action> {
         self.rearm();
+        self.sync_server_waiting();
         std::mem::take(&mut self.actions)
     }
 
@@ -535,8 +541,22 @@ impl Manager {
         }
         self.waiting.insert(conn, (key.clone(), deadline));
         self.deadlines.insert((deadline, conn));
+        self.sync_server_waiting();
         self.serve_waiters(&key, now);
         self.take_actions()
+    }
+
+    /// Tells releasers whether requests wait on a full server (they then
+    /// report every process going idle: it may be evicted for them).
+    fn sync_server_waiting(&self) {
+        let n = if self.process_count() >= self.global.max_processes {
+            self.waiting.len() as u64
+        } else {
+            0
+        };
+        if self.table.server_waiting() != n {
+            self.table.set_server_waiting(n);
+        }
     }
 
     /// A stamp never given before (see `table`): 30 bits, wrapping past 0.
@@ -1027,6 +1047,7 @@ impl Manager {
         if let Some(key) = self.entry_class.get(entry as usize).cloned() {
             self.touch(&key);
             self.serve_waiters(&key, now);
+            self.offer_idle(&key, now);
         }
         self.take_actions()
     }
@@ -1239,6 +1260,11 @@ impl Manager {
     pub fn tick(&mut self, now: Instant) -> Vec<Action> {
         self.now = Some(now);
         self.expire_waiters(now);
+        // A process that went idle in the table unseen may be evicted for
+        // waiters on a full server (releasers tell, this catches a race).
+        if !self.waiting.is_empty() && self.process_count() >= self.global.max_processes {
+            self.serve_others("", now);
+        }
         // Only the classes whose timer is due: O(due), not O(classes).
         while let Some((due, _)) = self.timers.first() {
             if *due > now {
@@ -1272,9 +1298,8 @@ impl Manager {
                 }
                 // Claimed from the table too long: taken from its claimant.
                 ProcState::Idle { .. }
-                    if p.claimed_since.is_some_and(|b| {
-                        now.saturating_duration_since(b) >= busy_timeout
-                    }) =>
+                    if p.claimed_since
+                        .is_some_and(|b| now.saturating_duration_since(b) >= busy_timeout) =>
                 {
                     to_stop.push(*id);
                 }

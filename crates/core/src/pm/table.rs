@@ -43,6 +43,9 @@ const H_FLAGS: usize = 2;
 const H_SLOTS: usize = 3;
 const H_CLASSES: usize = 4;
 const H_PREFIX_LEN: usize = 5;
+/// Requests wait with the server at FcgidMaxProcesses: any process going
+/// idle may be wanted (stopped for another class), so releasers tell.
+const H_SERVER_WAITING: usize = 6;
 const H_PREFIX: usize = 8;
 /// Room for the app sockets' common prefix ("IPCDIR/PMPID-").
 pub const PREFIX_MAX: usize = 512;
@@ -265,9 +268,10 @@ impl Table {
         self.w(HEADER_WORDS + class as usize * CLASS_WORDS + field)
     }
     fn slot_word(&self, slot: u32, field: usize) -> &AtomicU64 {
-        self.w(
-            HEADER_WORDS + self.classes as usize * CLASS_WORDS + slot as usize * SLOT_WORDS + field,
-        )
+        self.w(HEADER_WORDS
+            + self.classes as usize * CLASS_WORDS
+            + slot as usize * SLOT_WORDS
+            + field)
     }
 
     pub fn slots(&self) -> u32 {
@@ -374,9 +378,8 @@ impl Table {
         now_ns: u64,
     ) -> Released {
         let word = self.slot_word(claim.slot, S_WORD);
-        let w = Word::unpack(word.load(Acquire));
         let mine = Word::unpack(claim.word);
-        if !(w.state.claimed() && w.pid == mine.pid && w.epoch == mine.epoch) {
+        if !self.still_claimed(claim) {
             return Released::Gone;
         }
         let served = self.slot_word(claim.slot, S_REQUESTS).fetch_add(1, Relaxed) + 1;
@@ -392,11 +395,21 @@ impl Table {
         match word.compare_exchange(claim.word, idle, SeqCst, Acquire) {
             // Dekker's pairing: we made it Idle, then look; the manager
             // raised `waiting`, then looks for Idle slots. One sees the other.
-            Ok(_) if waiting.load(SeqCst) > 0 => Released::Nudge,
+            Ok(_) if waiting.load(SeqCst) > 0 || self.w(H_SERVER_WAITING).load(SeqCst) > 0 => {
+                Released::Nudge
+            }
             Ok(_) => Released::Idle,
             Err(now) if Word::unpack(now).state == SlotState::BusyRetire => Released::HandBack,
             Err(_) => Released::Gone,
         }
+    }
+
+    /// Is the claim still its holder's? (A request that never reached the
+    /// process is handed back uncounted, as a cut connection would be.)
+    pub fn still_claimed(&self, claim: &Claim) -> bool {
+        let w = Word::unpack(self.slot_word(claim.slot, S_WORD).load(Acquire));
+        let mine = Word::unpack(claim.word);
+        w.state.claimed() && w.pid == mine.pid && w.epoch == mine.epoch
     }
 
     /// Records the request a claimed slot serves (for the status page),
@@ -429,7 +442,9 @@ impl Table {
             let len = (self.slot_word(slot, S_INFO_LEN).load(Relaxed) as usize).min(INFO_MAX);
             let mut out = Vec::with_capacity(len);
             for i in 0..len.div_ceil(8) {
-                out.extend_from_slice(&self.slot_word(slot, S_INFO + i).load(Relaxed).to_le_bytes());
+                out.extend_from_slice(
+                    &self.slot_word(slot, S_INFO + i).load(Relaxed).to_le_bytes(),
+                );
             }
             out.truncate(len);
             std::sync::atomic::fence(Acquire);
@@ -524,7 +539,12 @@ impl Table {
                 SlotState::Busy => {}
                 _ => return false,
             }
-            match word.compare_exchange(cur, w.with(SlotState::BusyRetire, w.pid).pack(), SeqCst, Acquire) {
+            match word.compare_exchange(
+                cur,
+                w.with(SlotState::BusyRetire, w.pid).pack(),
+                SeqCst,
+                Acquire,
+            ) {
                 Ok(_) => return true,
                 Err(now) => cur = now,
             }
@@ -553,6 +573,15 @@ impl Table {
     /// seen by every claim and release that comes after it.
     pub fn set_waiting(&self, class: u32, n: u64) {
         self.class_word(class, C_WAITING).store(n, SeqCst);
+    }
+
+    /// Sets whether requests wait on a full server (see H_SERVER_WAITING).
+    pub fn set_server_waiting(&self, n: u64) {
+        self.w(H_SERVER_WAITING).store(n, SeqCst);
+    }
+
+    pub fn server_waiting(&self) -> u64 {
+        self.w(H_SERVER_WAITING).load(SeqCst)
     }
 
     pub fn waiting(&self, class: u32) -> u64 {

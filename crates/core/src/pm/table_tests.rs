@@ -21,11 +21,17 @@ fn a_claim_is_one_compare_exchange_and_a_release_makes_it_idle_again() {
     let c = t.claim(0, 5, PID, 200, 10).unwrap();
     assert_eq!((c.slot, c.proc_id), (0, 7));
     let v = t.read(0);
-    assert_eq!((v.word.state, v.word.pid, v.since_ns), (SlotState::Busy, PID, 200));
+    assert_eq!(
+        (v.word.state, v.word.pid, v.since_ns),
+        (SlotState::Busy, PID, 200)
+    );
     assert_eq!(t.claim(0, 5, OTHER, 210, 10), Err(NoClaim::NoneIdle));
     assert_eq!(t.release(&c, 0, 0, false, 300), Released::Idle);
     let v = t.read(0);
-    assert_eq!((v.word.state, v.requests, v.since_ns), (SlotState::Idle, 1, 300));
+    assert_eq!(
+        (v.word.state, v.requests, v.since_ns),
+        (SlotState::Idle, 1, 300)
+    );
     assert!(t.claim(0, 5, OTHER, 310, 10).is_ok());
 }
 

@@ -52,7 +52,10 @@ fn all_messages() -> Vec<Message> {
             proc_id: 8,
             outcome: Outcome::ClientGone,
         },
-        Message::Nudge { table: 99, class: 3 },
+        Message::Nudge {
+            table: 99,
+            class: 3,
+        },
         Message::Refused {
             reason: "class at FcgidMaxProcessesPerClass 4".into(),
         },
