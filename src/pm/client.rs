@@ -33,6 +33,9 @@ pub struct Lease {
     how: Option<How>,
     /// Given back by `release` (the request is counted), not dropped.
     counted: bool,
+    /// A class reference to learn once this lease's connection is kept as
+    /// the child's watch connection.
+    learn: Option<(String, FastRef)>,
     pm_socket: PathBuf,
     pub proc_id: u64,
     pub socket: PathBuf,
@@ -110,14 +113,27 @@ thread_local! {
     /// The frame being sent and the answer being read, kept between
     /// requests so a round trip allocates nothing for them.
     static SCRATCH: RefCell<(Vec<u8>, Vec<u8>)> = const { RefCell::new((Vec::new(), Vec::new())) };
-    /// Where this thread's classes are in the table.
-    static CLASSES: RefCell<HashMap<String, FastRef>> = RefCell::new(HashMap::new());
+    /// Where this thread's classes are in the table, and the one it used
+    /// last (most requests are for the class of the one before).
+    static CLASSES: RefCell<(Option<(String, FastRef)>, HashMap<String, FastRef>)> =
+        RefCell::new((None, HashMap::new()));
 }
 
 /// Connections to the manager not in use, shared by the child's threads.
 static IDLE_CONNS: Mutex<Vec<(PathBuf, UnixStream)>> = Mutex::new(Vec::new());
 /// Connections kept beyond that are closed: most requests never need one.
 const IDLE_CONNS_KEPT: usize = 4;
+/// The connection this child keeps open for its life once it claims from
+/// a table (by the table's generation): when it closes, the manager knows
+/// the child is gone, even without pidfds.
+static WATCH: Mutex<Option<(u64, UnixStream)>> = Mutex::new(None);
+
+fn watching(table: u64) -> bool {
+    WATCH
+        .lock()
+        .is_ok_and(|w| w.as_ref().is_some_and(|(t, _)| *t == table))
+}
+
 /// What every thread of the child has learnt of classes, for threads that
 /// have not asked yet.
 static CHILD_CLASSES: Mutex<Option<HashMap<String, FastRef>>> = Mutex::new(None);
@@ -138,16 +154,51 @@ fn keep_idle_conn(pm_socket: PathBuf, stream: UnixStream) {
 }
 
 fn class_ref(key: &str) -> Option<FastRef> {
-    if let Some(f) = CLASSES.with(|c| c.borrow().get(key).copied()) {
-        return Some(f);
+    let known = CLASSES.with(|c| {
+        let mut c = c.borrow_mut();
+        let (last, all) = &mut *c;
+        match last {
+            Some((k, f)) if k == key => return Some(*f),
+            _ => {}
+        }
+        let f = *all.get(key)?;
+        *last = Some((key.to_string(), f));
+        Some(f)
+    });
+    if known.is_some() {
+        return known;
     }
     let f = CHILD_CLASSES.lock().ok()?.as_ref()?.get(key).copied()?;
-    CLASSES.with(|c| c.borrow_mut().insert(key.to_string(), f));
+    remember_class(key, f);
     Some(f)
 }
 
+fn remember_class(key: &str, f: FastRef) {
+    CLASSES.with(|c| {
+        let (last, all) = &mut *c.borrow_mut();
+        all.insert(key.to_string(), f);
+        *last = Some((key.to_string(), f));
+    });
+}
+
+/// Keeps `stream` as the watch connection for table `f.table` (unless
+/// one is kept already), then learns class `key`.
+fn keep_watch(pm_socket: &Path, stream: UnixStream, key: &str, f: FastRef) {
+    let Ok(mut w) = WATCH.lock() else {
+        return;
+    };
+    if w.as_ref().is_some_and(|(t, _)| *t == f.table) {
+        drop(w);
+        keep_idle_conn(pm_socket.to_path_buf(), stream);
+    } else {
+        *w = Some((f.table, stream));
+        drop(w);
+    }
+    learn_class(key, f);
+}
+
 fn learn_class(key: &str, f: FastRef) {
-    CLASSES.with(|c| c.borrow_mut().insert(key.to_string(), f));
+    remember_class(key, f);
     if let Ok(mut all) = CHILD_CLASSES.lock() {
         all.get_or_insert_with(HashMap::new)
             .insert(key.to_string(), f);
@@ -158,7 +209,7 @@ fn learn_class(key: &str, f: FastRef) {
 /// child knows the class there and one is idle with nobody waiting.
 fn claim(pm_socket: &Path, spec: &ClassSpec) -> Option<Lease> {
     let f = class_ref(&spec.key)?;
-    let mapped = shared_table::current(&super::launch::table_file()?)?;
+    let mapped = shared_table::current(super::launch::table_file)?;
     if f.table != mapped.table.generation() {
         return None;
     }
@@ -173,9 +224,12 @@ fn claim(pm_socket: &Path, spec: &ClassSpec) -> Option<Lease> {
             spec.limits.max_processes,
         )
         .ok()?;
+    let _ = pm_socket;
     Some(Lease {
         counted: false,
-        pm_socket: pm_socket.to_path_buf(),
+        learn: None,
+        // Looked up again if it is needed (rarely): no copy per request.
+        pm_socket: PathBuf::new(),
         proc_id: claim.proc_id,
         socket: mapped.socket(claim.proc_id),
         how: Some(How::Claimed {
@@ -287,11 +341,19 @@ fn acquire_with(
             socket,
             fast,
         } => {
-            if let Some(f) = fast {
-                learn_class(key, f);
-            }
+            // A class is claimed from only once this child keeps its watch
+            // connection (this one, when the lease ends well).
+            let learn = match fast {
+                Some(f) if watching(f.table) => {
+                    learn_class(key, f);
+                    None
+                }
+                Some(f) => Some((key.to_string(), f)),
+                None => None,
+            };
             Ok(Lease {
                 counted: false,
+                learn,
                 how: Some(How::Granted(stream)),
                 pm_socket: path,
                 proc_id,
@@ -343,7 +405,10 @@ impl Lease {
                 // Broken: the connection closes with it, as the manager expects.
                 if sent && outcome != Outcome::Broken {
                     let _ = stream.set_read_timeout(None);
-                    keep_idle_conn(std::mem::take(&mut self.pm_socket), stream);
+                    match self.learn.take() {
+                        Some((key, f)) => keep_watch(&self.pm_socket, stream, &key, f),
+                        None => keep_idle_conn(std::mem::take(&mut self.pm_socket), stream),
+                    }
                 }
             }
             Some(How::Claimed {
@@ -356,13 +421,12 @@ impl Lease {
                 let bad = outcome != Outcome::Done;
                 match t.release(&claim, class, max_requests, bad, sys::monotonic_ns()) {
                     Released::Idle | Released::Gone => {}
-                    Released::Nudge => tell(
-                        &self.pm_socket,
-                        &Message::Nudge {
-                            table: t.generation(),
-                            class,
-                        },
-                    ),
+                    Released::Nudge => {
+                        if let Some(pm_socket) = self.manager() {
+                            let table = t.generation();
+                            tell(&pm_socket, &Message::Nudge { table, class });
+                        }
+                    }
                     Released::HandBack => self.hand_back(&mapped, &claim, outcome),
                 }
                 if bad {
@@ -372,9 +436,21 @@ impl Lease {
         }
     }
 
+    /// The manager's socket (a claimed lease keeps none).
+    fn manager(&self) -> Option<PathBuf> {
+        if self.pm_socket.as_os_str().is_empty() {
+            super::launch::manager_socket()
+        } else {
+            Some(self.pm_socket.clone())
+        }
+    }
+
     fn hand_back(&self, mapped: &Mapped, claim: &Claim, outcome: Outcome) {
+        let Some(pm_socket) = self.manager() else {
+            return;
+        };
         tell(
-            &self.pm_socket,
+            &pm_socket,
             &Message::HandBack {
                 table: mapped.table.generation(),
                 slot: claim.slot,

@@ -37,13 +37,18 @@ struct Conn {
     pid: Option<i32>,
 }
 
-/// The httpd children that may claim from the table, each watched
-/// through a pidfd: when one dies, what it had claimed is freed.
+/// The httpd children that may claim from the table: when one dies, what
+/// it had claimed is freed. Two signs of a death, either enough: its pidfd
+/// fires, or its last connection here closes (a child that claims keeps
+/// one open for its life: the sign where pidfds are missing, as under
+/// valgrind or before Linux 5.3).
 struct Claimants {
-    /// False when the table is not in use (no table, or no pidfd support):
-    /// grants then tell children nothing of it.
+    /// False when the table is not in use: grants then tell nothing of it.
     enabled: bool,
+    pidfds: bool,
     watched: HashMap<i32, std::os::fd::OwnedFd>,
+    /// Open connections by peer pid.
+    conns: HashMap<i32, u32>,
 }
 
 struct Daemon {
@@ -167,7 +172,9 @@ pub fn run(settings: DaemonSettings) -> i32 {
         settings,
         claimants: Claimants {
             enabled: table_in_use,
+            pidfds: true,
             watched: HashMap::new(),
+            conns: HashMap::new(),
         },
         conns: HashMap::new(),
         next_conn: FIRST_CONN,
@@ -646,6 +653,16 @@ impl Daemon {
             self.poller.remove(conn.stream.as_raw_fd());
             let acts = self.mgr.conn_closed(id, Instant::now());
             self.perform(acts);
+            if let Some(pid) = conn.pid {
+                let left = self.claimants.conns.get_mut(&pid).map(|n| {
+                    *n -= 1;
+                    *n
+                });
+                if left == Some(0) {
+                    self.claimants.conns.remove(&pid);
+                    self.claimant_gone(pid);
+                }
+            }
         }
     }
 
@@ -707,11 +724,9 @@ impl Daemon {
                 }
                 Action::Grant { conn, proc, socket } => {
                     if let Some(c) = self.conns.get(&conn) {
-                        // Only a child we watch may claim: its death must
+                        // Only a child we know may claim: its death must
                         // free what it claimed.
-                        let watched = c
-                            .pid
-                            .is_some_and(|p| self.claimants.watched.contains_key(&p));
+                        let watched = c.pid.is_some_and(super::table::pid_fits);
                         let fast = (self.claimants.enabled && watched)
                             .then(|| self.mgr.class_of(proc).and_then(|k| self.mgr.fast_ref(k)))
                             .flatten();
@@ -864,7 +879,9 @@ impl Daemon {
     /// claims from the table. Without pidfds (Linux before 5.3) the table
     /// is closed: every request then comes here, as before it existed.
     fn watch_claimant(&mut self, pid: i32) {
+        *self.claimants.conns.entry(pid).or_insert(0) += 1;
         if !self.claimants.enabled
+            || !self.claimants.pidfds
             || self.claimants.watched.contains_key(&pid)
             || !super::table::pid_fits(pid)
         {
@@ -882,13 +899,12 @@ impl Daemon {
             // Gone already: nothing it could have claimed.
             Err(e) if e.raw_os_error() == Some(libc::ESRCH) => {}
             Err(e) => {
-                self.claimants.enabled = false;
-                self.mgr.table().close();
+                self.claimants.pidfds = false;
                 log(
-                    Level::Warn,
+                    Level::Info,
                     &format!(
-                        "mod_fcgid: process manager cannot watch httpd children ({e}); \
-                         every request goes through it"
+                        "mod_fcgid: process manager cannot watch httpd children through \
+                         pidfds ({e}); it watches their connections"
                     ),
                 );
             }

@@ -65,12 +65,24 @@ pub struct Mapped {
 }
 
 impl Mapped {
-    /// Where process `proc_id` listens.
+    /// Where process `proc_id` listens (digits by hand: formatting
+    /// machinery costs more than the rest of a claim).
     pub fn socket(&self, proc_id: u64) -> PathBuf {
-        use std::io::Write;
-        let mut p = Vec::with_capacity(self.prefix.len() + 24);
+        let mut digits = [0u8; 20];
+        let mut i = digits.len();
+        let mut n = proc_id;
+        loop {
+            i -= 1;
+            digits[i] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        let mut p = Vec::with_capacity(self.prefix.len() + 26);
         p.extend_from_slice(&self.prefix);
-        let _ = write!(p, "{proc_id}.sock");
+        p.extend_from_slice(&digits[i..]);
+        p.extend_from_slice(b".sock");
         PathBuf::from(<std::ffi::OsString as std::os::unix::ffi::OsStringExt>::from_vec(p))
     }
 }
@@ -97,7 +109,7 @@ thread_local! {
 
 /// The table to claim from, mapped on first use; None while there is no
 /// usable one (then everything goes through the manager).
-pub fn current(path: &Path) -> Option<Arc<Mapped>> {
+pub fn current(path: impl FnOnce() -> Option<PathBuf>) -> Option<Arc<Mapped>> {
     let local = LOCAL.with(|l| l.borrow().clone());
     if let Some(m) = local.filter(|m| !m.table.closed()) {
         return Some(m);
@@ -108,7 +120,7 @@ pub fn current(path: &Path) -> Option<Arc<Mapped>> {
             Some(m) => Some(m),
             None if shared.failed_at.is_some_and(|t| t.elapsed() < RETRY) => None,
             None => {
-                let m = map(path);
+                let m = path().and_then(|p| map(&p));
                 shared.failed_at = m.is_none().then(Instant::now);
                 shared.mapped = m.clone();
                 m
