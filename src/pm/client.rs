@@ -109,14 +109,16 @@ fn read_message(stream: &mut UnixStream, inbox: &mut Vec<u8>) -> io::Result<Mess
     }
 }
 
+/// The class used last, and every class known, by key.
+type KnownClasses = (Option<(String, FastRef)>, HashMap<String, FastRef>);
+
 thread_local! {
     /// The frame being sent and the answer being read, kept between
     /// requests so a round trip allocates nothing for them.
     static SCRATCH: RefCell<(Vec<u8>, Vec<u8>)> = const { RefCell::new((Vec::new(), Vec::new())) };
     /// Where this thread's classes are in the table, and the one it used
     /// last (most requests are for the class of the one before).
-    static CLASSES: RefCell<(Option<(String, FastRef)>, HashMap<String, FastRef>)> =
-        RefCell::new((None, HashMap::new()));
+    static CLASSES: RefCell<KnownClasses> = RefCell::new((None, HashMap::new()));
 }
 
 /// Connections to the manager not in use, shared by the child's threads.
