@@ -18,6 +18,8 @@ pub struct Lease {
     stream: UnixStream,
     pm_socket: PathBuf,
     pub proc_id: u64,
+    /// The process's pid, as the manager knows it.
+    pub pid: i32,
     pub socket: PathBuf,
 }
 
@@ -173,10 +175,15 @@ fn acquire_with(
             .map_err(AcquireError::Unreachable)?,
     };
     match answer {
-        Message::Granted { proc_id, socket } => Ok(Lease {
+        Message::Granted {
+            proc_id,
+            pid,
+            socket,
+        } => Ok(Lease {
             stream,
             pm_socket: path,
             proc_id,
+            pid,
             socket: PathBuf::from(OsString::from_vec(socket)),
         }),
         Message::Refused { reason } => {

@@ -651,6 +651,7 @@ impl Daemon {
                             conn,
                             &Message::Granted {
                                 proc_id: proc,
+                                pid: self.mgr.pid_of(proc),
                                 socket,
                             },
                         );

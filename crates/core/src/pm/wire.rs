@@ -49,8 +49,13 @@ pub enum Outcome {
 pub enum Message {
     /// child -> PM: lend me a process of this class; wait at most `wait`.
     Acquire { spec: ClassSpec, wait: Duration },
-    /// PM -> child: use the process listening at `socket`.
-    Granted { proc_id: u64, socket: Vec<u8> },
+    /// PM -> child: use the process listening at `socket` (its pid `pid`,
+    /// for the request's log notes).
+    Granted {
+        proc_id: u64,
+        pid: i32,
+        socket: Vec<u8>,
+    },
     /// PM -> child: no process could be had; `reason` is for the log.
     Refused { reason: String },
     /// child -> PM: the lent process is back.
@@ -192,9 +197,14 @@ impl Message {
     fn body(&self, w: &mut Writer) {
         match self {
             Message::Acquire { spec, wait } => acquire_body(w, spec, *wait),
-            Message::Granted { proc_id, socket } => {
+            Message::Granted {
+                proc_id,
+                pid,
+                socket,
+            } => {
                 w.u8(GRANTED);
                 w.u64(*proc_id);
+                w.u32(*pid as u32);
                 w.bytes(socket);
             }
             Message::Refused { reason } => {
@@ -291,6 +301,7 @@ impl Message {
             }
             GRANTED => Message::Granted {
                 proc_id: r.u64()?,
+                pid: r.u32()? as i32,
                 socket: r.bytes()?,
             },
             REFUSED => Message::Refused {

@@ -34,6 +34,7 @@ fn all_messages() -> Vec<Message> {
         },
         Message::Granted {
             proc_id: 7,
+            pid: 4321,
             socket: b"/run/fcgid/1-7.sock".to_vec(),
         },
         Message::Refused {
