@@ -75,3 +75,46 @@ fn access_log_has_the_wait_the_app_time_the_pid_and_the_class() {
         ("-", "-", "-", "-")
     );
 }
+
+#[test]
+fn a_request_over_the_slow_threshold_gets_one_warn_line() {
+    let httpd = Httpd::new(
+        "slowlog",
+        Mpm::Event,
+        &["echo"],
+        &(LOG_CONF.to_string() + "FcgidSlowRequestLog 400ms\n"),
+    )
+    .start();
+    // Warm: the spawn's wait is not what this is about.
+    assert_eq!(httpd.get("/echo.fcgi?pid&warm").status, 200);
+    let fast = httpd.get("/echo.fcgi?pid&fast");
+    assert_eq!(fast.status, 200);
+    let slow = httpd.get("/echo.fcgi?pid&sleep_ms=900");
+    assert_eq!(slow.status, 200);
+    let pid = slow.text();
+    httpd.wait_for_log("the slow-request line", |log| {
+        log.contains("slow request /echo.fcgi")
+    });
+    let log = httpd.error_log();
+    let lines: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("mod_fcgid: slow request"))
+        .collect();
+    assert_eq!(lines.len(), 1, "only the slow one:\n{log}");
+    let line = lines[0];
+    assert!(line.contains("[fcgid:warn]"), "{line}");
+    let www = httpd.www().display().to_string();
+    for want in [
+        "slow request /echo.fcgi: ".to_string(),
+        "in mod_fcgid (waiting for a process ".to_string(),
+        "over FcgidSlowRequestLog 0.400 s".to_string(),
+        format!("; pid {pid}, class "),
+        format!("|{www}/echo.fcgi|"),
+    ] {
+        assert!(line.contains(&want), "{want:?} in {line}");
+    }
+    // The app's time is at least the 900 ms it slept.
+    let app = line.split(", app ").nth(1).unwrap();
+    let secs: f64 = app.split(' ').next().unwrap().parse().unwrap();
+    assert!(secs >= 0.9, "{line}");
+}

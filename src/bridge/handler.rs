@@ -189,6 +189,7 @@ pub fn handle(req: &mut Request) -> HookResult {
         }
     };
     timing::note(req, answer.loan.times());
+    timing::log_if_slow(req, answer.loan.times(), server.slow_request_log());
     result
 }
 

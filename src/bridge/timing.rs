@@ -1,6 +1,7 @@
-//! How long a request spent in mod_fcgid, for the access log: request
-//! notes that `LogFormat` reads with `%{NAME}n`.
+//! How long a request spent in mod_fcgid: request notes that `LogFormat`
+//! reads with `%{NAME}n`, and the slow-request line (FcgidSlowRequestLog).
 
+use crate::ffi::log::Level;
 use crate::ffi::request::Request;
 use std::time::{Duration, Instant};
 
@@ -56,4 +57,36 @@ pub fn note(req: &mut Request, times: &LoanTimes) {
     if times.pid > 0 {
         req.set_note(PID_NOTE, &times.pid.to_string());
     }
+}
+
+/// `2.345 s`: milliseconds are enough for a person reading the log.
+fn seconds(d: Duration) -> String {
+    format!("{}.{:03} s", d.as_secs(), d.subsec_millis())
+}
+
+/// One warn line when the request's wait plus the app's time is over
+/// `threshold` (zero: off): the URI, the class, the pid and both times.
+pub fn log_if_slow(req: &Request, times: &LoanTimes, threshold: Duration) {
+    if threshold.is_zero() {
+        return;
+    }
+    let app = times.app().unwrap_or_else(|| times.granted.elapsed());
+    let total = times.waited + app;
+    if total <= threshold {
+        return;
+    }
+    let uri = String::from_utf8_lossy(req.uri().unwrap_or_default());
+    req.log(
+        Level::Warn,
+        &format!(
+            "mod_fcgid: slow request {uri}: {} in mod_fcgid (waiting for a process {}, \
+             app {}), over FcgidSlowRequestLog {}; pid {}, class {}",
+            seconds(total),
+            seconds(times.waited),
+            seconds(app),
+            seconds(threshold),
+            times.pid,
+            req.note(CLASS_NOTE).unwrap_or("-"),
+        ),
+    );
 }
