@@ -567,7 +567,9 @@ impl Daemon {
             }
             Message::StatusQuery => {
                 let report = self.mgr.report(now, self.pid);
-                self.send(id, &Message::Status(report));
+                let mut frames = Vec::new();
+                super::report::encode_frames(&mut frames, &report);
+                self.send_bytes(id, &frames);
                 Vec::new()
             }
             other => {
@@ -614,19 +616,24 @@ impl Daemon {
     }
 
     fn send(&mut self, id: ConnId, msg: &Message) {
+        let mut frame = Vec::new();
+        msg.encode(&mut frame);
+        self.send_bytes(id, &frame);
+    }
+
+    /// Sends whole frames.
+    fn send_bytes(&mut self, id: ConnId, frame: &[u8]) {
         let Some(conn) = self.conns.get_mut(&id) else {
             return;
         };
-        let mut frame = Vec::new();
-        msg.encode(&mut frame);
         // The peer is waiting for exactly this frame. Grants and refusals fit
         // the socket buffer at once; a status report of thousands of classes
         // does not, and is written out blocking, its reader reading, with a
         // bound (a peer that stops reading is broken).
-        let sent = match conn.stream.write(&frame) {
+        let sent = match conn.stream.write(frame) {
             Ok(n) if n == frame.len() => Ok(()),
             Ok(n) => write_blocking(&conn.stream, &frame[n..]),
-            Err(e) if e.kind() == ErrorKind::WouldBlock => write_blocking(&conn.stream, &frame),
+            Err(e) if e.kind() == ErrorKind::WouldBlock => write_blocking(&conn.stream, frame),
             Err(e) => Err(e),
         };
         if sent.is_err() {

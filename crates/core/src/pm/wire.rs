@@ -4,7 +4,7 @@
 
 use super::allow::AllowList;
 use super::policy::GlobalLimits;
-pub use super::report::StatusReport;
+pub use super::report::{ClassReport, StatusReport};
 use std::time::Duration;
 
 /// Everything the manager needs to identify a class and spawn its processes.
@@ -68,8 +68,11 @@ pub enum Message {
     },
     /// anyone -> PM: describe the pools.
     StatusQuery,
-    /// PM -> asker: the description.
-    Status(StatusReport),
+    /// PM -> asker: the description's head (how many classes follow)...
+    StatusHead { manager_pid: i32, classes: u32 },
+    /// ... then each class in a frame of its own, so no frame grows with
+    /// the number of classes (`report::encode_frames`, `report::Gather`).
+    StatusClass(Box<ClassReport>),
 }
 
 const ACQUIRE: u8 = 1;
@@ -77,8 +80,10 @@ const GRANTED: u8 = 2;
 const REFUSED: u8 = 3;
 const RELEASE: u8 = 4;
 const STATUS_QUERY: u8 = 5;
-const STATUS: u8 = 6;
+// 6 was the whole report in one frame.
 const RECONFIGURE: u8 = 7;
+const STATUS_HEAD: u8 = 8;
+const STATUS_CLASS: u8 = 9;
 
 /// A frame larger than this is refused: it can only be corruption.
 pub const MAX_FRAME: usize = 16 * 1024 * 1024;
@@ -149,6 +154,15 @@ impl<'a> Reader<'a> {
 /// it for a retry; `Message::Acquire` would need its own copy).
 pub fn encode_acquire(dst: &mut Vec<u8>, spec: &ClassSpec, wait: Duration) {
     frame(dst, |w| acquire_body(w, spec, wait));
+}
+
+/// A StatusClass frame from a borrowed class (the manager's report is
+/// encoded class by class, without copies).
+pub fn encode_status_class(dst: &mut Vec<u8>, class: &ClassReport) {
+    frame(dst, |w| {
+        w.u8(STATUS_CLASS);
+        super::report::encode_class(w, class);
+    });
 }
 
 fn acquire_body(w: &mut Writer, spec: &ClassSpec, wait: Duration) {
@@ -240,15 +254,34 @@ impl Message {
                 }
             }
             Message::StatusQuery => w.u8(STATUS_QUERY),
-            Message::Status(report) => {
-                w.u8(STATUS);
-                super::report::encode(w, report);
+            Message::StatusHead {
+                manager_pid,
+                classes,
+            } => {
+                w.u8(STATUS_HEAD);
+                w.u32(*manager_pid as u32);
+                w.u32(*classes);
+            }
+            Message::StatusClass(class) => {
+                w.u8(STATUS_CLASS);
+                super::report::encode_class(w, class);
             }
         }
     }
 
     /// Takes one complete frame off the front of `buf`, if there is one.
     pub fn decode(buf: &mut Vec<u8>) -> Result<Option<Message>, WireError> {
+        let Some((msg, used)) = Self::decode_at(buf)? else {
+            return Ok(None);
+        };
+        buf.drain(..used);
+        Ok(Some(msg))
+    }
+
+    /// The complete frame at the front of `buf`, if there is one, and its
+    /// length: a reader of many frames takes them at an offset and drains
+    /// its buffer once, not once per frame.
+    pub fn decode_at(buf: &[u8]) -> Result<Option<(Message, usize)>, WireError> {
         if buf.len() < 4 {
             return Ok(None);
         }
@@ -259,9 +292,7 @@ impl Message {
         if buf.len() < 4 + len {
             return Ok(None);
         }
-        let msg = Self::parse(&buf[4..4 + len])?;
-        buf.drain(..4 + len);
-        Ok(Some(msg))
+        Ok(Some((Self::parse(&buf[4..4 + len])?, 4 + len)))
     }
 
     fn parse(body: &[u8]) -> Result<Message, WireError> {
@@ -347,7 +378,11 @@ impl Message {
                 Message::Reconfigure { global, allow }
             }
             STATUS_QUERY => Message::StatusQuery,
-            STATUS => Message::Status(super::report::decode(&mut r)?),
+            STATUS_HEAD => Message::StatusHead {
+                manager_pid: r.u32()? as i32,
+                classes: r.u32()?,
+            },
+            STATUS_CLASS => Message::StatusClass(Box::new(super::report::decode_class(&mut r)?)),
             _ => return Err(WireError("unknown message kind")),
         };
         if !r.0.is_empty() {
