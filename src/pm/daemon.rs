@@ -250,10 +250,23 @@ fn write_blocking(stream: &UnixStream, rest: &[u8]) -> std::io::Result<()> {
 const SEND_BOUND: Duration = Duration::from_secs(5);
 
 /// Raises the soft descriptor limit to the hard one (every httpd thread
-/// holds a connection here); returns the limit in force.
+/// holds a connection here: systemd's soft 1024 is too few for a big
+/// host); says so with the numbers; returns the limit in force.
 fn raise_fd_limit() -> u64 {
+    let before = sys::nofile_limit().map_or(0, |(soft, _)| soft);
     match sys::raise_nofile_limit() {
-        Ok((soft, _)) => soft,
+        Ok((soft, _)) => {
+            if soft > before {
+                log(
+                    Level::Info,
+                    &format!(
+                        "mod_fcgid: process manager raised its descriptor limit from {before} \
+                         to {soft} (the hard limit); apps start with {before}"
+                    ),
+                );
+            }
+            soft
+        }
         Err(e) => {
             let soft = sys::nofile_limit().map_or(1024, |(soft, _)| soft);
             log(
