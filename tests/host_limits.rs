@@ -1,5 +1,6 @@
 //! Limits a big shared host hits (issue 12): systemd's soft descriptor
-//! limit of 1024 with more connections to the manager than that.
+//! limit of 1024 with more connections to the manager than that, and a
+//! burst of first requests to 1000 new classes.
 
 mod common;
 use common::{build_app, Httpd, Mpm};
@@ -178,4 +179,35 @@ fn a_soft_limit_of_1024_descriptors_is_raised_and_the_manager_serves_past_it() {
     // The apps start with the soft limit httpd had, not the manager's.
     let app = httpd.app_pids()[0];
     assert_eq!(nofile(app).0, 1024);
+}
+
+#[test]
+fn a_burst_of_first_requests_to_1000_new_classes_gets_no_503() {
+    const N: usize = 1000;
+    // Exactly room for them all, and the default minimum of 3 per class,
+    // so nothing can be evicted: every class must get its own first process.
+    let httpd = Httpd::new(
+        "burst",
+        Mpm::Worker,
+        &[],
+        "FcgidMaxProcesses 1000\nFcgidProcessWaitTimeout 240\n",
+    );
+    let names = copies(&httpd.www(), "hello", N);
+    let httpd = httpd.start();
+    let paths: Vec<String> = names.iter().map(|n| format!("/{n}")).collect();
+    let failed = get_all(httpd.port, &paths, 8);
+    assert!(
+        failed.is_empty(),
+        "{} of {N} not served, e.g. {:?}; log tail:\n{}",
+        failed.len(),
+        &failed[..failed.len().min(5)],
+        tail(&httpd.error_log())
+    );
+    let rep = httpd.pm_report();
+    assert_eq!(rep.classes.len(), N);
+    assert_eq!(rep.process_count(), N, "one process per class");
+    assert!(
+        rep.classes.iter().all(|c| c.refusals.is_empty()),
+        "no request was refused a process"
+    );
 }
