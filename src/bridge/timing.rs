@@ -15,7 +15,8 @@ pub const PID_NOTE: &std::ffi::CStr = c"fcgid_pid";
 pub const CLASS_NOTE: &std::ffi::CStr = c"fcgid_class";
 
 /// What one loan of a process took: stamped when the manager grants it
-/// and when it is given back.
+/// and when it is given back. A request retried on another process (its
+/// first one was gone) reports the loan that served it.
 #[derive(Debug, Clone, Copy)]
 pub struct LoanTimes {
     pub pid: i32,
