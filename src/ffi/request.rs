@@ -530,4 +530,18 @@ impl<'a> Request<'a> {
         // SAFETY: both strings are copied into the request pool first.
         unsafe { b::apr_table_setn(self.r.subprocess_env, pool.strdup(name), pool.strdup(value)) }
     }
+
+    /// Sets request note `name` (for `%{name}n` in a LogFormat).
+    pub fn set_note(&mut self, name: &CStr, value: &str) {
+        let pool = self.pool();
+        // SAFETY: both strings are copied into the request pool first.
+        unsafe { b::apr_table_setn(self.r.notes, pool.strdup_c(name), pool.strdup(value)) }
+    }
+
+    /// Request note `name`, if set.
+    pub fn note(&self, name: &CStr) -> Option<&str> {
+        // SAFETY: notes is a live table; the value lives in the request
+        // pool, borrowed with `self`.
+        unsafe { c_str_opt(b::apr_table_get(self.r.notes, name.as_ptr())) }
+    }
 }

@@ -18,6 +18,8 @@ pub struct Lease {
     stream: UnixStream,
     pm_socket: PathBuf,
     pub proc_id: u64,
+    /// The process's pid, as the manager knows it.
+    pub pid: i32,
     pub socket: PathBuf,
 }
 
@@ -173,10 +175,15 @@ fn acquire_with(
             .map_err(AcquireError::Unreachable)?,
     };
     match answer {
-        Message::Granted { proc_id, socket } => Ok(Lease {
+        Message::Granted {
+            proc_id,
+            pid,
+            socket,
+        } => Ok(Lease {
             stream,
             pm_socket: path,
             proc_id,
+            pid,
             socket: PathBuf::from(OsString::from_vec(socket)),
         }),
         Message::Refused { reason } => {
@@ -231,11 +238,29 @@ pub fn status(pm_socket: &Path) -> io::Result<super::report::StatusReport> {
     Message::StatusQuery.encode(&mut frame);
     stream.write_all(&frame)?;
     stream.set_read_timeout(Some(Duration::from_secs(5)))?;
-    match read_message(&mut stream, &mut Vec::new())? {
-        Message::Status(report) => Ok(report),
-        other => Err(io::Error::new(
-            ErrorKind::InvalidData,
-            format!("unexpected answer {other:?}"),
-        )),
+    read_report(&mut stream)
+}
+
+/// Reads the report's frames (a head, then a frame per class) until its
+/// last class; the buffer is drained once per read, not once per frame.
+fn read_report(stream: &mut UnixStream) -> io::Result<super::report::StatusReport> {
+    let invalid = |e: wire::WireError| io::Error::new(ErrorKind::InvalidData, e.to_string());
+    let mut gather = super::report::Gather::default();
+    let mut inbox = Vec::new();
+    loop {
+        let mut at = 0;
+        while let Some((msg, used)) = Message::decode_at(&inbox[at..]).map_err(invalid)? {
+            at += used;
+            if let Some(report) = gather.push(msg).map_err(invalid)? {
+                return Ok(report);
+            }
+        }
+        inbox.drain(..at);
+        if sys::read_append(stream, &mut inbox, 64 * 1024)? == 0 {
+            return Err(io::Error::new(
+                ErrorKind::UnexpectedEof,
+                "the process manager closed the connection",
+            ));
+        }
     }
 }

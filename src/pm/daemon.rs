@@ -250,10 +250,23 @@ fn write_blocking(stream: &UnixStream, rest: &[u8]) -> std::io::Result<()> {
 const SEND_BOUND: Duration = Duration::from_secs(5);
 
 /// Raises the soft descriptor limit to the hard one (every httpd thread
-/// holds a connection here); returns the limit in force.
+/// holds a connection here: systemd's soft 1024 is too few for a big
+/// host); says so with the numbers; returns the limit in force.
 fn raise_fd_limit() -> u64 {
+    let before = sys::nofile_limit().map_or(0, |(soft, _)| soft);
     match sys::raise_nofile_limit() {
-        Ok((soft, _)) => soft,
+        Ok((soft, _)) => {
+            if soft > before {
+                log(
+                    Level::Info,
+                    &format!(
+                        "mod_fcgid: process manager raised its descriptor limit from {before} \
+                         to {soft} (the hard limit); apps start with {before}"
+                    ),
+                );
+            }
+            soft
+        }
         Err(e) => {
             let soft = sys::nofile_limit().map_or(1024, |(soft, _)| soft);
             log(
@@ -567,7 +580,9 @@ impl Daemon {
             }
             Message::StatusQuery => {
                 let report = self.mgr.report(now, self.pid);
-                self.send(id, &Message::Status(report));
+                let mut frames = Vec::new();
+                super::report::encode_frames(&mut frames, &report);
+                self.send_bytes(id, &frames);
                 Vec::new()
             }
             other => {
@@ -614,19 +629,24 @@ impl Daemon {
     }
 
     fn send(&mut self, id: ConnId, msg: &Message) {
+        let mut frame = Vec::new();
+        msg.encode(&mut frame);
+        self.send_bytes(id, &frame);
+    }
+
+    /// Sends whole frames.
+    fn send_bytes(&mut self, id: ConnId, frame: &[u8]) {
         let Some(conn) = self.conns.get_mut(&id) else {
             return;
         };
-        let mut frame = Vec::new();
-        msg.encode(&mut frame);
         // The peer is waiting for exactly this frame. Grants and refusals fit
         // the socket buffer at once; a status report of thousands of classes
         // does not, and is written out blocking, its reader reading, with a
         // bound (a peer that stops reading is broken).
-        let sent = match conn.stream.write(&frame) {
+        let sent = match conn.stream.write(frame) {
             Ok(n) if n == frame.len() => Ok(()),
             Ok(n) => write_blocking(&conn.stream, &frame[n..]),
-            Err(e) if e.kind() == ErrorKind::WouldBlock => write_blocking(&conn.stream, &frame),
+            Err(e) if e.kind() == ErrorKind::WouldBlock => write_blocking(&conn.stream, frame),
             Err(e) => Err(e),
         };
         if sent.is_err() {
@@ -651,6 +671,7 @@ impl Daemon {
                             conn,
                             &Message::Granted {
                                 proc_id: proc,
+                                pid: self.mgr.pid_of(proc),
                                 socket,
                             },
                         );

@@ -54,8 +54,8 @@ impl Format {
     pub fn render(self, rep: &StatusReport, opts: page::Options) -> String {
         match self {
             Format::Html => page::render(rep, opts),
-            Format::Json => json::render(rep),
-            Format::OpenMetrics => openmetrics::render(rep),
+            Format::Json => json::render(rep, opts.full),
+            Format::OpenMetrics => openmetrics::render(rep, opts.full),
         }
     }
 
@@ -76,8 +76,10 @@ impl Format {
 }
 
 /// The status handler's query string: `format=html|json|openmetrics`
-/// (default html) and `refresh=N` (seconds, for the page). Other keys
-/// are ignored; an unknown format is an error naming the ones there are.
+/// (default html), `full` (every process, not only the per-class
+/// summary: PHP-FPM's word) and `refresh=N` (seconds, for the page).
+/// Other keys are ignored; an unknown format is an error naming the
+/// ones there are.
 pub fn parse_query(args: Option<&str>) -> Result<(Format, page::Options), String> {
     let mut format = Format::Html;
     let mut opts = page::Options::default();
@@ -98,6 +100,7 @@ pub fn parse_query(args: Option<&str>) -> Result<(Format, page::Options), String
                 }
             }
             "refresh" => opts.refresh = v.parse().ok().filter(|n| *n > 0),
+            "full" => opts.full = true,
             _ => {}
         }
     }
@@ -337,7 +340,19 @@ mod tests {
         assert_eq!(parse_query(None).unwrap().0, Format::Html);
         assert_eq!(parse_query(Some("format=json")).unwrap().0, Format::Json);
         let (f, o) = parse_query(Some("refresh=5&format=openmetrics")).unwrap();
-        assert_eq!((f, o.refresh), (Format::OpenMetrics, Some(5)));
+        assert_eq!(
+            (f, o.refresh, o.full),
+            (Format::OpenMetrics, Some(5), false)
+        );
+        for q in [
+            "full",
+            "format=json&full",
+            "full=1&format=json",
+            "full&refresh=2",
+        ] {
+            assert!(parse_query(Some(q)).unwrap().1.full, "{q}");
+        }
+        assert!(!parse_query(Some("fully")).unwrap().1.full);
         assert!(parse_query(Some("format=xml"))
             .unwrap_err()
             .contains("\"xml\""));

@@ -292,6 +292,11 @@ impl Manager {
         self.procs.len() as u32
     }
 
+    /// The pid of process `proc` (0 while it is starting or unknown).
+    pub fn pid_of(&self, proc: ProcId) -> i32 {
+        self.procs.get(&proc).map_or(0, |p| p.pid)
+    }
+
     pub fn busy_count(&self) -> u32 {
         self.lent.len() as u32
     }
