@@ -98,7 +98,7 @@ pub const KNOWN: &[Row] = &[
         ],
         shows: Shows::CRace("HTTP/1.1 503"),
         c: "a program that cannot be executed gets 500 when C connects to it before its failed exec ends it; when the exec wins, C starts it again and again for up to about a minute, then answers 503",
-        ours: "a file without any execute bit: 500 at once, with a log line naming it, and nothing is started",
+        ours: "500 at once, with one log line naming the cause (a file without any execute bit is not even started)",
         why: "the answer comes at once, every time, without a spawn loop",
     },
     Row {
@@ -132,14 +132,6 @@ pub const KNOWN: &[Row] = &[
 /// tolerated so the suite guards everything else, and, like KNOWN, fail it
 /// once they no longer show.
 pub const PENDING: &[Row] = &[
-    Row {
-        name: "exec-failure-status",
-        cases: &["script_owner_only"],
-        shows: Shows::Answer("HTTP/1.1 500", "HTTP/1.1 503"),
-        c: "a program the server's user may not execute (here mode 0700, owned by root): 500",
-        ours: "503, with the launcher's log line",
-        why: "handle() after Loan::borrow: the manager's \"cannot start\" answer should be 500 (the early check only sees a file without any execute bit)",
-    },
     Row {
         name: "error-document-variables",
         cases: &["error_document_500"],

@@ -53,6 +53,10 @@ pub enum Message {
     Granted { proc_id: u64, socket: Vec<u8> },
     /// PM -> child: no process could be had; `reason` is for the log.
     Refused { reason: String },
+    /// PM -> child: the class's program cannot be started at all (it
+    /// cannot be executed, suexec is off): a fault of the configuration or
+    /// the file, not of load, so the request gets 500, not 503.
+    CannotStart { reason: String },
     /// child -> PM: the lent process is back.
     Release { proc_id: u64, outcome: Outcome },
     /// httpd parent -> PM: a new configuration's server-wide limits (a
@@ -74,6 +78,7 @@ const RELEASE: u8 = 4;
 const STATUS_QUERY: u8 = 5;
 const STATUS: u8 = 6;
 const RECONFIGURE: u8 = 7;
+const CANNOT_START: u8 = 8;
 
 /// A frame larger than this is refused: it can only be corruption.
 pub const MAX_FRAME: usize = 16 * 1024 * 1024;
@@ -201,6 +206,10 @@ impl Message {
                 w.u8(REFUSED);
                 w.bytes(reason.as_bytes());
             }
+            Message::CannotStart { reason } => {
+                w.u8(CANNOT_START);
+                w.bytes(reason.as_bytes());
+            }
             Message::Release { proc_id, outcome } => {
                 w.u8(RELEASE);
                 w.u64(*proc_id);
@@ -294,6 +303,9 @@ impl Message {
                 socket: r.bytes()?,
             },
             REFUSED => Message::Refused {
+                reason: r.string()?,
+            },
+            CANNOT_START => Message::CannotStart {
                 reason: r.string()?,
             },
             RELEASE => {
