@@ -140,14 +140,6 @@ pub const PENDING: &[Row] = &[
         ours: "only of what httpd added",
         why: "handle(): the final environment written back to r->subprocess_env",
     },
-    Row {
-        name: "pass-header-non-utf8",
-        cases: &["passheader_non_utf8"],
-        shows: Shows::Lines(&["X_Pass_Me=", "X-Pass-Me="]),
-        c: "FcgidPassHeader passes a value that is not UTF-8",
-        ours: "the header is left out",
-        why: "handle(): header values as bytes for env::pass_headers",
-    },
 ];
 
 #[test]

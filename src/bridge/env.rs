@@ -81,20 +81,21 @@ fn env_name(name: &[u8]) -> Vec<u8> {
 /// variable name as C's `ap_create_environment` does (`X-Trace-Id` is
 /// `X_Trace_Id`), and as `HTTP_<NAME>` (upper case). A hop-by-hop header,
 /// and Connection, keep only their own name: C removes (or sets to
-/// `close`) their HTTP_ form after adding it.
-pub fn pass_headers(env: &mut Env, headers: &[(String, String)]) {
+/// `close`) their HTTP_ form after adding it. Values are bytes: a header
+/// need not be UTF-8 (Latin-1 is common), and C passes it as it came.
+pub fn pass_headers(env: &mut Env, headers: &[(String, Vec<u8>)]) {
     for (name, value) in headers {
         if name.eq_ignore_ascii_case("proxy") {
             continue;
         }
         let own = env_name(name.as_bytes());
-        set(env, &own, value.as_bytes().to_vec());
+        set(env, &own, value.clone());
         let mut cgi = b"HTTP_".to_vec();
         cgi.extend(own.to_ascii_uppercase());
         if HOP_BY_HOP.contains(&cgi.as_slice()) || cgi == b"HTTP_CONNECTION" {
             continue;
         }
-        set(env, &cgi, value.as_bytes().to_vec());
+        set(env, &cgi, value.clone());
     }
 }
 
@@ -227,6 +228,14 @@ mod tests {
         assert_eq!(get(&e, "X_Trace_Id"), Some(&b"7"[..]), "C's spelling");
         assert_eq!(get(&e, "X-Trace-Id"), None);
         assert_eq!(get(&e, "HTTP_X_TRACE_ID"), Some(&b"7"[..]));
+    }
+
+    #[test]
+    fn a_passed_value_that_is_not_utf8_is_passed_as_is() {
+        let mut e = env(&[]);
+        pass_headers(&mut e, &[("X-Name".into(), b"\xe9t\xe9".to_vec())]);
+        assert_eq!(get(&e, "X_Name"), Some(&b"\xe9t\xe9"[..]));
+        assert_eq!(get(&e, "HTTP_X_NAME"), Some(&b"\xe9t\xe9"[..]));
     }
 
     #[test]

@@ -279,6 +279,12 @@ impl<'a> Request<'a> {
         unsafe { c_str_opt(b::apr_table_get(self.r.headers_in, name.as_ptr())) }
     }
 
+    /// A request header's value as bytes (header values need not be UTF-8).
+    pub fn header_in_bytes(&self, name: &CStr) -> Option<&[u8]> {
+        // SAFETY: as for `header_in`.
+        unsafe { c_bytes_opt(b::apr_table_get(self.r.headers_in, name.as_ptr())) }
+    }
+
     /// The CGI/1.1 environment httpd builds for this request (what mod_cgi
     /// passes), as byte pairs borrowed from the request pool.
     pub fn cgi_environment(&mut self) -> CgiEnv<'a> {
