@@ -130,17 +130,8 @@ pub const KNOWN: &[Row] = &[
 /// Differences that are bugs of ours, waiting for a fix outside the files
 /// this suite's branch may change (each row says what fixes it). They are
 /// tolerated so the suite guards everything else, and, like KNOWN, fail it
-/// once they no longer show.
-pub const PENDING: &[Row] = &[
-    Row {
-        name: "error-document-variables",
-        cases: &["error_document_500"],
-        shows: Shows::Lines(&["REDIRECT_"]),
-        c: "an ErrorDocument after an app's answer sees REDIRECT_ copies of what mod_fcgid added (REDIRECT_CONTENT_LENGTH, REDIRECT_HTTP_CONNECTION, passed headers)",
-        ours: "only of what httpd added",
-        why: "handle(): the final environment written back to r->subprocess_env",
-    },
-];
+/// once they no longer show. None now: a new one needs its fix named.
+pub const PENDING: &[Row] = &[];
 
 #[test]
 fn same_answers_as_c_mod_fcgid() {

@@ -99,6 +99,26 @@ pub fn pass_headers(env: &mut Env, headers: &[(String, Vec<u8>)]) {
     }
 }
 
+/// What the request's own environment (`r->subprocess_env`) must hold once
+/// PARAMS are built, as with C, which builds them in that table: an
+/// ErrorDocument or a local redirect after the app's answer sees
+/// `REDIRECT_` copies of them. Returns the names to remove (the hop-by-hop
+/// variables) and the variables to set: those of `params` that are ours
+/// (an owned value: set or changed here, not httpd's as it built them),
+/// less httpd's TZ, which httpd adds to a child's environment only.
+pub fn back_to_request<'e>(
+    params: &'e Env,
+) -> (
+    &'static [&'static [u8]],
+    impl Iterator<Item = (&'e [u8], &'e [u8])>,
+) {
+    let ours = params.iter().filter_map(|(k, v)| match v {
+        Cow::Owned(v) if **k != *b"TZ" => Some((&**k, v.as_slice())),
+        _ => None,
+    });
+    (&HOP_BY_HOP, ours)
+}
+
 /// The body was read whole (de-chunked): tell the app its real length,
 /// always, as C does: `CONTENT_LENGTH=0` for a request without a body (an
 /// app doing `atoi(getenv("CONTENT_LENGTH"))` must not crash), the
@@ -236,6 +256,37 @@ mod tests {
         pass_headers(&mut e, &[("X-Name".into(), b"\xe9t\xe9".to_vec())]);
         assert_eq!(get(&e, "X_Name"), Some(&b"\xe9t\xe9"[..]));
         assert_eq!(get(&e, "HTTP_X_NAME"), Some(&b"\xe9t\xe9"[..]));
+    }
+
+    #[test]
+    fn the_request_keeps_what_was_added_to_httpds_environment() {
+        let httpd: Vec<(Vec<u8>, Vec<u8>)> = [
+            ("HTTP_HOST", "x"),
+            ("HTTP_TE", "trailers"),
+            ("HTTP_CONNECTION", "keep-alive"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.as_bytes().to_vec(), v.as_bytes().to_vec()))
+        .collect();
+        // Borrowed from httpd's table, as `Request::cgi_environment` gives it.
+        let mut e: Env = httpd
+            .iter()
+            .map(|(k, v)| (Cow::Borrowed(&k[..]), Cow::Borrowed(&v[..])))
+            .collect();
+        for_cgi(&mut e);
+        pass_headers(&mut e, &[("X-Pass".into(), "1".into())]);
+        set_content_length(&mut e, 0);
+        let (unset, set) = back_to_request(&e);
+        assert!(unset.contains(&&b"HTTP_TE"[..]));
+        let mut set: Vec<(&[u8], &[u8])> = set.collect();
+        set.sort();
+        let want: [(&[u8], &[u8]); 4] = [
+            (b"CONTENT_LENGTH", b"0"),
+            (b"HTTP_CONNECTION", b"close"),
+            (b"HTTP_X_PASS", b"1"),
+            (b"X_Pass", b"1"),
+        ];
+        assert_eq!(set, want, "httpd's own and TZ are not written back");
     }
 
     #[test]

@@ -163,6 +163,15 @@ pub fn handle(req: &mut Request) -> HookResult {
     if server.fix_pathinfo() {
         env::fix_pathinfo(&mut params, req.uri().unwrap_or_default());
     }
+    // As C, the request's environment holds what the app gets: an
+    // ErrorDocument after the app's answer sees REDIRECT_ copies of it.
+    let (unset, set) = env::back_to_request(&params);
+    for name in unset {
+        req.unset_env(name);
+    }
+    for (name, value) in set {
+        req.set_env_bytes(name, value);
+    }
 
     let log_stderr = exchange::stderr_logger(req);
     let job = Job {
