@@ -99,6 +99,16 @@ pub fn run(settings: DaemonSettings) -> i32 {
         }
     };
     let _ = std::fs::remove_file(&settings.socket);
+    let stale = super::ipc_dir::remove_stale_sockets(&settings.ipc_dir, sys::is_running);
+    if stale > 0 {
+        log(
+            Level::Info,
+            &format!(
+                "mod_fcgid: removed {stale} app sockets left in {} by a process manager that is gone",
+                settings.ipc_dir.display()
+            ),
+        );
+    }
     // Whoever connects here can have any command run: the httpd User only.
     let mut listener = match sys::bind_unix(&settings.socket, 0o600)
         .and_then(|l| l.set_nonblocking(true).map(|_| l))
