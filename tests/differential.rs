@@ -27,7 +27,8 @@ use std::time::Instant;
 use verdict::{Row, Shows};
 
 /// Every difference between C mod_fcgid and ours that we keep because ours
-/// is better for users. docs/differences.md shows this table to users.
+/// is better for users. docs/differences.md and README.md show this
+/// table to users.
 pub const KNOWN: &[Row] = &[
     Row {
         name: "oversized-body",
@@ -228,22 +229,32 @@ fn dump(dir: &std::path::Path, c: &BTreeMap<&str, String>, ours: &BTreeMap<&str,
     }
 }
 
-/// docs/differences.md shows users every row of `KNOWN`, as it is, and no
-/// other (on failure this prints the rows it expects).
+/// The rows of the table of differences in `text` (lines starting "| `"
+/// from its header on, up to the next heading).
+fn table_rows(text: &str) -> Vec<&str> {
+    text.lines()
+        .skip_while(|l| !l.starts_with("| difference |"))
+        .take_while(|l| !l.starts_with('#'))
+        .filter(|l| l.starts_with("| `"))
+        .collect()
+}
+
+/// docs/differences.md and the README show users every row of `KNOWN`,
+/// as it is, and no other (on failure this prints the rows it expects).
 #[test]
 fn the_documented_table_is_the_known_table() {
-    let doc = std::fs::read_to_string(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/differences.md"),
-    )
-    .expect("docs/differences.md");
-    let documented: Vec<&str> = doc.lines().filter(|l| l.starts_with("| `")).collect();
     let expected: Vec<String> = KNOWN
         .iter()
         .map(|r| format!("| `{}` | {} | {} | {} |", r.name, r.c, r.ours, r.why))
         .collect();
-    assert!(
-        documented == expected,
-        "docs/differences.md should have these rows:\n{}",
-        expected.join("\n")
-    );
+    for file in ["docs/differences.md", "README.md"] {
+        let doc =
+            std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(file))
+                .expect(file);
+        assert!(
+            table_rows(&doc) == expected,
+            "{file} should have these rows:\n{}",
+            expected.join("\n")
+        );
+    }
 }
