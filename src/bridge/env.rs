@@ -102,21 +102,17 @@ pub fn pass_headers(env: &mut Env, headers: &[(String, Vec<u8>)]) {
 /// What the request's own environment (`r->subprocess_env`) must hold once
 /// PARAMS are built, as with C, which builds them in that table: an
 /// ErrorDocument or a local redirect after the app's answer sees
-/// `REDIRECT_` copies of them. Returns the names to remove (the hop-by-hop
-/// variables) and the variables to set: those of `params` that are ours
-/// (an owned value: set or changed here, not httpd's as it built them),
-/// less httpd's TZ, which httpd adds to a child's environment only.
-pub fn back_to_request<'e>(
-    params: &'e Env,
-) -> (
-    &'static [&'static [u8]],
-    impl Iterator<Item = (&'e [u8], &'e [u8])>,
-) {
-    let ours = params.iter().filter_map(|(k, v)| match v {
+/// `REDIRECT_` copies of them. These names go (the hop-by-hop variables)...
+pub const NOT_IN_REQUEST: &[&[u8]] = &HOP_BY_HOP;
+
+/// ...and these variables of `params` are set: those that are ours (an
+/// owned value: set or changed here, not httpd's as it built them), less
+/// httpd's TZ, which httpd adds to a child's environment only.
+pub fn back_to_request<'e>(params: &'e Env) -> impl Iterator<Item = (&'e [u8], &'e [u8])> {
+    params.iter().filter_map(|(k, v)| match v {
         Cow::Owned(v) if **k != *b"TZ" => Some((&**k, v.as_slice())),
         _ => None,
-    });
-    (&HOP_BY_HOP, ours)
+    })
 }
 
 /// The body was read whole (de-chunked): tell the app its real length,
@@ -276,9 +272,8 @@ mod tests {
         for_cgi(&mut e);
         pass_headers(&mut e, &[("X-Pass".into(), "1".into())]);
         set_content_length(&mut e, 0);
-        let (unset, set) = back_to_request(&e);
-        assert!(unset.contains(&&b"HTTP_TE"[..]));
-        let mut set: Vec<(&[u8], &[u8])> = set.collect();
+        assert!(NOT_IN_REQUEST.contains(&&b"HTTP_TE"[..]));
+        let mut set: Vec<(&[u8], &[u8])> = back_to_request(&e).collect();
         set.sort();
         let want: [(&[u8], &[u8]); 4] = [
             (b"CONTENT_LENGTH", b"0"),

@@ -165,11 +165,10 @@ pub fn handle(req: &mut Request) -> HookResult {
     }
     // As C, the request's environment holds what the app gets: an
     // ErrorDocument after the app's answer sees REDIRECT_ copies of it.
-    let (unset, set) = env::back_to_request(&params);
-    for name in unset {
+    for name in env::NOT_IN_REQUEST {
         req.unset_env(name);
     }
-    for (name, value) in set {
+    for (name, value) in env::back_to_request(&params) {
         req.set_env_bytes(name, value);
     }
 
