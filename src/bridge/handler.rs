@@ -164,6 +164,14 @@ pub fn handle(req: &mut Request) -> HookResult {
     if server.fix_pathinfo() {
         env::fix_pathinfo(&mut params, req.uri().unwrap_or_default());
     }
+    // As C, the request's environment holds what the app gets: an
+    // ErrorDocument after the app's answer sees REDIRECT_ copies of it.
+    for name in env::NOT_IN_REQUEST {
+        req.unset_env(name);
+    }
+    for (name, value) in env::back_to_request(&params) {
+        req.set_env_bytes(name, value);
+    }
 
     req.set_note(timing::CLASS_NOTE, &spec.key);
     let log_stderr = exchange::stderr_logger(req);

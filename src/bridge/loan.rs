@@ -17,7 +17,9 @@ pub struct Loan(Option<Lease>, LoanTimes);
 
 impl Loan {
     /// Borrows a process of `spec`'s class, waiting up to `wait`. On failure,
-    /// logs one line naming `what` and the cause, and gives the status (503).
+    /// logs one line naming `what` and the cause, and gives the status: 500
+    /// when its program cannot be started (as C answers a failed exec),
+    /// else 503.
     pub fn borrow(
         req: &Request,
         spec: &ClassSpec,
@@ -40,6 +42,13 @@ impl Loan {
                     &format!("mod_fcgid: can't apply process slot for {what}: {reason}"),
                 );
                 Err(HttpStatus::SERVICE_UNAVAILABLE)
+            }
+            Err(AcquireError::CannotStart(reason)) => {
+                req.log(
+                    Level::Err,
+                    &format!("mod_fcgid: cannot serve {what}: {reason}"),
+                );
+                Err(HttpStatus::INTERNAL_SERVER_ERROR)
             }
             Err(e) => {
                 req.log(

@@ -29,13 +29,15 @@ pub enum AcquireError {
     Unreachable(io::Error),
     /// The manager answered that no process could be had.
     Refused(String),
+    /// The manager answered that the class's program cannot be started.
+    CannotStart(String),
 }
 
 impl std::fmt::Display for AcquireError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             AcquireError::Unreachable(e) => write!(f, "the process manager is unreachable: {e}"),
-            AcquireError::Refused(r) => f.write_str(r),
+            AcquireError::Refused(r) | AcquireError::CannotStart(r) => f.write_str(r),
         }
     }
 }
@@ -190,6 +192,11 @@ fn acquire_with(
             let _ = stream.set_read_timeout(None);
             keep_idle_conn(path, stream);
             Err(AcquireError::Refused(reason))
+        }
+        Message::CannotStart { reason } => {
+            let _ = stream.set_read_timeout(None);
+            keep_idle_conn(path, stream);
+            Err(AcquireError::CannotStart(reason))
         }
         other => Err(AcquireError::Unreachable(io::Error::new(
             ErrorKind::InvalidData,

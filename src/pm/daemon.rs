@@ -99,6 +99,16 @@ pub fn run(settings: DaemonSettings) -> i32 {
         }
     };
     let _ = std::fs::remove_file(&settings.socket);
+    let stale = super::ipc_dir::remove_stale_sockets(&settings.ipc_dir, sys::is_running);
+    if stale > 0 {
+        log(
+            Level::Info,
+            &format!(
+                "mod_fcgid: removed {stale} app sockets left in {} by a process manager that is gone",
+                settings.ipc_dir.display()
+            ),
+        );
+    }
     // Whoever connects here can have any command run: the httpd User only.
     let mut listener = match sys::bind_unix(&settings.socket, 0o600)
         .and_then(|l| l.set_nonblocking(true).map(|_| l))
@@ -658,13 +668,19 @@ impl Daemon {
         self.pending.extend(acts);
         while let Some(act) = self.pending.pop_front() {
             match act {
-                Action::Spawn { proc, spec } => {
-                    let more = match self.spawn(proc, &spec) {
-                        Ok(started) => self.mgr.spawned(proc, Some(started), Instant::now()),
-                        Err(reason) => self.mgr.spawn_failed(proc, &reason, Instant::now()),
-                    };
-                    self.pending.extend(more);
-                }
+                Action::Spawn { proc, spec } => match self.spawn(proc, &spec) {
+                    Ok(started) => {
+                        let more = self.mgr.spawned(proc, Some(started), Instant::now());
+                        self.pending.extend(more);
+                    }
+                    Err(reason) => {
+                        let more = self.mgr.spawn_failed(proc, &reason, Instant::now());
+                        // Each request told logs the reason itself, with its client.
+                        if self.cannot_start(more, &reason) == 0 {
+                            log(Level::Err, &format!("mod_fcgid: {reason}"));
+                        }
+                    }
+                },
                 Action::Grant { conn, proc, socket } => {
                     if self.conns.contains_key(&conn) {
                         self.send(
@@ -687,7 +703,25 @@ impl Daemon {
         }
     }
 
-    /// Starts one app process; on failure, the reason (already logged).
+    /// The waiters refused because the program could not be started (their
+    /// refusal carries the spawn's `reason`) are told so: they answer 500,
+    /// not the 503 of a busy class. The other actions are queued as usual.
+    /// Returns how many were told.
+    fn cannot_start(&mut self, acts: Vec<Action>, reason: &str) -> usize {
+        let mut told = 0;
+        for act in acts {
+            match act {
+                Action::Refuse { conn, reason: r } if r == reason => {
+                    self.send(conn, &Message::CannotStart { reason: r });
+                    told += 1;
+                }
+                other => self.pending.push_back(other),
+            }
+        }
+        told
+    }
+
+    /// Starts one app process; on failure, the reason (for the log).
     fn spawn(&mut self, proc: u64, spec: &ClassSpec) -> Result<(i32, Vec<u8>), String> {
         let path = self
             .settings
@@ -696,13 +730,9 @@ impl Daemon {
         let cmd = String::from_utf8_lossy(spec.argv.first().map(Vec::as_slice).unwrap_or(b""))
             .into_owned();
         let via_suexec = (spec.uid, spec.gid) != self.suexec.user;
-        let fail = |reason: String| {
-            log(Level::Err, &format!("mod_fcgid: {reason}"));
-            Err(reason)
-        };
         let (argv, cwd) = if via_suexec {
             if !self.suexec.enabled {
-                return fail(format!(
+                return Err(format!(
                     "cannot start {cmd} as uid {} gid {}: httpd's suexec is not enabled ({})",
                     spec.uid,
                     spec.gid,
@@ -712,7 +742,7 @@ impl Daemon {
             match suexec_command(&self.suexec.bin, &spec.argv, spec.uid, spec.gid) {
                 Some(c) => c,
                 None => {
-                    return fail(format!(
+                    return Err(format!(
                         "cannot start {cmd} through suexec: its command must be an absolute path"
                     ))
                 }
@@ -789,7 +819,7 @@ impl Daemon {
                 } else {
                     String::new()
                 };
-                fail(format!("cannot start {cmd}{through}: {e}"))
+                Err(format!("cannot start {cmd}{through}: {e}"))
             }
         }
     }

@@ -58,6 +58,10 @@ pub enum Message {
     },
     /// PM -> child: no process could be had; `reason` is for the log.
     Refused { reason: String },
+    /// PM -> child: the class's program cannot be started at all (it
+    /// cannot be executed, suexec is off): a fault of the configuration or
+    /// the file, not of load, so the request gets 500, not 503.
+    CannotStart { reason: String },
     /// child -> PM: the lent process is back.
     Release { proc_id: u64, outcome: Outcome },
     /// httpd parent -> PM: a new configuration's server-wide limits (a
@@ -84,6 +88,7 @@ const STATUS_QUERY: u8 = 5;
 const RECONFIGURE: u8 = 7;
 const STATUS_HEAD: u8 = 8;
 const STATUS_CLASS: u8 = 9;
+const CANNOT_START: u8 = 10;
 
 /// A frame larger than this is refused: it can only be corruption.
 pub const MAX_FRAME: usize = 16 * 1024 * 1024;
@@ -225,6 +230,10 @@ impl Message {
                 w.u8(REFUSED);
                 w.bytes(reason.as_bytes());
             }
+            Message::CannotStart { reason } => {
+                w.u8(CANNOT_START);
+                w.bytes(reason.as_bytes());
+            }
             Message::Release { proc_id, outcome } => {
                 w.u8(RELEASE);
                 w.u64(*proc_id);
@@ -336,6 +345,9 @@ impl Message {
                 socket: r.bytes()?,
             },
             REFUSED => Message::Refused {
+                reason: r.string()?,
+            },
+            CANNOT_START => Message::CannotStart {
                 reason: r.string()?,
             },
             RELEASE => {

@@ -40,6 +40,9 @@ fn all_messages() -> Vec<Message> {
         Message::Refused {
             reason: "class at FcgidMaxProcessesPerClass 4".into(),
         },
+        Message::CannotStart {
+            reason: "cannot execute /srv/app.fcgi: Permission denied".into(),
+        },
         Message::Release {
             proc_id: 7,
             outcome: Outcome::Done,
