@@ -209,15 +209,18 @@ fn a_program_that_cannot_run_gets_a_5xx_at_once_and_the_cause_logged() {
             line.contains("[client 127.0.0.1") && line.contains("hello.fcgi is not executable")
         })
     });
+    // Its exec fails: as C, 500 (not the 503 of a busy class), with one
+    // line naming the launcher's cause, tied to the request.
     let r = httpd.request("/owner.fcgi", &["--max-time", "15"]);
-    assert_eq!(r.status, 503);
+    assert_eq!(r.status, 500);
+    let names_cause =
+        |line: &str| line.contains("cannot start") && line.contains("Permission denied");
     httpd.wait_for_log("the launcher's cause", |l| {
-        l.lines().any(|line| {
-            line.contains("[client 127.0.0.1")
-                && line.contains("cannot start")
-                && line.contains("Permission denied")
-        })
+        l.lines()
+            .any(|line| line.contains("[client 127.0.0.1") && names_cause(line))
     });
+    let log = httpd.error_log();
+    assert_eq!(log.lines().filter(|l| names_cause(l)).count(), 1, "{log}");
     assert!(httpd.app_pids().is_empty());
 }
 

@@ -15,8 +15,16 @@ use std::time::{Duration, Instant};
 fn status_conf() -> String {
     format!(
         "LoadModule status_module {MODULES}/mod_status.so\n<Location /server-status>\n  \
-         SetHandler server-status\n</Location>\nExtendedStatus On\n"
+         SetHandler server-status\n</Location>\nExtendedStatus On\n\
+         <Location /fcgid-status>\n  SetHandler fcgid-status\n</Location>\n"
     )
+}
+
+/// Lines of `page` that start with `start` and name `needle`.
+fn count_lines(page: &str, start: &str, needle: &str) -> usize {
+    page.lines()
+        .filter(|l| l.starts_with(start) && l.contains(needle))
+        .count()
 }
 
 /// `n` copies of the hello app in www/ as siteNNNN.fcgi: copies, not
@@ -126,22 +134,92 @@ fn two_thousand_classes_are_served_and_all_listed_on_the_status_page() {
         assert!(html.contains(&format!("{www}/{name}")), "{name} missing");
     }
 
-    // The manager's answer, as a frame: far below the frame limit.
+    // Our handler: the summary (the default) and ?full list every class;
+    // ?full also every process (one each here).
+    let mut sizes = Vec::new();
+    let site = format!("{www}/site");
+    for (path, rows, sections) in [("/fcgid-status", N, 0), ("/fcgid-status?full", N, N)] {
+        let t = Instant::now();
+        let res = httpd.get(path);
+        sizes.push(format!(
+            "{path} {} bytes in {:?}",
+            res.body.len(),
+            t.elapsed()
+        ));
+        assert_eq!(res.status, 200, "{path}");
+        let page = res.text();
+        assert_eq!(
+            count_lines(&page, "<tr", "data-class="),
+            rows,
+            "{path}: class rows"
+        );
+        assert_eq!(
+            count_lines(&page, "<details ", &site),
+            sections,
+            "{path}: sections"
+        );
+        for name in &names {
+            assert!(
+                page.contains(&format!("{www}/{name}")),
+                "{path}: {name} missing"
+            );
+        }
+        let procs = page.matches("<td>Ready</td>").count();
+        assert_eq!(
+            procs,
+            if sections > 0 { N } else { 0 },
+            "{path}: process rows"
+        );
+    }
+    for (path, pids) in [
+        ("/fcgid-status?format=json", 0),
+        ("/fcgid-status?format=json&full", N),
+        ("/fcgid-status?format=openmetrics", 0),
+        ("/fcgid-status?format=openmetrics&full", N),
+    ] {
+        let t = Instant::now();
+        let res = httpd.get(path);
+        sizes.push(format!(
+            "{path} {} bytes in {:?}",
+            res.body.len(),
+            t.elapsed()
+        ));
+        assert_eq!(res.status, 200, "{path}");
+        let text = res.text();
+        let (classes, procs) = if path.contains("json") {
+            (
+                text.matches("\"key\":").count(),
+                text.matches("\"pid\":").count() - 1,
+            )
+        } else {
+            (
+                count_lines(&text, "fcgid_class_info{", &site),
+                count_lines(&text, "fcgid_process_requests_total{", &site),
+            )
+        };
+        assert_eq!((classes, procs), (N, pids), "{path}");
+    }
+
+    // The manager's answer: a frame per class, whatever the number of
+    // classes, so no frame limit can cut it.
     let report = httpd.pm_report();
     assert_eq!(report.classes.len(), N);
-    let mut frame = Vec::new();
-    wire::Message::Status(report).encode(&mut frame);
-    assert!(
-        frame.len() < wire::MAX_FRAME / 8,
-        "{} bytes for {N} classes",
-        frame.len()
-    );
+    let mut frames = Vec::new();
+    fcgid_core::pm::report::encode_frames(&mut frames, &report);
+    let (mut at, mut largest) = (0, 0);
+    while let Some((_, used)) = wire::Message::decode_at(&frames[at..]).unwrap() {
+        (at, largest) = (at + used, largest.max(used));
+    }
+    assert_eq!(at, frames.len());
+    assert!(largest < 4096, "{largest} bytes in one frame");
+    let frame = frames;
     eprintln!(
         "scale: {N} classes served in {pass:?}; ?auto {} bytes in {auto_time:?}, \
-         HTML {} bytes in {html_time:?}; manager's frame {} bytes",
+         HTML {} bytes in {html_time:?}; manager's frames {} bytes; {}",
         auto.len(),
         html.len(),
-        frame.len()
+        frame.len(),
+        sizes.join("; ")
     );
 }
 

@@ -117,19 +117,19 @@ fn json_and_openmetrics_without_mod_status() {
     bg.get(&httpd, "/echo.fcgi?sleep_ms=6000");
     wait_until("a busy echo process", || {
         httpd
-            .get("/fcgid-status?format=json")
+            .get("/fcgid-status?format=json&full")
             .text()
             .contains("\"state\":\"busy\"")
     });
     bg.get(&httpd, "/echo.fcgi?sleep_ms=10");
     wait_until("a waiting request", || {
         httpd
-            .get("/fcgid-status?format=json")
+            .get("/fcgid-status?format=json&full")
             .text()
             .contains("\"waiting\":1,")
     });
 
-    let res = httpd.get("/fcgid-status?format=json");
+    let res = httpd.get("/fcgid-status?format=json&full");
     assert_eq!(res.status, 200);
     assert_eq!(res.header("Content-Type"), Some("application/json"));
     let facts = python(JSON_FACTS, &res.body);
@@ -162,7 +162,7 @@ fn json_and_openmetrics_without_mod_status() {
         "busy with seconds so far: {echo}"
     );
 
-    let res = httpd.get("/fcgid-status?format=openmetrics");
+    let res = httpd.get("/fcgid-status?format=openmetrics&full");
     assert_eq!(res.status, 200);
     assert_eq!(
         res.header("Content-Type"),
@@ -211,6 +211,33 @@ fn json_and_openmetrics_without_mod_status() {
     ] {
         assert!(has_line(&found, &sample), "missing {sample:?} in\n{found}");
     }
+
+    // Without ?full: the per-class summary, no process (JSON and
+    // OpenMetrics alike), and still what a parser accepts.
+    let summary = httpd.get("/fcgid-status?format=json");
+    let facts = python(
+        JSON_FACTS
+            .replace("c[\"processes\"]", "c.get(\"processes\", [])")
+            .as_str(),
+        &summary.body,
+    );
+    assert!(has_line(&facts, "totals 2 1 1"), "{facts}");
+    assert!(
+        !facts.contains("proc "),
+        "no process in the summary: {facts}"
+    );
+    assert!(
+        !summary.text().contains("\"processes\":["),
+        "{}",
+        summary.text()
+    );
+    let summary = httpd.get("/fcgid-status?format=openmetrics");
+    let found = python(OPENMETRICS_FACTS, &summary.body);
+    assert!(
+        has_line(&found, "family fcgid_requests counter 2"),
+        "{found}"
+    );
+    assert!(!found.contains("fcgid_process_"), "{found}");
 
     // The parser is strict: the same text without its EOF is refused.
     let cut = text.trim_end_matches("# EOF\n");
@@ -356,19 +383,19 @@ fn live_page_in_headless_chromium() {
     bg.get(&httpd, "/echo.fcgi?sleep_ms=20000");
     wait_until("a busy echo process", || {
         httpd
-            .get("/fcgid-status?format=json")
+            .get("/fcgid-status?format=json&full")
             .text()
             .contains("\"state\":\"busy\"")
     });
     bg.get(&httpd, "/echo.fcgi?sleep_ms=10");
     wait_until("a waiting request", || {
         httpd
-            .get("/fcgid-status?format=json")
+            .get("/fcgid-status?format=json&full")
             .text()
             .contains("\"waiting\":1,")
     });
 
-    let url = httpd.url("/fcgid-status");
+    let url = httpd.url("/fcgid-status?full");
     screenshot(&url, "status-page-live.png", "1400,900");
     let cells = dom_cells(&url);
     let classes = rows(&cells, "classes");
@@ -501,7 +528,11 @@ fn big_report() -> fcgid_core::pm::report::StatusReport {
 fn fifty_classes_and_500_processes_stay_readable_in_chromium() {
     let rep = big_report();
     assert_eq!(rep.process_count(), 500);
-    let html = fcgid_core::status::page::render(&rep, Default::default());
+    let full = fcgid_core::status::page::Options {
+        full: true,
+        ..Default::default()
+    };
+    let html = fcgid_core::status::page::render(&rep, full);
     let file = artifacts().join("status-page-50x500.html");
     std::fs::write(&file, &html).unwrap();
     let url = format!("file://{}", file.display());

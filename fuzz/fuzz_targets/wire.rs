@@ -1,6 +1,7 @@
 //! The process manager's wire protocol (`fcgid_core::pm::wire`): frames
 //! from httpd children (Acquire, Release, StatusQuery) and from the manager
-//! (Granted, Refused, Status), fed in pieces as a socket delivers them.
+//! (Granted, Refused, CannotStart, StatusHead, StatusClass), fed in pieces as a
+//! socket delivers them.
 //!
 //! Split or whole, the same messages and the same first error come out;
 //! every decoded message encodes back to exactly the frame it came from,

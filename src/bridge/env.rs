@@ -81,21 +81,38 @@ fn env_name(name: &[u8]) -> Vec<u8> {
 /// variable name as C's `ap_create_environment` does (`X-Trace-Id` is
 /// `X_Trace_Id`), and as `HTTP_<NAME>` (upper case). A hop-by-hop header,
 /// and Connection, keep only their own name: C removes (or sets to
-/// `close`) their HTTP_ form after adding it.
-pub fn pass_headers(env: &mut Env, headers: &[(String, String)]) {
+/// `close`) their HTTP_ form after adding it. Values are bytes: a header
+/// need not be UTF-8 (Latin-1 is common), and C passes it as it came.
+pub fn pass_headers(env: &mut Env, headers: &[(String, Vec<u8>)]) {
     for (name, value) in headers {
         if name.eq_ignore_ascii_case("proxy") {
             continue;
         }
         let own = env_name(name.as_bytes());
-        set(env, &own, value.as_bytes().to_vec());
+        set(env, &own, value.clone());
         let mut cgi = b"HTTP_".to_vec();
         cgi.extend(own.to_ascii_uppercase());
         if HOP_BY_HOP.contains(&cgi.as_slice()) || cgi == b"HTTP_CONNECTION" {
             continue;
         }
-        set(env, &cgi, value.as_bytes().to_vec());
+        set(env, &cgi, value.clone());
     }
+}
+
+/// What the request's own environment (`r->subprocess_env`) must hold once
+/// PARAMS are built, as with C, which builds them in that table: an
+/// ErrorDocument or a local redirect after the app's answer sees
+/// `REDIRECT_` copies of them. These names go (the hop-by-hop variables)...
+pub const NOT_IN_REQUEST: &[&[u8]] = &HOP_BY_HOP;
+
+/// ...and these variables of `params` are set: those that are ours (an
+/// owned value: set or changed here, not httpd's as it built them), less
+/// httpd's TZ, which httpd adds to a child's environment only.
+pub fn back_to_request<'e>(params: &'e Env) -> impl Iterator<Item = (&'e [u8], &'e [u8])> {
+    params.iter().filter_map(|(k, v)| match v {
+        Cow::Owned(v) if **k != *b"TZ" => Some((&**k, v.as_slice())),
+        _ => None,
+    })
 }
 
 /// The body was read whole (de-chunked): tell the app its real length,
@@ -227,6 +244,44 @@ mod tests {
         assert_eq!(get(&e, "X_Trace_Id"), Some(&b"7"[..]), "C's spelling");
         assert_eq!(get(&e, "X-Trace-Id"), None);
         assert_eq!(get(&e, "HTTP_X_TRACE_ID"), Some(&b"7"[..]));
+    }
+
+    #[test]
+    fn a_passed_value_that_is_not_utf8_is_passed_as_is() {
+        let mut e = env(&[]);
+        pass_headers(&mut e, &[("X-Name".into(), b"\xe9t\xe9".to_vec())]);
+        assert_eq!(get(&e, "X_Name"), Some(&b"\xe9t\xe9"[..]));
+        assert_eq!(get(&e, "HTTP_X_NAME"), Some(&b"\xe9t\xe9"[..]));
+    }
+
+    #[test]
+    fn the_request_keeps_what_was_added_to_httpds_environment() {
+        let httpd: Vec<(Vec<u8>, Vec<u8>)> = [
+            ("HTTP_HOST", "x"),
+            ("HTTP_TE", "trailers"),
+            ("HTTP_CONNECTION", "keep-alive"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.as_bytes().to_vec(), v.as_bytes().to_vec()))
+        .collect();
+        // Borrowed from httpd's table, as `Request::cgi_environment` gives it.
+        let mut e: Env = httpd
+            .iter()
+            .map(|(k, v)| (Cow::Borrowed(&k[..]), Cow::Borrowed(&v[..])))
+            .collect();
+        for_cgi(&mut e);
+        pass_headers(&mut e, &[("X-Pass".into(), "1".into())]);
+        set_content_length(&mut e, 0);
+        assert!(NOT_IN_REQUEST.contains(&&b"HTTP_TE"[..]));
+        let mut set: Vec<(&[u8], &[u8])> = back_to_request(&e).collect();
+        set.sort();
+        let want: [(&[u8], &[u8]); 4] = [
+            (b"CONTENT_LENGTH", b"0"),
+            (b"HTTP_CONNECTION", b"close"),
+            (b"HTTP_X_PASS", b"1"),
+            (b"X_Pass", b"1"),
+        ];
+        assert_eq!(set, want, "httpd's own and TZ are not written back");
     }
 
     #[test]

@@ -126,14 +126,15 @@ fn connect_and_send<'l>(
     }
 }
 
-/// The request's headers that FcgidPassHeader names, with their values.
-pub fn passed_headers(req: &Request) -> Vec<(String, String)> {
+/// The request's headers that FcgidPassHeader names, with their values
+/// (bytes, UTF-8 or not).
+pub fn passed_headers(req: &Request) -> Vec<(String, Vec<u8>)> {
     req.server_config()
         .pass_headers
         .iter()
         .filter_map(|h| {
             let name = std::ffi::CString::new(h.as_str()).ok()?;
-            req.header_in(&name).map(|v| (h.clone(), v.to_string()))
+            req.header_in_bytes(&name).map(|v| (h.clone(), v.to_vec()))
         })
         .collect()
 }

@@ -7,6 +7,7 @@ use super::class::{class_for, Target};
 use super::env;
 use super::exchange::{self, Answer, Job};
 use super::loan::Loan;
+use super::timing;
 use crate::fcgi::Role;
 use crate::ffi::http_status::{HookResult, HttpStatus};
 use crate::ffi::log::Level;
@@ -163,7 +164,16 @@ pub fn handle(req: &mut Request) -> HookResult {
     if server.fix_pathinfo() {
         env::fix_pathinfo(&mut params, req.uri().unwrap_or_default());
     }
+    // As C, the request's environment holds what the app gets: an
+    // ErrorDocument after the app's answer sees REDIRECT_ copies of it.
+    for name in env::NOT_IN_REQUEST {
+        req.unset_env(name);
+    }
+    for (name, value) in env::back_to_request(&params) {
+        req.set_env_bytes(name, value);
+    }
 
+    req.set_note(timing::CLASS_NOTE, &spec.key);
     let log_stderr = exchange::stderr_logger(req);
     let job = Job {
         what: &filename,
@@ -178,14 +188,17 @@ pub fn handle(req: &mut Request) -> HookResult {
         Ok(answer) => answer,
         Err(status) => return status.into(),
     };
-    match respond(req, &mut answer, server.output_buffer_size()) {
+    let result = match respond(req, &mut answer, server.output_buffer_size()) {
         Ok(result) => result,
         Err(Failure { status, error }) => {
             // The loan is dropped unreturned: the manager stops that process.
             exchange::log_failure(req, &filename, &error);
             status
         }
-    }
+    };
+    timing::note(req, answer.loan.times());
+    timing::log_if_slow(req, answer.loan.times(), server.slow_request_log());
+    result
 }
 
 /// Has `path` an execute bit for anyone? (Which user runs it is the

@@ -1,22 +1,25 @@
 //! A process borrowed from the manager for one request.
 
+use super::timing::LoanTimes;
 use crate::ffi::http_status::HttpStatus;
 use crate::ffi::log::Level;
 use crate::ffi::request::Request;
 use crate::pm::client::{self, AcquireError, Lease};
 use crate::pm::wire::{ClassSpec, Outcome};
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// The borrowed process, given back as soon as the app has ended the
 /// request (before the client has the whole answer), so the next waiting
 /// request gets it without delay. Dropping it unreturned tells the manager
 /// the process is in an unknown state, and it is stopped.
-pub struct Loan(Option<Lease>);
+pub struct Loan(Option<Lease>, LoanTimes);
 
 impl Loan {
     /// Borrows a process of `spec`'s class, waiting up to `wait`. On failure,
-    /// logs one line naming `what` and the cause, and gives the status (503).
+    /// logs one line naming `what` and the cause, and gives the status: 500
+    /// when its program cannot be started (as C answers a failed exec),
+    /// else 503.
     pub fn borrow(
         req: &Request,
         spec: &ClassSpec,
@@ -27,14 +30,25 @@ impl Loan {
             req.log(Level::Err, "mod_fcgid: the process manager is not running");
             return Err(HttpStatus::SERVICE_UNAVAILABLE);
         };
+        let asked = Instant::now();
         match client::acquire(&pm_socket, spec, wait) {
-            Ok(lease) => Ok(Loan(Some(lease))),
+            Ok(lease) => {
+                let times = LoanTimes::new(lease.pid, asked);
+                Ok(Loan(Some(lease), times))
+            }
             Err(AcquireError::Refused(reason)) => {
                 req.log(
                     Level::Warn,
                     &format!("mod_fcgid: can't apply process slot for {what}: {reason}"),
                 );
                 Err(HttpStatus::SERVICE_UNAVAILABLE)
+            }
+            Err(AcquireError::CannotStart(reason)) => {
+                req.log(
+                    Level::Err,
+                    &format!("mod_fcgid: cannot serve {what}: {reason}"),
+                );
+                Err(HttpStatus::INTERNAL_SERVER_ERROR)
             }
             Err(e) => {
                 req.log(
@@ -52,8 +66,14 @@ impl Loan {
 
     pub fn give_back(&mut self) {
         if let Some(lease) = self.0.take() {
+            self.1.returned = Some(Instant::now());
             lease.release(Outcome::Done);
         }
+    }
+
+    /// When it was granted and given back, and its pid.
+    pub fn times(&self) -> &LoanTimes {
+        &self.1
     }
 
     /// Has the process been given back already?
@@ -65,6 +85,7 @@ impl Loan {
     /// stopped, but the manager does not count it against the app.
     pub fn give_up_client_gone(&mut self) {
         if let Some(lease) = self.0.take() {
+            self.1.returned = Some(Instant::now());
             lease.release(Outcome::ClientGone);
         }
     }

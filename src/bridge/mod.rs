@@ -10,3 +10,4 @@ pub mod exchange;
 pub mod handler;
 pub mod loan;
 pub mod retry;
+pub mod timing;

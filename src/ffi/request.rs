@@ -279,6 +279,12 @@ impl<'a> Request<'a> {
         unsafe { c_str_opt(b::apr_table_get(self.r.headers_in, name.as_ptr())) }
     }
 
+    /// A request header's value as bytes (header values need not be UTF-8).
+    pub fn header_in_bytes(&self, name: &CStr) -> Option<&[u8]> {
+        // SAFETY: as for `header_in`.
+        unsafe { c_bytes_opt(b::apr_table_get(self.r.headers_in, name.as_ptr())) }
+    }
+
     /// The CGI/1.1 environment httpd builds for this request (what mod_cgi
     /// passes), as byte pairs borrowed from the request pool.
     pub fn cgi_environment(&mut self) -> CgiEnv<'a> {
@@ -525,9 +531,46 @@ impl<'a> Request<'a> {
         };
     }
 
+    /// Sets a variable of the request's environment (any bytes; copied).
+    pub fn set_env_bytes(&mut self, name: &[u8], value: &[u8]) {
+        let pool = self.pool().as_ptr();
+        // SAFETY: apr_pstrmemdup copies each slice into the request pool,
+        // NUL-terminated; apr_table_setn keeps those copies.
+        unsafe {
+            let k = b::apr_pstrmemdup(pool, name.as_ptr().cast(), name.len());
+            let v = b::apr_pstrmemdup(pool, value.as_ptr().cast(), value.len());
+            b::apr_table_setn(self.r.subprocess_env, k, v);
+        }
+    }
+
+    /// Removes a variable from the request's environment.
+    pub fn unset_env(&mut self, name: &[u8]) {
+        let pool = self.pool().as_ptr();
+        // SAFETY: the name is copied into the request pool, NUL-terminated,
+        // and only read by apr_table_unset.
+        unsafe {
+            let k = b::apr_pstrmemdup(pool, name.as_ptr().cast(), name.len());
+            b::apr_table_unset(self.r.subprocess_env, k);
+        }
+    }
+
     pub fn set_env(&mut self, name: &str, value: &str) {
         let pool = self.pool();
         // SAFETY: both strings are copied into the request pool first.
         unsafe { b::apr_table_setn(self.r.subprocess_env, pool.strdup(name), pool.strdup(value)) }
+    }
+
+    /// Sets request note `name` (for `%{name}n` in a LogFormat).
+    pub fn set_note(&mut self, name: &CStr, value: &str) {
+        let pool = self.pool();
+        // SAFETY: both strings are copied into the request pool first.
+        unsafe { b::apr_table_setn(self.r.notes, pool.strdup_c(name), pool.strdup(value)) }
+    }
+
+    /// Request note `name`, if set.
+    pub fn note(&self, name: &CStr) -> Option<&str> {
+        // SAFETY: notes is a live table; the value lives in the request
+        // pool, borrowed with `self`.
+        unsafe { c_str_opt(b::apr_table_get(self.r.notes, name.as_ptr())) }
     }
 }

@@ -1,7 +1,8 @@
 //! `SetHandler fcgid-status`: the pools as a page of their own, JSON
 //! (`?format=json`) or OpenMetrics (`?format=openmetrics`), without
-//! mod_status. The manager's report, plus what /proc says of each process,
-//! rendered by `status`.
+//! mod_status; a per-class summary, or with `?full` every process too.
+//! The manager's report, plus what /proc says of each process, rendered
+//! by `status`.
 //!
 //! The handler works on the raw `request_rec` alone (a few fields and
 //! calls), so no `Request` borrow aliases it.
@@ -134,7 +135,12 @@ extern "C" fn handler(r: *mut b::request_rec) -> c_int {
                 };
             let (status, body) = match report {
                 Ok(mut rep) => {
-                    procfs::fill(&mut rep, units(), |p| std::fs::read_to_string(p).ok());
+                    let read = |p: &str| std::fs::read_to_string(p).ok();
+                    procfs::fill_manager(&mut rep, units(), read);
+                    // Two reads per process: only for a page that shows them.
+                    if opts.full {
+                        procfs::fill_processes(&mut rep, units(), read);
+                    }
                     (b::HTTP_OK as c_int, format.render(&rep, opts))
                 }
                 Err(e) => (b::HTTP_SERVICE_UNAVAILABLE as c_int, format.error(&e)),

@@ -38,6 +38,8 @@ pub struct Lease {
     learn: Option<(String, FastRef)>,
     pm_socket: PathBuf,
     pub proc_id: u64,
+    /// The process's pid, as the manager knows it.
+    pub pid: i32,
     pub socket: PathBuf,
 }
 
@@ -59,13 +61,15 @@ pub enum AcquireError {
     Unreachable(io::Error),
     /// The manager answered that no process could be had.
     Refused(String),
+    /// The manager answered that the class's program cannot be started.
+    CannotStart(String),
 }
 
 impl std::fmt::Display for AcquireError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             AcquireError::Unreachable(e) => write!(f, "the process manager is unreachable: {e}"),
-            AcquireError::Refused(r) => f.write_str(r),
+            AcquireError::Refused(r) | AcquireError::CannotStart(r) => f.write_str(r),
         }
     }
 }
@@ -233,6 +237,7 @@ fn claim(pm_socket: &Path, spec: &ClassSpec) -> Option<Lease> {
         // Looked up again if it is needed (rarely): no copy per request.
         pm_socket: PathBuf::new(),
         proc_id: claim.proc_id,
+        pid: claim.pid,
         socket: mapped.socket(claim.proc_id),
         how: Some(How::Claimed {
             mapped,
@@ -340,6 +345,7 @@ fn acquire_with(
     match answer {
         Message::Granted {
             proc_id,
+            pid,
             socket,
             fast,
         } => {
@@ -359,6 +365,7 @@ fn acquire_with(
                 how: Some(How::Granted(stream)),
                 pm_socket: path,
                 proc_id,
+                pid,
                 socket: PathBuf::from(OsString::from_vec(socket)),
             })
         }
@@ -366,6 +373,11 @@ fn acquire_with(
             let _ = stream.set_read_timeout(None);
             keep_idle_conn(path, stream);
             Err(AcquireError::Refused(reason))
+        }
+        Message::CannotStart { reason } => {
+            let _ = stream.set_read_timeout(None);
+            keep_idle_conn(path, stream);
+            Err(AcquireError::CannotStart(reason))
         }
         other => Err(AcquireError::Unreachable(io::Error::new(
             ErrorKind::InvalidData,
@@ -503,11 +515,29 @@ pub fn status(pm_socket: &Path) -> io::Result<super::report::StatusReport> {
     Message::StatusQuery.encode(&mut frame);
     stream.write_all(&frame)?;
     stream.set_read_timeout(Some(Duration::from_secs(5)))?;
-    match read_message(&mut stream, &mut Vec::new())? {
-        Message::Status(report) => Ok(report),
-        other => Err(io::Error::new(
-            ErrorKind::InvalidData,
-            format!("unexpected answer {other:?}"),
-        )),
+    read_report(&mut stream)
+}
+
+/// Reads the report's frames (a head, then a frame per class) until its
+/// last class; the buffer is drained once per read, not once per frame.
+fn read_report(stream: &mut UnixStream) -> io::Result<super::report::StatusReport> {
+    let invalid = |e: wire::WireError| io::Error::new(ErrorKind::InvalidData, e.to_string());
+    let mut gather = super::report::Gather::default();
+    let mut inbox = Vec::new();
+    loop {
+        let mut at = 0;
+        while let Some((msg, used)) = Message::decode_at(&inbox[at..]).map_err(invalid)? {
+            at += used;
+            if let Some(report) = gather.push(msg).map_err(invalid)? {
+                return Ok(report);
+            }
+        }
+        inbox.drain(..at);
+        if sys::read_append(stream, &mut inbox, 64 * 1024)? == 0 {
+            return Err(io::Error::new(
+                ErrorKind::UnexpectedEof,
+                "the process manager closed the connection",
+            ));
+        }
     }
 }

@@ -123,6 +123,16 @@ pub fn run(settings: DaemonSettings) -> i32 {
         }
     };
     let _ = std::fs::remove_file(&settings.socket);
+    let stale = super::ipc_dir::remove_stale_sockets(&settings.ipc_dir, sys::is_running);
+    if stale > 0 {
+        log(
+            Level::Info,
+            &format!(
+                "mod_fcgid: removed {stale} app sockets left in {} by a process manager that is gone",
+                settings.ipc_dir.display()
+            ),
+        );
+    }
     // Whoever connects here can have any command run: the httpd User only.
     let mut listener = match sys::bind_unix(&settings.socket, 0o600)
         .and_then(|l| l.set_nonblocking(true).map(|_| l))
@@ -295,10 +305,23 @@ fn write_blocking(stream: &UnixStream, rest: &[u8]) -> std::io::Result<()> {
 const SEND_BOUND: Duration = Duration::from_secs(5);
 
 /// Raises the soft descriptor limit to the hard one (every httpd thread
-/// holds a connection here); returns the limit in force.
+/// holds a connection here: systemd's soft 1024 is too few for a big
+/// host); says so with the numbers; returns the limit in force.
 fn raise_fd_limit() -> u64 {
+    let before = sys::nofile_limit().map_or(0, |(soft, _)| soft);
     match sys::raise_nofile_limit() {
-        Ok((soft, _)) => soft,
+        Ok((soft, _)) => {
+            if soft > before {
+                log(
+                    Level::Info,
+                    &format!(
+                        "mod_fcgid: process manager raised its descriptor limit from {before} \
+                         to {soft} (the hard limit); apps start with {before}"
+                    ),
+                );
+            }
+            soft
+        }
         Err(e) => {
             let soft = sys::nofile_limit().map_or(1024, |(soft, _)| soft);
             log(
@@ -634,7 +657,9 @@ impl Daemon {
             }
             Message::StatusQuery => {
                 let report = self.mgr.report(now, self.pid);
-                self.send(id, &Message::Status(report));
+                let mut frames = Vec::new();
+                super::report::encode_frames(&mut frames, &report);
+                self.send_bytes(id, &frames);
                 Vec::new()
             }
             other => {
@@ -691,19 +716,24 @@ impl Daemon {
     }
 
     fn send(&mut self, id: ConnId, msg: &Message) {
+        let mut frame = Vec::new();
+        msg.encode(&mut frame);
+        self.send_bytes(id, &frame);
+    }
+
+    /// Sends whole frames.
+    fn send_bytes(&mut self, id: ConnId, frame: &[u8]) {
         let Some(conn) = self.conns.get_mut(&id) else {
             return;
         };
-        let mut frame = Vec::new();
-        msg.encode(&mut frame);
         // The peer is waiting for exactly this frame. Grants and refusals fit
         // the socket buffer at once; a status report of thousands of classes
         // does not, and is written out blocking, its reader reading, with a
         // bound (a peer that stops reading is broken).
-        let sent = match conn.stream.write(&frame) {
+        let sent = match conn.stream.write(frame) {
             Ok(n) if n == frame.len() => Ok(()),
             Ok(n) => write_blocking(&conn.stream, &frame[n..]),
-            Err(e) if e.kind() == ErrorKind::WouldBlock => write_blocking(&conn.stream, &frame),
+            Err(e) if e.kind() == ErrorKind::WouldBlock => write_blocking(&conn.stream, frame),
             Err(e) => Err(e),
         };
         if sent.is_err() {
@@ -715,13 +745,19 @@ impl Daemon {
         self.pending.extend(acts);
         while let Some(act) = self.pending.pop_front() {
             match act {
-                Action::Spawn { proc, spec } => {
-                    let more = match self.spawn(proc, &spec) {
-                        Ok(started) => self.mgr.spawned(proc, Some(started), Instant::now()),
-                        Err(reason) => self.mgr.spawn_failed(proc, &reason, Instant::now()),
-                    };
-                    self.pending.extend(more);
-                }
+                Action::Spawn { proc, spec } => match self.spawn(proc, &spec) {
+                    Ok(started) => {
+                        let more = self.mgr.spawned(proc, Some(started), Instant::now());
+                        self.pending.extend(more);
+                    }
+                    Err(reason) => {
+                        let more = self.mgr.spawn_failed(proc, &reason, Instant::now());
+                        // Each request told logs the reason itself, with its client.
+                        if self.cannot_start(more, &reason) == 0 {
+                            log(Level::Err, &format!("mod_fcgid: {reason}"));
+                        }
+                    }
+                },
                 Action::Grant { conn, proc, socket } => {
                     if let Some(c) = self.conns.get(&conn) {
                         // Only a child we know may claim: its death must
@@ -734,6 +770,7 @@ impl Daemon {
                             conn,
                             &Message::Granted {
                                 proc_id: proc,
+                                pid: self.mgr.pid_of(proc),
                                 socket,
                                 fast,
                             },
@@ -750,7 +787,25 @@ impl Daemon {
         }
     }
 
-    /// Starts one app process; on failure, the reason (already logged).
+    /// The waiters refused because the program could not be started (their
+    /// refusal carries the spawn's `reason`) are told so: they answer 500,
+    /// not the 503 of a busy class. The other actions are queued as usual.
+    /// Returns how many were told.
+    fn cannot_start(&mut self, acts: Vec<Action>, reason: &str) -> usize {
+        let mut told = 0;
+        for act in acts {
+            match act {
+                Action::Refuse { conn, reason: r } if r == reason => {
+                    self.send(conn, &Message::CannotStart { reason: r });
+                    told += 1;
+                }
+                other => self.pending.push_back(other),
+            }
+        }
+        told
+    }
+
+    /// Starts one app process; on failure, the reason (for the log).
     fn spawn(&mut self, proc: u64, spec: &ClassSpec) -> Result<(i32, Vec<u8>), String> {
         let path = self
             .settings
@@ -759,13 +814,9 @@ impl Daemon {
         let cmd = String::from_utf8_lossy(spec.argv.first().map(Vec::as_slice).unwrap_or(b""))
             .into_owned();
         let via_suexec = (spec.uid, spec.gid) != self.suexec.user;
-        let fail = |reason: String| {
-            log(Level::Err, &format!("mod_fcgid: {reason}"));
-            Err(reason)
-        };
         let (argv, cwd) = if via_suexec {
             if !self.suexec.enabled {
-                return fail(format!(
+                return Err(format!(
                     "cannot start {cmd} as uid {} gid {}: httpd's suexec is not enabled ({})",
                     spec.uid,
                     spec.gid,
@@ -775,7 +826,7 @@ impl Daemon {
             match suexec_command(&self.suexec.bin, &spec.argv, spec.uid, spec.gid) {
                 Some(c) => c,
                 None => {
-                    return fail(format!(
+                    return Err(format!(
                         "cannot start {cmd} through suexec: its command must be an absolute path"
                     ))
                 }
@@ -852,7 +903,7 @@ impl Daemon {
                 } else {
                     String::new()
                 };
-                fail(format!("cannot start {cmd}{through}: {e}"))
+                Err(format!("cannot start {cmd}{through}: {e}"))
             }
         }
     }

@@ -5,7 +5,7 @@
 use crate::sys;
 use std::fs::{DirBuilder, File, Permissions};
 use std::io::{Error, ErrorKind, Result};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
 /// The longest name of a socket in the directory: the manager's is
@@ -88,4 +88,70 @@ fn create(dir: &Path, uid: u32, gid: u32) -> Result<()> {
         std::os::unix::fs::fchown(&d, Some(uid), Some(gid))?;
     }
     Ok(())
+}
+
+/// The manager's pid in an app socket's name ("PID-N.sock"), if it is one.
+fn socket_owner(name: &str) -> Option<i32> {
+    let (pid, rest) = name.strip_suffix(".sock")?.split_once('-')?;
+    (rest.bytes().all(|b| b.is_ascii_digit()) && !rest.is_empty())
+        .then(|| pid.parse().ok())
+        .flatten()
+}
+
+/// Removes the app sockets in `dir` left by managers that are gone (one
+/// killed with its httpd leaves them: nothing else would ever remove them).
+/// A socket of a live manager (a graceful restart's draining one) stays.
+/// Returns how many were removed.
+pub fn remove_stale_sockets(dir: &Path, manager_alive: impl Fn(i32) -> bool) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_socket()))
+        .filter(|e| {
+            e.file_name()
+                .to_str()
+                .and_then(socket_owner)
+                .is_some_and(|pid| !manager_alive(pid))
+        })
+        .filter(|e| std::fs::remove_file(e.path()).is_ok())
+        .count()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::net::UnixListener;
+
+    #[test]
+    fn app_socket_names_give_their_managers_pid() {
+        assert_eq!(socket_owner("4242-17.sock"), Some(4242));
+        assert_eq!(socket_owner("pm.sock"), None);
+        assert_eq!(socket_owner("4242-x.sock"), None);
+        assert_eq!(socket_owner("4242-17.socket"), None);
+        assert_eq!(socket_owner("a-1.sock"), None);
+    }
+
+    #[test]
+    fn only_sockets_of_gone_managers_are_removed() {
+        let dir = std::env::temp_dir().join(format!("fcgid-stale-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let names = ["100-1.sock", "100-2.sock", "200-1.sock", "pm.sock"];
+        let _listeners: Vec<UnixListener> = names
+            .iter()
+            .map(|n| UnixListener::bind(dir.join(n)).unwrap())
+            .collect();
+        // Not a socket: never touched.
+        std::fs::write(dir.join("100-3.sock"), "").unwrap();
+        assert_eq!(remove_stale_sockets(&dir, |pid| pid == 200), 2);
+        let mut left: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["100-3.sock", "200-1.sock", "pm.sock"]);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

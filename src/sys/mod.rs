@@ -12,7 +12,7 @@ mod socket;
 pub use fd::{drain_pipe, read_append, read_retrying};
 pub use poll::{poll_readable, readable_now, wait_io, Poller};
 pub use process::{
-    die_with_parent, euid, exit_now, fork_process, getpid, is_alive, is_root,
+    die_with_parent, euid, exit_now, fork_process, getpid, is_alive, is_root, is_running,
     keep_caps_across_setuid, keep_only_kill, nofile_limit, own_process_group, pidfd_open,
     raise_nofile_limit, reap_any, signal_group, spawn_app, uids, AppCommand, Exit,
 };

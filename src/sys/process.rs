@@ -286,6 +286,20 @@ pub fn is_alive(pid: i32) -> bool {
     pid > 0 && unsafe { libc::kill(pid, 0) } == 0
 }
 
+/// Is process `pid` running, not a zombie (a dead process that its parent
+/// has not reaped yet, which may be long where PID 1 reaps late)?
+pub fn is_running(pid: i32) -> bool {
+    if !is_alive(pid) {
+        return false;
+    }
+    // The state follows the command name, which is in parentheses.
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |stat| {
+        stat.rfind(')')
+            .and_then(|i| stat[i + 1..].split_whitespace().next())
+            .is_none_or(|state| state != "Z")
+    })
+}
+
 /// A descriptor that becomes readable when process `pid` exits
 /// (pidfd_open, Linux 5.3 and later).
 pub fn pidfd_open(pid: i32) -> io::Result<OwnedFd> {

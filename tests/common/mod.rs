@@ -470,11 +470,13 @@ impl Httpd {
         s.write_all(&frame).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
         let mut inbox = Vec::new();
-        let mut buf = [0u8; 4096];
+        let mut buf = [0u8; 65536];
+        let mut gather = fcgid_core::pm::report::Gather::default();
         loop {
-            if let Some(wire::Message::Status(report)) = wire::Message::decode(&mut inbox).unwrap()
-            {
-                return report;
+            while let Some(msg) = wire::Message::decode(&mut inbox).unwrap() {
+                if let Some(report) = gather.push(msg).unwrap() {
+                    return report;
+                }
             }
             let n = s.read(&mut buf).unwrap();
             assert!(n > 0, "manager closed the status connection");

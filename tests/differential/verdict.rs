@@ -126,7 +126,7 @@ pub fn check(
                 "{table} row `{}` shows in no case any more: remove it{}",
                 row.name,
                 if *table == "KNOWN" {
-                    " (and its line in docs/differences.md)"
+                    " (and its line in docs/differences.md and README.md)"
                 } else {
                     ""
                 }

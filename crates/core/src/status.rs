@@ -14,7 +14,7 @@ pub mod page;
 pub mod procfs;
 
 use crate::pm::policy::ExitReason;
-use crate::pm::report::{ClassReport, Phase, StatusReport};
+use crate::pm::report::{ClassReport, Phase, ProcessReport, StatusReport};
 use std::fmt::Write;
 use std::time::Duration;
 
@@ -54,8 +54,8 @@ impl Format {
     pub fn render(self, rep: &StatusReport, opts: page::Options) -> String {
         match self {
             Format::Html => page::render(rep, opts),
-            Format::Json => json::render(rep),
-            Format::OpenMetrics => openmetrics::render(rep),
+            Format::Json => json::render(rep, opts.full),
+            Format::OpenMetrics => openmetrics::render(rep, opts.full),
         }
     }
 
@@ -76,8 +76,10 @@ impl Format {
 }
 
 /// The status handler's query string: `format=html|json|openmetrics`
-/// (default html) and `refresh=N` (seconds, for the page). Other keys
-/// are ignored; an unknown format is an error naming the ones there are.
+/// (default html), `full` (every process, not only the per-class
+/// summary: PHP-FPM's word) and `refresh=N` (seconds, for the page).
+/// Other keys are ignored; an unknown format is an error naming the
+/// ones there are.
 pub fn parse_query(args: Option<&str>) -> Result<(Format, page::Options), String> {
     let mut format = Format::Html;
     let mut opts = page::Options::default();
@@ -98,6 +100,7 @@ pub fn parse_query(args: Option<&str>) -> Result<(Format, page::Options), String
                 }
             }
             "refresh" => opts.refresh = v.parse().ok().filter(|n| *n > 0),
+            "full" => opts.full = true,
             _ => {}
         }
     }
@@ -166,16 +169,31 @@ pub(crate) fn basename(path: &str) -> &str {
     path.rsplit('/').next().unwrap_or(path)
 }
 
+/// Where a process's row goes in its class's table, as C orders them:
+/// ready ones first, then working, then exiting.
+fn row_rank(phase: Phase) -> u8 {
+    match phase {
+        Phase::Idle | Phase::Starting => 0,
+        Phase::Busy => 1,
+        Phase::Stopping(_) => 2,
+    }
+}
+
 /// C mod_fcgid's section: the total, then per class with processes a
-/// heading and a table of Pid, Active, Idle, Accesses and State.
+/// heading and a table of Pid, Active, Idle, Accesses and State. Classes
+/// come in C's order (by executable path, then command line), so a page
+/// reads the same from one refresh to the next.
 fn c_section(rep: &StatusReport, out: &mut String) {
     out.push_str("<hr />\n<h1>mod_fcgid status:</h1>\n");
     let _ = writeln!(out, "Total FastCGI processes: {}", rep.process_count());
-    let with_procs: Vec<&ClassReport> = rep
+    let mut with_procs: Vec<&ClassReport> = rep
         .classes
         .iter()
         .filter(|c| !c.processes.is_empty())
         .collect();
+    with_procs.sort_by(|a, b| {
+        (&a.executable, &a.command_line, &a.key).cmp(&(&b.executable, &b.command_line, &b.key))
+    });
     for c in &with_procs {
         let _ = write!(
             out,
@@ -187,7 +205,9 @@ fn c_section(rep: &StatusReport, out: &mut String) {
             "<table border=\"0\"><tr><th>Pid</th><th>Active</th><th>Idle</th>\
              <th>Accesses</th><th>State</th></tr>\n",
         );
-        for p in &c.processes {
+        let mut rows: Vec<&ProcessReport> = c.processes.iter().collect();
+        rows.sort_by_key(|p| row_rank(p.phase));
+        for p in rows {
             let _ = write!(
                 out,
                 "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
@@ -261,7 +281,7 @@ pub fn html(rep: &StatusReport) -> String {
 #[cfg(test)]
 pub(crate) mod sample {
     use super::*;
-    use crate::pm::report::{ProcessReport, Refusal, Usage, WaitStats};
+    use crate::pm::report::{Refusal, Usage, WaitStats};
 
     /// A process still starting (no pid yet), for class 2.
     pub fn starting() -> ProcessReport {
@@ -337,7 +357,19 @@ mod tests {
         assert_eq!(parse_query(None).unwrap().0, Format::Html);
         assert_eq!(parse_query(Some("format=json")).unwrap().0, Format::Json);
         let (f, o) = parse_query(Some("refresh=5&format=openmetrics")).unwrap();
-        assert_eq!((f, o.refresh), (Format::OpenMetrics, Some(5)));
+        assert_eq!(
+            (f, o.refresh, o.full),
+            (Format::OpenMetrics, Some(5), false)
+        );
+        for q in [
+            "full",
+            "format=json&full",
+            "full=1&format=json",
+            "full&refresh=2",
+        ] {
+            assert!(parse_query(Some(q)).unwrap().1.full, "{q}");
+        }
+        assert!(!parse_query(Some("fully")).unwrap().1.full);
         assert!(parse_query(Some("format=xml"))
             .unwrap_err()
             .contains("\"xml\""));
@@ -374,6 +406,24 @@ mod tests {
             !auto.contains("77"),
             "the manager's pid is not a pool figure"
         );
+    }
+
+    #[test]
+    fn html_orders_classes_and_rows_as_c() {
+        let mut rep = report();
+        let mut b = rep.classes[0].clone();
+        b.executable = "/srv/0-first.fcgi".into();
+        b.command_line = "/srv/0-first.fcgi".into();
+        b.key = "8:9|/srv/0-first.fcgi".into();
+        rep.classes.push(b);
+        let html = html(&rep);
+        let first = html.find("<b>Process: 0-first.fcgi</b>").unwrap();
+        let second = html.find("<b>Process: a.fcgi</b>").unwrap();
+        assert!(first < second, "by executable path: {html}");
+        let table = &html[second..];
+        let at = |w: &str| table.find(w).unwrap();
+        assert!(at("<td>Ready</td>") < at("<td>Working</td>"), "{table}");
+        assert!(at("<td>Working</td>") < at("<td>Exiting("), "{table}");
     }
 
     #[test]

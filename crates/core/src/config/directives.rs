@@ -339,7 +339,7 @@ mod tests {
     }
 
     /// Directives of ours that C does not have.
-    const OURS_ONLY: &[&str] = &["FcgidProcessWaitTimeout"];
+    const OURS_ONLY: &[&str] = &["FcgidProcessWaitTimeout", "FcgidSlowRequestLog"];
 
     #[test]
     fn table_has_exactly_the_c_names_plus_ours() {

@@ -142,6 +142,12 @@ server_scalars! {
     max_request_len: u64 = default::MAX_REQUEST_LEN, values::off_bytes,
         c"FcgidMaxRequestLen" [c"MaxRequestLen"] Server One "bytes"
         c"refuse request bodies longer than this (default 131072)";
+    /// Ours, not in C: a request that spends longer than this in mod_fcgid
+    /// (waiting for a process plus the app's time) gets one warn line;
+    /// zero is off.
+    slow_request_log: Duration = Duration::ZERO, values::off_or_time,
+        c"FcgidSlowRequestLog" [] Server One "Off|seconds|NNNms"
+        c"log one warn line for each request slower than this (wait plus app); Off by default";
     output_buffer_size: usize = default::OUTPUT_BUFFER_SIZE, values::buffer_bytes,
         c"FcgidOutputBufferSize" [c"OutputBufferSize"] Server One "bytes"
         c"response bytes gathered from the application before passing them on (default 65536)";

@@ -61,6 +61,7 @@ fn every_server_setting_is_applied() {
         &["FcgidMaxRequestInMem", "28"],
         &["FcgidMaxRequestLen", "10000000000"],
         &["FcgidOutputBufferSize", "30"],
+        &["FcgidSlowRequestLog", "1500ms"],
         &["FcgidInitialEnv", "PHPRC", "/etc/php"],
         &["FcgidInitialEnv", "EMPTY"],
         &["FcgidPassHeader", "Authorization"],
@@ -90,6 +91,7 @@ fn every_server_setting_is_applied() {
     assert_eq!(c.max_request_in_mem(), 28);
     assert_eq!(c.max_request_len(), 10_000_000_000);
     assert_eq!(c.output_buffer_size(), 30);
+    assert_eq!(c.slow_request_log(), Duration::from_millis(1500));
     let env = [("PHPRC", "/etc/php"), ("EMPTY", "")].map(|(n, v)| (n.to_string(), v.to_string()));
     assert_eq!(c.initial_env, env);
     assert_eq!(c.pass_headers, ["Authorization"]);
@@ -293,4 +295,26 @@ fn every_directive_is_accepted_by_its_own_config() {
         };
         assert_eq!(result, Ok(()), "{}", d.name());
     }
+}
+
+#[test]
+fn slow_request_log_is_off_by_default_and_a_vhost_may_set_or_switch_it_off() {
+    assert_eq!(ServerConfig::default().slow_request_log(), Duration::ZERO);
+    let main = server(&[&["FcgidSlowRequestLog", "2"]]).unwrap();
+    assert_eq!(main.slow_request_log(), secs(2));
+    let off = server(&[&["FcgidSlowRequestLog", "Off"]]).unwrap();
+    assert_eq!(
+        ServerConfig::merge(&main, &off).slow_request_log(),
+        Duration::ZERO,
+        "a vhost's Off wins over the main server's threshold"
+    );
+    let unset = ServerConfig::default();
+    assert_eq!(
+        ServerConfig::merge(&main, &unset).slow_request_log(),
+        secs(2)
+    );
+    let d = lookup("FcgidSlowRequestLog").unwrap();
+    assert_eq!(d.scope, Scope::Server, "server and virtual host");
+    let err = server(&[&["FcgidSlowRequestLog", "soon"]]).unwrap_err();
+    assert!(err.starts_with("FcgidSlowRequestLog: 'soon'"), "{err}");
 }

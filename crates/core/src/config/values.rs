@@ -109,9 +109,50 @@ pub fn number_or_flag(directive: &str, word: &str) -> Result<bool, String> {
     whole_number(directive, word, " (or On/Off)", INT_MAX).map(|n| n != 0)
 }
 
+/// A time threshold that can be switched off: `Off` (zero), whole seconds
+/// (`2`, as mod_fcgid's other times), or with httpd's units `ms` or `s`
+/// (`500ms`, `2s`).
+pub fn off_or_time(directive: &str, word: &str) -> Result<Duration, String> {
+    if word.eq_ignore_ascii_case("off") {
+        return Ok(Duration::ZERO);
+    }
+    let (digits, unit_ms) = if let Some(n) = word.strip_suffix("ms") {
+        (n, 1)
+    } else if let Some(n) = word.strip_suffix('s') {
+        (n, 1000)
+    } else {
+        (word, 1000)
+    };
+    let n = whole_number(directive, digits, "", INT_MAX).map_err(|_| {
+        format!("{directive}: '{word}' is not Off, whole seconds (2, 2s) or milliseconds (500ms)")
+    })?;
+    Ok(Duration::from_millis(n * unit_ms))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn off_or_time_takes_off_seconds_and_milliseconds() {
+        assert_eq!(off_or_time("S", "Off"), Ok(Duration::ZERO));
+        assert_eq!(off_or_time("S", "off"), Ok(Duration::ZERO));
+        assert_eq!(off_or_time("S", "0"), Ok(Duration::ZERO));
+        assert_eq!(off_or_time("S", "2"), Ok(Duration::from_secs(2)));
+        assert_eq!(off_or_time("S", "2s"), Ok(Duration::from_secs(2)));
+        assert_eq!(off_or_time("S", "500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(
+            off_or_time("S", "2147483647s"),
+            Ok(Duration::from_secs(INT_MAX))
+        );
+        for bad in [
+            "", "ms", "s", "1.5s", "-1", "2 s", "2m", "2h", "abc", "2sms",
+        ] {
+            let err = off_or_time("FcgidSlowRequestLog", bad).unwrap_err();
+            assert!(err.starts_with("FcgidSlowRequestLog: "), "{err}");
+            assert!(err.contains(&format!("'{bad}'")), "{err}");
+        }
+    }
 
     #[test]
     fn seconds_accepts_whole_numbers() {

@@ -224,10 +224,58 @@ fn get_reason(r: &mut Reader) -> Result<ExitReason, WireError> {
         .ok_or(WireError("unknown exit reason"))
 }
 
-pub(super) fn encode(w: &mut Writer, rep: &StatusReport) {
-    w.u32(rep.manager_pid as u32);
-    w.u32(rep.classes.len() as u32);
+/// Appends `rep` as frames: its head, then one frame per class.
+pub fn encode_frames(dst: &mut Vec<u8>, rep: &StatusReport) {
+    use super::wire::Message;
+    Message::StatusHead {
+        manager_pid: rep.manager_pid,
+        classes: rep.classes.len() as u32,
+    }
+    .encode(dst);
     for c in &rep.classes {
+        super::wire::encode_status_class(dst, c);
+    }
+}
+
+/// Puts a report together from its frames, as they are decoded.
+#[derive(Debug, Default)]
+pub struct Gather {
+    report: StatusReport,
+    /// Classes the head announced; None before the head.
+    expected: Option<usize>,
+}
+
+impl Gather {
+    /// Takes the next message; the whole report once its last class is in.
+    pub fn push(&mut self, msg: super::wire::Message) -> Result<Option<StatusReport>, WireError> {
+        use super::wire::Message;
+        match (msg, self.expected) {
+            (
+                Message::StatusHead {
+                    manager_pid,
+                    classes,
+                },
+                None,
+            ) => {
+                self.report.manager_pid = manager_pid;
+                self.expected = Some(classes as usize);
+                self.report.classes.reserve((classes as usize).min(1 << 16));
+            }
+            (Message::StatusClass(c), Some(n)) if self.report.classes.len() < n => {
+                self.report.classes.push(*c);
+            }
+            _ => return Err(WireError("status frames out of order")),
+        }
+        if self.expected == Some(self.report.classes.len()) {
+            self.expected = None;
+            return Ok(Some(std::mem::take(&mut self.report)));
+        }
+        Ok(None)
+    }
+}
+
+pub(super) fn encode_class(w: &mut Writer, c: &ClassReport) {
+    {
         w.bytes(c.key.as_bytes());
         w.bytes(c.command_line.as_bytes());
         w.bytes(c.executable.as_bytes());
@@ -290,11 +338,8 @@ pub(super) fn encode(w: &mut Writer, rep: &StatusReport) {
     }
 }
 
-pub(super) fn decode(r: &mut Reader) -> Result<StatusReport, WireError> {
-    let manager_pid = r.u32()? as i32;
-    let n = r.u32()? as usize;
-    let mut classes = Vec::with_capacity(n.min(4096));
-    for _ in 0..n {
+pub(super) fn decode_class(r: &mut Reader) -> Result<ClassReport, WireError> {
+    {
         let key = r.string()?;
         let command_line = r.string()?;
         let executable = r.string()?;
@@ -368,7 +413,7 @@ pub(super) fn decode(r: &mut Reader) -> Result<StatusReport, WireError> {
                 usage,
             });
         }
-        classes.push(ClassReport {
+        Ok(ClassReport {
             key,
             command_line,
             executable,
@@ -382,13 +427,8 @@ pub(super) fn decode(r: &mut Reader) -> Result<StatusReport, WireError> {
             queue,
             wait,
             processes,
-        });
+        })
     }
-    Ok(StatusReport {
-        manager_pid,
-        manager_uptime: None,
-        classes,
-    })
 }
 
 #[cfg(test)]
@@ -442,12 +482,78 @@ mod tests {
                 ..Default::default()
             }],
         };
+        assert_eq!(through_frames(&rep), rep);
+    }
+
+    /// Encodes `rep` as frames and gathers it back.
+    fn through_frames(rep: &StatusReport) -> StatusReport {
         use super::super::wire::Message;
-        let mut frame = Vec::new();
-        Message::Status(rep.clone()).encode(&mut frame);
-        assert_eq!(
-            Message::decode(&mut frame).unwrap(),
-            Some(Message::Status(rep))
+        let mut frames = Vec::new();
+        encode_frames(&mut frames, rep);
+        let mut gather = Gather::default();
+        let mut at = 0;
+        while let Some((msg, used)) = Message::decode_at(&frames[at..]).unwrap() {
+            at += used;
+            if let Some(done) = gather.push(msg).unwrap() {
+                assert_eq!(at, frames.len(), "the report ends with its last class");
+                return done;
+            }
+        }
+        panic!("the report never ended");
+    }
+
+    #[test]
+    fn a_report_of_any_size_travels_in_frames_of_one_class() {
+        use super::super::wire::{Message, MAX_FRAME};
+        let class = |i: usize| ClassReport {
+            key: format!("{i}|/srv/site{i:05}.fcgi|localhost:80|33:33"),
+            command_line: format!("/usr/bin/php-cgi /srv/www/site{i:05}/public_html/index.php"),
+            executable: "/usr/bin/php-cgi".into(),
+            processes: vec![ProcessReport::default(); 3],
+            ..Default::default()
+        };
+        let rep = StatusReport {
+            manager_pid: 9,
+            manager_uptime: None,
+            classes: (0..50_000).map(class).collect(),
+        };
+        let mut frames = Vec::new();
+        encode_frames(&mut frames, &rep);
+        let mut at = 0;
+        let mut largest = 0;
+        while let Some((_, used)) = Message::decode_at(&frames[at..]).unwrap() {
+            largest = largest.max(used);
+            at += used;
+        }
+        assert_eq!(at, frames.len());
+        assert!(largest < 1024, "{largest} bytes: one class a frame");
+        assert!(frames.len() > MAX_FRAME, "{} bytes in all", frames.len());
+        assert_eq!(through_frames(&rep), rep);
+        let empty = StatusReport {
+            manager_pid: 3,
+            ..Default::default()
+        };
+        assert_eq!(through_frames(&empty), empty, "no class: the head alone");
+    }
+
+    #[test]
+    fn gather_refuses_frames_out_of_order() {
+        use super::super::wire::Message;
+        let class = || Message::StatusClass(Box::default());
+        assert!(
+            Gather::default().push(class()).is_err(),
+            "a class before the head"
         );
+        let mut g = Gather::default();
+        let head = |n| Message::StatusHead {
+            manager_pid: 1,
+            classes: n,
+        };
+        assert_eq!(g.push(head(2)).unwrap(), None);
+        assert!(g.push(head(2)).is_err(), "a second head");
+        let mut g = Gather::default();
+        g.push(head(1)).unwrap();
+        assert!(g.push(class()).unwrap().is_some());
+        assert!(g.push(Message::StatusQuery).is_err());
     }
 }

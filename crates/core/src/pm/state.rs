@@ -479,6 +479,11 @@ impl Manager {
         self.procs.len() as u32
     }
 
+    /// The pid of process `proc` (0 while it is starting or unknown).
+    pub fn pid_of(&self, proc: ProcId) -> i32 {
+        self.procs.get(&proc).map_or(0, |p| p.pid)
+    }
+
     pub fn busy_count(&self) -> u32 {
         self.lent.len() as u32
     }
@@ -876,6 +881,9 @@ impl Manager {
             Some((pid, socket)) => {
                 p.pid = pid;
                 p.socket = socket;
+                if let Some(slot) = p.slot {
+                    self.table.set_app_pid(slot, pid);
+                }
                 self.by_pid.insert(pid, proc);
                 // A stopping one now has a pid, hence a grace timer.
                 self.touch(&key);
@@ -1569,7 +1577,7 @@ impl Manager {
                         .iter()
                         .map(|w| now.saturating_duration_since(w.since))
                         .collect(),
-                    wait: c.wait,
+                    wait: self.waits(c),
                     processes: c
                         .procs
                         .iter()
@@ -1622,6 +1630,18 @@ impl Manager {
             manager_uptime: None,
             classes,
         }
+    }
+
+    /// How long requests of a class waited: those served here, and those
+    /// that claimed from the table (they waited for nobody: 0).
+    fn waits(&self, c: &Class) -> WaitStats {
+        let mut w = c.wait;
+        if let Some(entry) = c.entry {
+            let claims = self.table.claims(entry);
+            w.count += claims;
+            w.buckets[0] += claims;
+        }
+        w
     }
 
     /// Requests a class has served: of its gone processes and of the

@@ -143,6 +143,9 @@ fn a_claim_and_release_through_the_table_shows_on_the_status_and_counts() {
     assert_eq!(v.pids, vec![(100, "idle", 2)]);
     let report = r.m.report(r.at(secs(3)), 1);
     assert_eq!(report.classes[0].requests, 2);
+    // One grant (waited 0 s here) and one claim (waited for nobody).
+    assert_eq!(report.classes[0].wait.count, 2);
+    assert_eq!(report.classes[0].wait.buckets[0], 2);
     r.m.check_indexes();
 }
 

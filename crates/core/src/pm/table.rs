@@ -55,9 +55,11 @@ const HEADER_WORDS: usize = H_PREFIX + PREFIX_MAX / 8;
 /// over): claim nothing from it any more.
 const FLAG_CLOSED: u64 = 1;
 
-const CLASS_WORDS: usize = 2;
+const CLASS_WORDS: usize = 3;
 const C_HEAD: usize = 0;
 const C_WAITING: usize = 1;
+/// Claims made from the table (the status page counts them as waits of 0).
+const C_CLAIMS: usize = 2;
 
 const SLOT_WORDS: usize = 16;
 const S_WORD: usize = 0;
@@ -67,7 +69,9 @@ const S_SINCE: usize = 3;
 const S_NEXT: usize = 4;
 const S_SEQ: usize = 5;
 const S_INFO_LEN: usize = 6;
-const S_INFO: usize = 7;
+/// The app process's pid (for the request's log notes).
+const S_APP_PID: usize = 7;
+const S_INFO: usize = 8;
 /// Bytes kept of the current request ("METHOD URI").
 pub const INFO_MAX: usize = (SLOT_WORDS - S_INFO) * 8;
 
@@ -179,6 +183,8 @@ pub struct Claim {
     pub slot: u32,
     pub word: u64,
     pub proc_id: u64,
+    /// The app process's pid.
+    pub pid: i32,
 }
 
 /// Why a claim found nothing.
@@ -354,10 +360,12 @@ impl Table {
                     .is_ok()
                 {
                     self.slot_word(slot, S_SINCE).store(now_ns, Relaxed);
+                    self.class_word(class, C_CLAIMS).fetch_add(1, Relaxed);
                     return Ok(Claim {
                         slot,
                         word: busy,
                         proc_id: self.slot_word(slot, S_PROC).load(Relaxed),
+                        pid: self.slot_word(slot, S_APP_PID).load(Relaxed) as i32,
                     });
                 }
             }
@@ -470,10 +478,17 @@ impl Table {
         let w = Word::unpack(self.slot_word(slot, S_WORD).load(Acquire));
         debug_assert_eq!(w.state, SlotState::Free);
         self.slot_word(slot, S_PROC).store(proc, Relaxed);
+        self.slot_word(slot, S_APP_PID).store(0, Relaxed);
         self.slot_word(slot, S_REQUESTS).store(0, Relaxed);
         self.slot_word(slot, S_INFO_LEN).store(0, Relaxed);
         self.slot_word(slot, S_WORD)
             .store(w.with(SlotState::Held, 0).pack(), Release);
+    }
+
+    /// The app process in a Held slot has started as `pid`.
+    pub fn set_app_pid(&self, slot: u32, pid: i32) {
+        self.slot_word(slot, S_APP_PID)
+            .store(pid as u32 as u64, Relaxed);
     }
 
     /// Makes a Held slot claimable by class generation `stamp`.
@@ -582,6 +597,11 @@ impl Table {
 
     pub fn server_waiting(&self) -> u64 {
         self.w(H_SERVER_WAITING).load(SeqCst)
+    }
+
+    /// Claims made from the table for class `class`.
+    pub fn claims(&self, class: u32) -> u64 {
+        self.class_word(class, C_CLAIMS).load(Relaxed)
     }
 
     pub fn waiting(&self, class: u32) -> u64 {

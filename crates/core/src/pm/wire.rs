@@ -4,7 +4,7 @@
 
 use super::allow::AllowList;
 use super::policy::GlobalLimits;
-pub use super::report::StatusReport;
+pub use super::report::{ClassReport, StatusReport};
 use std::time::Duration;
 
 /// Everything the manager needs to identify a class and spawn its processes.
@@ -58,15 +58,21 @@ pub enum Outcome {
 pub enum Message {
     /// child -> PM: lend me a process of this class; wait at most `wait`.
     Acquire { spec: ClassSpec, wait: Duration },
-    /// PM -> child: use the process listening at `socket`. `fast` tells
-    /// how to claim this class's idle processes from the shared table.
+    /// PM -> child: use the process listening at `socket` (its pid `pid`,
+    /// for the request's log notes). `fast` tells how to claim this
+    /// class's idle processes from the shared table.
     Granted {
         proc_id: u64,
+        pid: i32,
         socket: Vec<u8>,
         fast: Option<FastRef>,
     },
     /// PM -> child: no process could be had; `reason` is for the log.
     Refused { reason: String },
+    /// PM -> child: the class's program cannot be started at all (it
+    /// cannot be executed, suexec is off): a fault of the configuration or
+    /// the file, not of load, so the request gets 500, not 503.
+    CannotStart { reason: String },
     /// child -> PM: the lent process is back.
     Release { proc_id: u64, outcome: Outcome },
     /// httpd parent -> PM: a new configuration's server-wide limits (a
@@ -89,8 +95,11 @@ pub enum Message {
     Nudge { table: u64, class: u32 },
     /// anyone -> PM: describe the pools.
     StatusQuery,
-    /// PM -> asker: the description.
-    Status(StatusReport),
+    /// PM -> asker: the description's head (how many classes follow)...
+    StatusHead { manager_pid: i32, classes: u32 },
+    /// ... then each class in a frame of its own, so no frame grows with
+    /// the number of classes (`report::encode_frames`, `report::Gather`).
+    StatusClass(Box<ClassReport>),
 }
 
 const ACQUIRE: u8 = 1;
@@ -98,10 +107,13 @@ const GRANTED: u8 = 2;
 const REFUSED: u8 = 3;
 const RELEASE: u8 = 4;
 const STATUS_QUERY: u8 = 5;
-const STATUS: u8 = 6;
+// 6 was the whole report in one frame.
 const RECONFIGURE: u8 = 7;
-const HAND_BACK: u8 = 8;
-const NUDGE: u8 = 9;
+const STATUS_HEAD: u8 = 8;
+const STATUS_CLASS: u8 = 9;
+const CANNOT_START: u8 = 10;
+const HAND_BACK: u8 = 11;
+const NUDGE: u8 = 12;
 
 /// A frame larger than this is refused: it can only be corruption.
 pub const MAX_FRAME: usize = 16 * 1024 * 1024;
@@ -191,6 +203,15 @@ pub fn encode_acquire(dst: &mut Vec<u8>, spec: &ClassSpec, wait: Duration) {
     frame(dst, |w| acquire_body(w, spec, wait));
 }
 
+/// A StatusClass frame from a borrowed class (the manager's report is
+/// encoded class by class, without copies).
+pub fn encode_status_class(dst: &mut Vec<u8>, class: &ClassReport) {
+    frame(dst, |w| {
+        w.u8(STATUS_CLASS);
+        super::report::encode_class(w, class);
+    });
+}
+
 fn acquire_body(w: &mut Writer, spec: &ClassSpec, wait: Duration) {
     w.u8(ACQUIRE);
     w.millis(wait);
@@ -239,11 +260,13 @@ impl Message {
             Message::Acquire { spec, wait } => acquire_body(w, spec, *wait),
             Message::Granted {
                 proc_id,
+                pid,
                 socket,
                 fast,
             } => {
                 w.u8(GRANTED);
                 w.u64(*proc_id);
+                w.u32(*pid as u32);
                 w.bytes(socket);
                 match fast {
                     None => w.u8(0),
@@ -276,6 +299,10 @@ impl Message {
                 w.u8(REFUSED);
                 w.bytes(reason.as_bytes());
             }
+            Message::CannotStart { reason } => {
+                w.u8(CANNOT_START);
+                w.bytes(reason.as_bytes());
+            }
             Message::Release { proc_id, outcome } => {
                 w.u8(RELEASE);
                 w.u64(*proc_id);
@@ -301,15 +328,34 @@ impl Message {
                 }
             }
             Message::StatusQuery => w.u8(STATUS_QUERY),
-            Message::Status(report) => {
-                w.u8(STATUS);
-                super::report::encode(w, report);
+            Message::StatusHead {
+                manager_pid,
+                classes,
+            } => {
+                w.u8(STATUS_HEAD);
+                w.u32(*manager_pid as u32);
+                w.u32(*classes);
+            }
+            Message::StatusClass(class) => {
+                w.u8(STATUS_CLASS);
+                super::report::encode_class(w, class);
             }
         }
     }
 
     /// Takes one complete frame off the front of `buf`, if there is one.
     pub fn decode(buf: &mut Vec<u8>) -> Result<Option<Message>, WireError> {
+        let Some((msg, used)) = Self::decode_at(buf)? else {
+            return Ok(None);
+        };
+        buf.drain(..used);
+        Ok(Some(msg))
+    }
+
+    /// The complete frame at the front of `buf`, if there is one, and its
+    /// length: a reader of many frames takes them at an offset and drains
+    /// its buffer once, not once per frame.
+    pub fn decode_at(buf: &[u8]) -> Result<Option<(Message, usize)>, WireError> {
         if buf.len() < 4 {
             return Ok(None);
         }
@@ -320,9 +366,7 @@ impl Message {
         if buf.len() < 4 + len {
             return Ok(None);
         }
-        let msg = Self::parse(&buf[4..4 + len])?;
-        buf.drain(..4 + len);
-        Ok(Some(msg))
+        Ok(Some((Self::parse(&buf[4..4 + len])?, 4 + len)))
     }
 
     fn parse(body: &[u8]) -> Result<Message, WireError> {
@@ -362,6 +406,7 @@ impl Message {
             }
             GRANTED => Message::Granted {
                 proc_id: r.u64()?,
+                pid: r.u32()? as i32,
                 socket: r.bytes()?,
                 fast: match r.u8()? {
                     0 => None,
@@ -384,6 +429,9 @@ impl Message {
                 class: r.u32()?,
             },
             REFUSED => Message::Refused {
+                reason: r.string()?,
+            },
+            CANNOT_START => Message::CannotStart {
                 reason: r.string()?,
             },
             RELEASE => Message::Release {
@@ -420,7 +468,11 @@ impl Message {
                 Message::Reconfigure { global, allow }
             }
             STATUS_QUERY => Message::StatusQuery,
-            STATUS => Message::Status(super::report::decode(&mut r)?),
+            STATUS_HEAD => Message::StatusHead {
+                manager_pid: r.u32()? as i32,
+                classes: r.u32()?,
+            },
+            STATUS_CLASS => Message::StatusClass(Box::new(super::report::decode_class(&mut r)?)),
             _ => return Err(WireError("unknown message kind")),
         };
         if !r.0.is_empty() {

@@ -34,11 +34,13 @@ fn all_messages() -> Vec<Message> {
         },
         Message::Granted {
             proc_id: 7,
+            pid: 4321,
             socket: b"/run/fcgid/1-7.sock".to_vec(),
             fast: None,
         },
         Message::Granted {
             proc_id: 8,
+            pid: 4322,
             socket: b"/run/fcgid/1-8.sock".to_vec(),
             fast: Some(FastRef {
                 table: 99,
@@ -58,6 +60,9 @@ fn all_messages() -> Vec<Message> {
         },
         Message::Refused {
             reason: "class at FcgidMaxProcessesPerClass 4".into(),
+        },
+        Message::CannotStart {
+            reason: "cannot execute /srv/app.fcgi: Permission denied".into(),
         },
         Message::Release {
             proc_id: 7,
@@ -83,30 +88,30 @@ fn all_messages() -> Vec<Message> {
             },
         },
         Message::StatusQuery,
-        Message::Status(super::report::StatusReport {
+        Message::StatusHead {
             manager_pid: 12,
-            classes: vec![super::report::ClassReport {
-                key: "k".into(),
-                command_line: "/usr/bin/php-cgi /srv/a.php".into(),
-                executable: "/usr/bin/php-cgi".into(),
-                waiting: 1,
-                spawns: 2,
-                requests: 3,
-                spawn_score: 4,
-                failed_starts: 5,
-                exits: vec![(super::policy::ExitReason::ClientAbort, 6)],
-                processes: vec![super::report::ProcessReport {
-                    pid: 99,
-                    phase: super::report::Phase::Stopping(super::policy::ExitReason::IdleTimeout),
-                    requests: 7,
-                    age: Duration::from_millis(8000),
-                    since_last_request: Duration::from_millis(900),
-                    ..Default::default()
-                }],
+            classes: 1,
+        },
+        Message::StatusClass(Box::new(super::report::ClassReport {
+            key: "k".into(),
+            command_line: "/usr/bin/php-cgi /srv/a.php".into(),
+            executable: "/usr/bin/php-cgi".into(),
+            waiting: 1,
+            spawns: 2,
+            requests: 3,
+            spawn_score: 4,
+            failed_starts: 5,
+            exits: vec![(super::policy::ExitReason::ClientAbort, 6)],
+            processes: vec![super::report::ProcessReport {
+                pid: 99,
+                phase: super::report::Phase::Stopping(super::policy::ExitReason::IdleTimeout),
+                requests: 7,
+                age: Duration::from_millis(8000),
+                since_last_request: Duration::from_millis(900),
                 ..Default::default()
             }],
             ..Default::default()
-        }),
+        })),
     ]
 }
 

@@ -15,6 +15,8 @@
 //!       "uptime_seconds", "idle_seconds", "current_request": {"seconds"},
 //!       "rss_bytes", "cpu_seconds" }] }] }
 //! ```
+//! `processes` (per class) only with `?full`: by default each class is a
+//! summary, so the answer stays small with thousands of processes.
 //! Unknown figures are `null`; every exit and refusal reason is listed,
 //! with 0 for those that never happened; buckets are cumulative, as in
 //! OpenMetrics, the last with `"le": "+Inf"`.
@@ -75,7 +77,7 @@ fn process(p: &ProcessReport) -> String {
     )
 }
 
-fn class(c: &ClassReport) -> String {
+fn class(c: &ClassReport, full: bool) -> String {
     let count_of = |list: &[(String, u64)]| {
         let fields: Vec<String> = list
             .iter()
@@ -111,13 +113,18 @@ fn class(c: &ClassReport) -> String {
         })
         .collect();
     let queue: Vec<String> = c.queue.iter().map(|d| seconds(*d)).collect();
-    let procs: Vec<String> = c.processes.iter().map(process).collect();
+    let procs = if full {
+        let list: Vec<String> = c.processes.iter().map(process).collect();
+        format!(",\"processes\":[{}]", list.join(","))
+    } else {
+        String::new()
+    };
     format!(
         "{{\"key\":{},\"command_line\":{},\"executable\":{},\
          \"counts\":{{\"total\":{},\"starting\":{},\"idle\":{},\"busy\":{},\"stopping\":{}}},\
          \"waiting\":{},\"queue_seconds\":[{}],\"spawns\":{},\"requests\":{},\"spawn_score\":{},\
          \"failed_starts\":{},\"exits\":{},\"refusals\":{},\
-         \"wait\":{{\"count\":{},\"sum_seconds\":{},\"buckets\":[{}]}},\"processes\":[{}]}}",
+         \"wait\":{{\"count\":{},\"sum_seconds\":{},\"buckets\":[{}]}}{}}}",
         string(&c.key),
         string(&c.command_line),
         string(&c.executable),
@@ -137,18 +144,19 @@ fn class(c: &ClassReport) -> String {
         c.wait.count,
         seconds(c.wait.sum),
         buckets.join(","),
-        procs.join(","),
+        procs,
     )
 }
 
-/// The whole report as one JSON object (and a newline).
-pub fn render(rep: &StatusReport) -> String {
+/// The whole report as one JSON object (and a newline); with `full`,
+/// every process too.
+pub fn render(rep: &StatusReport, full: bool) -> String {
     let idle: usize = rep.classes.iter().map(ClassReport::idle).sum();
     let bounds: Vec<String> = WAIT_BOUNDS_US
         .iter()
         .map(|b| (*b as f64 / 1e6).to_string())
         .collect();
-    let classes: Vec<String> = rep.classes.iter().map(class).collect();
+    let classes: Vec<String> = rep.classes.iter().map(|c| class(c, full)).collect();
     format!(
         "{{\"manager\":{{\"pid\":{},\"uptime_seconds\":{}}},\"processes\":{},\"busy\":{},\
          \"idle\":{},\"waiting\":{},\"wait_bucket_bounds_seconds\":[{}],\"classes\":[{}]}}\n",
@@ -177,7 +185,7 @@ mod tests {
     fn the_report_has_every_figure() {
         let mut rep = report();
         rep.classes[1].processes.push(starting());
-        let j = render(&rep);
+        let j = render(&rep, true);
         for part in [
             "{\"manager\":{\"pid\":77,\"uptime_seconds\":3725.000},\"processes\":4,\"busy\":1,\"idle\":1,\"waiting\":2,",
             "\"key\":\"8:2|/srv/<b>.fcgi\"",
@@ -198,5 +206,24 @@ mod tests {
         let opens = j.matches(['{', '[']).count();
         let closes = j.matches(['}', ']']).count();
         assert_eq!(opens, closes);
+    }
+
+    #[test]
+    fn the_summary_has_the_counts_but_no_process() {
+        let j = render(&report(), false);
+        assert!(!j.contains("\"processes\":["), "{j}");
+        assert!(!j.contains("\"pid\":100"), "{j}");
+        assert!(
+            j.contains(
+                "\"counts\":{\"total\":3,\"starting\":0,\"idle\":1,\"busy\":1,\"stopping\":1}"
+            ),
+            "{j}"
+        );
+        assert!(
+            j.contains("\"buckets\":[{\"le\":0.001,\"count\":1},"),
+            "{j}"
+        );
+        assert!(j.contains("}]}}]}\n") || j.ends_with("]}}]}\n"), "{j}");
+        assert_eq!(j.matches(['{', '[']).count(), j.matches(['}', ']']).count());
     }
 }

@@ -65,8 +65,9 @@ impl Out {
     }
 }
 
-/// The whole report, ending in `# EOF`.
-pub fn render(rep: &StatusReport) -> String {
+/// The whole report, ending in `# EOF`; the per-process families only
+/// with `full` (a summary's size does not grow with the processes).
+pub fn render(rep: &StatusReport, full: bool) -> String {
     let mut o = Out(String::new());
     if let Some(up) = rep.manager_uptime {
         o.family(
@@ -212,6 +213,14 @@ pub fn render(rep: &StatusReport) -> String {
             seconds(c.wait.sum),
         );
     }
+    if full {
+        per_process_families(&mut o, rep);
+    }
+    o.0.push_str("# EOF\n");
+    o.0
+}
+
+fn per_process_families(o: &mut Out, rep: &StatusReport) {
     o.family(
         "fcgid_process_state",
         "stateset",
@@ -303,8 +312,6 @@ pub fn render(rep: &StatusReport) -> String {
     o.per_process(rep, "fcgid_process_cpu_seconds_total", |p| {
         p.usage.map(|u| seconds(u.cpu))
     });
-    o.0.push_str("# EOF\n");
-    o.0
 }
 
 #[cfg(test)]
@@ -321,7 +328,7 @@ mod tests {
     fn families_samples_and_eof() {
         let mut rep = report();
         rep.classes[1].processes.push(starting());
-        let m = render(&rep);
+        let m = render(&rep, true);
         assert!(m.ends_with("\n# EOF\n"), "{m}");
         let k = "class=\"8:1|/srv/a.fcgi\"";
         for line in [
@@ -360,5 +367,15 @@ mod tests {
             ),
             "only busy processes have a current request"
         );
+    }
+
+    #[test]
+    fn the_summary_has_the_class_families_and_no_process_series() {
+        let m = render(&report(), false);
+        assert!(m.ends_with("\n# EOF\n"), "{m}");
+        assert!(m.contains("fcgid_processes{class=\"8:1|/srv/a.fcgi\",state=\"busy\"} 1"));
+        assert!(m.contains("fcgid_wait_seconds_count{class=\"8:1|/srv/a.fcgi\"} 3"));
+        assert!(!m.contains("fcgid_process_"), "{m}");
+        assert!(!m.contains("pid=\""), "{m}");
     }
 }

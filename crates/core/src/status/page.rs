@@ -1,10 +1,10 @@
 //! The status page of our own handler (`SetHandler fcgid-status`), for
-//! people: a full HTML document that needs no mod_status. A summary line,
-//! one table with a row per class (processes by state, the waiting queue,
-//! requests, spawns, refusals, waits, exits), then per class a
-//! collapsible section with its processes, its queue and its wait
-//! histogram. With many processes the sections start closed, so 50
-//! classes and 500 processes stay a one-screen summary.
+//! people: a full HTML document that needs no mod_status. A summary line
+//! and one table with a row per class (processes by state, the waiting
+//! queue, requests, spawns, refusals, waits, exits). With `?full` (PHP-FPM's
+//! word), then per class a collapsible section with its processes, its
+//! queue and its wait histogram; with many processes the sections start
+//! closed, so 50 classes and 500 processes stay a one-screen summary.
 
 use super::{basename, escape, state_text};
 use crate::pm::report::{ClassReport, ProcessReport, StatusReport, Usage};
@@ -19,6 +19,8 @@ pub const OPEN_UP_TO: usize = 40;
 pub struct Options {
     /// `?refresh=N`: reload every N seconds.
     pub refresh: Option<u32>,
+    /// `?full`: every process, not only the per-class summary.
+    pub full: bool,
 }
 
 /// `20 ms`, `2.5 s`, `90 s`, `12 min 5 s`, `3 h 20 min`, `2 d 4 h`.
@@ -77,7 +79,7 @@ fn longest_wait(c: &ClassReport) -> String {
         .map_or_else(|| "-".into(), |d| human_duration(*d))
 }
 
-fn class_row(out: &mut String, i: usize, c: &ClassReport) {
+fn class_row(out: &mut String, i: usize, c: &ClassReport, full: bool) {
     let class = if c.failed_starts >= crate::pm::state::FAILING_AFTER {
         " class=\"failing\""
     } else if c.waiting > 0 {
@@ -87,9 +89,10 @@ fn class_row(out: &mut String, i: usize, c: &ClassReport) {
     };
     let _ = write!(
         out,
-        "<tr{class} data-class=\"{}\"><td class=\"cmd\" title=\"{}\"><a href=\"#class-{i}\">{}</a></td>",
+        "<tr{class} data-class=\"{}\"><td class=\"cmd\" title=\"{}\"><a href=\"{}#class-{i}\">{}</a></td>",
         escape(&c.key),
         escape(&c.key),
+        if full { "" } else { "?full" },
         escape(&c.command_line)
     );
     let exits = if c.exits.is_empty() {
@@ -292,10 +295,15 @@ pub fn render(rep: &StatusReport, opts: Options) -> String {
     }
     out.push_str("</tr></thead><tbody>\n");
     for (i, c) in rep.classes.iter().enumerate() {
-        class_row(&mut out, i + 1, c);
+        class_row(&mut out, i + 1, c, opts.full);
     }
     out.push_str("</tbody></table>\n");
-    if !rep.classes.is_empty() {
+    if !opts.full {
+        out.push_str(
+            "<p class=\"note\" id=\"fcgid-full-link\">Each process, its queue and its waits: \
+             <a href=\"?full\">the full page</a>.</p>\n",
+        );
+    } else if !rep.classes.is_empty() {
         out.push_str("<h2>Processes by class</h2>\n");
         let open = rep.process_count() <= OPEN_UP_TO;
         for (i, c) in rep.classes.iter().enumerate() {
@@ -329,7 +337,13 @@ mod tests {
 
     #[test]
     fn page_has_the_summary_row_per_class_and_sections() {
-        let page = render(&report(), Options { refresh: Some(5) });
+        let page = render(
+            &report(),
+            Options {
+                refresh: Some(5),
+                full: true,
+            },
+        );
         assert!(page.starts_with("<!DOCTYPE html>"));
         assert!(page.contains("<meta http-equiv=\"refresh\" content=\"5\">"));
         assert!(page.contains(
@@ -360,7 +374,25 @@ mod tests {
         let mut rep = report();
         let p = rep.classes[0].processes[1];
         rep.classes[0].processes = vec![p; OPEN_UP_TO + 1];
-        let page = render(&rep, Options::default());
+        let full = Options {
+            full: true,
+            ..Default::default()
+        };
+        let page = render(&rep, full);
         assert_eq!(page.matches(" open>").count(), 0);
+    }
+
+    #[test]
+    fn the_summary_has_every_class_and_no_process() {
+        let page = render(&report(), Options::default());
+        assert_eq!(page.matches("<tr data-class=").count(), 1);
+        assert_eq!(page.matches("<tr class=\"failing\" data-class=").count(), 1);
+        assert!(
+            page.contains("<a href=\"?full#class-1\">/srv/a.fcgi</a>"),
+            "{page}"
+        );
+        assert!(page.contains("<a href=\"?full\">the full page</a>"));
+        assert!(!page.contains("<details"), "{page}");
+        assert!(!page.contains("fcgid-processes"), "{page}");
     }
 }

@@ -46,6 +46,13 @@ fn ticks(n: u64, units: Units) -> Duration {
 /// `read` returns for a /proc path (None: unreadable, e.g. the process is
 /// gone or /proc is mounted with hidepid; the figure stays unknown).
 pub fn fill(rep: &mut StatusReport, units: Units, read: impl Fn(&str) -> Option<String>) {
+    fill_manager(rep, units, &read);
+    fill_processes(rep, units, &read);
+}
+
+/// The manager's uptime only (a summary shows no process: two reads,
+/// not two per process).
+pub fn fill_manager(rep: &mut StatusReport, units: Units, read: impl Fn(&str) -> Option<String>) {
     let boot_age = read("/proc/uptime").as_deref().and_then(parse_uptime);
     if rep.manager_pid > 0 {
         let started = read(&format!("/proc/{}/stat", rep.manager_pid))
@@ -57,6 +64,10 @@ pub fn fill(rep: &mut StatusReport, units: Units, read: impl Fn(&str) -> Option<
             _ => None,
         };
     }
+}
+
+/// Every process's usage.
+pub fn fill_processes(rep: &mut StatusReport, units: Units, read: impl Fn(&str) -> Option<String>) {
     for p in rep.classes.iter_mut().flat_map(|c| c.processes.iter_mut()) {
         if p.pid <= 0 {
             continue;

@@ -1,0 +1,93 @@
+//! How long a request spent in mod_fcgid: request notes that `LogFormat`
+//! reads with `%{NAME}n`, and the slow-request line (FcgidSlowRequestLog).
+
+use crate::ffi::log::Level;
+use crate::ffi::request::Request;
+use std::time::{Duration, Instant};
+
+/// Microseconds the request waited for the manager to lend it a process.
+pub const WAIT_NOTE: &std::ffi::CStr = c"fcgid_wait_us";
+/// Microseconds from connecting to the process to its END_REQUEST.
+pub const APP_NOTE: &std::ffi::CStr = c"fcgid_app_us";
+/// The pid of the process that served the request.
+pub const PID_NOTE: &std::ffi::CStr = c"fcgid_pid";
+/// The class key, as the status page and OpenMetrics label it.
+pub const CLASS_NOTE: &std::ffi::CStr = c"fcgid_class";
+
+/// What one loan of a process took: stamped when the manager grants it
+/// and when it is given back. A request retried on another process (its
+/// first one was gone) reports the loan that served it.
+#[derive(Debug, Clone, Copy)]
+pub struct LoanTimes {
+    pub pid: i32,
+    /// Asking the manager until the grant.
+    pub waited: Duration,
+    pub granted: Instant,
+    /// When the app had ended the request and the process went back.
+    pub returned: Option<Instant>,
+}
+
+impl LoanTimes {
+    pub fn new(pid: i32, asked: Instant) -> LoanTimes {
+        let granted = Instant::now();
+        LoanTimes {
+            pid,
+            waited: granted.saturating_duration_since(asked),
+            granted,
+            returned: None,
+        }
+    }
+
+    /// The app's time, once it has ended the request.
+    pub fn app(&self) -> Option<Duration> {
+        self.returned
+            .map(|r| r.saturating_duration_since(self.granted))
+    }
+}
+
+fn micros(d: Duration) -> String {
+    d.as_micros().to_string()
+}
+
+/// Sets the notes of a request that was served by a process.
+pub fn note(req: &mut Request, times: &LoanTimes) {
+    req.set_note(WAIT_NOTE, &micros(times.waited));
+    if let Some(app) = times.app() {
+        req.set_note(APP_NOTE, &micros(app));
+    }
+    if times.pid > 0 {
+        req.set_note(PID_NOTE, &times.pid.to_string());
+    }
+}
+
+/// `2.345 s`: milliseconds are enough for a person reading the log.
+fn seconds(d: Duration) -> String {
+    format!("{}.{:03} s", d.as_secs(), d.subsec_millis())
+}
+
+/// One warn line when the request's wait plus the app's time is over
+/// `threshold` (zero: off): the URI, the class, the pid and both times.
+pub fn log_if_slow(req: &Request, times: &LoanTimes, threshold: Duration) {
+    if threshold.is_zero() {
+        return;
+    }
+    let app = times.app().unwrap_or_else(|| times.granted.elapsed());
+    let total = times.waited + app;
+    if total <= threshold {
+        return;
+    }
+    let uri = String::from_utf8_lossy(req.uri().unwrap_or_default());
+    req.log(
+        Level::Warn,
+        &format!(
+            "mod_fcgid: slow request {uri}: {} in mod_fcgid (waiting for a process {}, \
+             app {}), over FcgidSlowRequestLog {}; pid {}, class {}",
+            seconds(total),
+            seconds(times.waited),
+            seconds(app),
+            seconds(threshold),
+            times.pid,
+            req.note(CLASS_NOTE).unwrap_or("-"),
+        ),
+    );
+}

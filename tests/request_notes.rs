@@ -1,0 +1,120 @@
+//! Per-request timings (issue 11): the notes a LogFormat reads with
+//! `%{fcgid_wait_us}n` and the others, in a real access log, and the
+//! slow-request log line.
+
+mod common;
+use common::{Httpd, Mpm};
+use std::time::{Duration, Instant};
+
+/// The README's LogFormat, and a CustomLog with it.
+const LOG_CONF: &str = "LogFormat \"%h %l %u %t \\\"%r\\\" %>s %b %{fcgid_wait_us}n \
+                        %{fcgid_app_us}n %{fcgid_pid}n \\\"%{fcgid_class}n\\\"\" fcgid\n\
+                        CustomLog logs/access.log fcgid\n";
+
+fn access_log(httpd: &Httpd) -> String {
+    std::fs::read_to_string(httpd.root.join("logs/access.log")).unwrap_or_default()
+}
+
+/// The access log's line for `path` (httpd writes it after the answer).
+fn line_for(httpd: &Httpd, path: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let log = access_log(httpd);
+        if let Some(l) = log.lines().find(|l| l.contains(&format!("GET {path} "))) {
+            return l.to_string();
+        }
+        assert!(Instant::now() < deadline, "no line for {path} in:\n{log}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The four fields after `%b`: wait, app, pid and the quoted class.
+fn notes(line: &str) -> (String, String, String, String) {
+    let (head, class) = line.rsplit_once(" \"").unwrap();
+    let class = class.trim_end_matches('"').to_string();
+    let words: Vec<&str> = head.rsplitn(4, ' ').collect();
+    (
+        words[2].to_string(),
+        words[1].to_string(),
+        words[0].to_string(),
+        class,
+    )
+}
+
+#[test]
+fn access_log_has_the_wait_the_app_time_the_pid_and_the_class() {
+    let httpd = Httpd::new("notes", Mpm::Event, &["echo"], LOG_CONF).start();
+    let res = httpd.get("/echo.fcgi?pid&sleep_ms=120");
+    assert_eq!(res.status, 200);
+    let app_pid = res.text();
+    assert!(app_pid.parse::<i32>().is_ok(), "{app_pid}");
+    let (wait, app, pid, class) = notes(&line_for(&httpd, "/echo.fcgi?pid&sleep_ms=120"));
+    assert_eq!(pid, app_pid, "the pid the app reports");
+    let wait: u64 = wait.parse().expect("wait in µs");
+    let app: u64 = app.parse().expect("app time in µs");
+    // The app slept 120 ms: its time holds that, the wait does not.
+    assert!(app >= 120_000, "app {app} µs");
+    let www = httpd.www().display().to_string();
+    assert!(class.contains(&format!("|{www}/echo.fcgi|")), "{class}");
+    let key = &httpd.pm_report().classes[0].key;
+    assert_eq!(&class, key, "the class as the status page names it");
+
+    // A second request on the warm process: same pid, a wait of its own.
+    let res = httpd.get("/echo.fcgi?pid&second");
+    let (wait2, _, pid2, _) = notes(&line_for(&httpd, "/echo.fcgi?pid&second"));
+    assert_eq!(pid2, res.text());
+    assert!(wait2.parse::<u64>().is_ok(), "{wait2}");
+    let _ = wait;
+
+    // A request fcgid did not serve has none of them.
+    std::fs::write(httpd.www().join("plain.txt"), "plain").unwrap();
+    assert_eq!(httpd.get("/plain.txt").status, 200);
+    let (w, a, p, c) = notes(&line_for(&httpd, "/plain.txt"));
+    assert_eq!(
+        (w.as_str(), a.as_str(), p.as_str(), c.as_str()),
+        ("-", "-", "-", "-")
+    );
+}
+
+#[test]
+fn a_request_over_the_slow_threshold_gets_one_warn_line() {
+    let httpd = Httpd::new(
+        "slowlog",
+        Mpm::Event,
+        &["echo"],
+        &(LOG_CONF.to_string() + "FcgidSlowRequestLog 400ms\n"),
+    )
+    .start();
+    // Warm: the spawn's wait is not what this is about.
+    assert_eq!(httpd.get("/echo.fcgi?pid&warm").status, 200);
+    let fast = httpd.get("/echo.fcgi?pid&fast");
+    assert_eq!(fast.status, 200);
+    let slow = httpd.get("/echo.fcgi?pid&sleep_ms=900");
+    assert_eq!(slow.status, 200);
+    let pid = slow.text();
+    httpd.wait_for_log("the slow-request line", |log| {
+        log.contains("slow request /echo.fcgi")
+    });
+    let log = httpd.error_log();
+    let lines: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("mod_fcgid: slow request"))
+        .collect();
+    assert_eq!(lines.len(), 1, "only the slow one:\n{log}");
+    let line = lines[0];
+    assert!(line.contains("[fcgid:warn]"), "{line}");
+    let www = httpd.www().display().to_string();
+    for want in [
+        "slow request /echo.fcgi: ".to_string(),
+        "in mod_fcgid (waiting for a process ".to_string(),
+        "over FcgidSlowRequestLog 0.400 s".to_string(),
+        format!("; pid {pid}, class "),
+        format!("|{www}/echo.fcgi|"),
+    ] {
+        assert!(line.contains(&want), "{want:?} in {line}");
+    }
+    // The app's time is at least the 900 ms it slept.
+    let app = line.split(", app ").nth(1).unwrap();
+    let secs: f64 = app.split(' ').next().unwrap().parse().unwrap();
+    assert!(secs >= 0.9, "{line}");
+}
