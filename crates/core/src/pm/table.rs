@@ -55,11 +55,15 @@ const HEADER_WORDS: usize = H_PREFIX + PREFIX_MAX / 8;
 /// over): claim nothing from it any more.
 const FLAG_CLOSED: u64 = 1;
 
-const CLASS_WORDS: usize = 3;
+const CLASS_WORDS: usize = 4;
 const C_HEAD: usize = 0;
 const C_WAITING: usize = 1;
 /// Claims made from the table (the status page counts them as waits of 0).
 const C_CLAIMS: usize = 2;
+/// The slot (+1) released last: tried first, so a claim under load need
+/// not walk past busy slots, and the warmest process serves (the others
+/// can age out, as when the manager lends the most recently used).
+const C_HINT: usize = 3;
 
 const SLOT_WORDS: usize = 16;
 const S_WORD: usize = 0;
@@ -342,6 +346,12 @@ impl Table {
         if self.class_word(class, C_WAITING).load(SeqCst) > 0 {
             return Err(NoClaim::Waiters);
         }
+        let hint = self.class_word(class, C_HINT).load(Relaxed);
+        if hint != 0 {
+            if let Some(c) = self.try_claim((hint - 1) as u32, class, stamp, pid, now_ns) {
+                return Ok(c);
+            }
+        }
         let mut next = self.class_word(class, C_HEAD).load(Acquire);
         let mut steps = 0;
         while next != 0 && steps < max_steps.max(1) {
@@ -350,28 +360,36 @@ impl Table {
             if slot >= self.slots {
                 break;
             }
-            let cur = self.slot_word(slot, S_WORD).load(Acquire);
-            let w = Word::unpack(cur);
-            if w.state == SlotState::Idle && w.stamp == stamp {
-                let busy = w.with(SlotState::Busy, pid).pack();
-                if self
-                    .slot_word(slot, S_WORD)
-                    .compare_exchange(cur, busy, SeqCst, Relaxed)
-                    .is_ok()
-                {
-                    self.slot_word(slot, S_SINCE).store(now_ns, Relaxed);
-                    self.class_word(class, C_CLAIMS).fetch_add(1, Relaxed);
-                    return Ok(Claim {
-                        slot,
-                        word: busy,
-                        proc_id: self.slot_word(slot, S_PROC).load(Relaxed),
-                        pid: self.slot_word(slot, S_APP_PID).load(Relaxed) as i32,
-                    });
-                }
+            if let Some(c) = self.try_claim(slot, class, stamp, pid, now_ns) {
+                return Ok(c);
             }
             next = self.slot_word(slot, S_NEXT).load(Acquire);
         }
         Err(NoClaim::NoneIdle)
+    }
+
+    /// One compare-exchange on `slot`: Idle of `stamp` -> Busy by `pid`.
+    fn try_claim(&self, slot: u32, class: u32, stamp: u32, pid: u32, now_ns: u64) -> Option<Claim> {
+        if slot >= self.slots {
+            return None;
+        }
+        let cur = self.slot_word(slot, S_WORD).load(Acquire);
+        let w = Word::unpack(cur);
+        if w.state != SlotState::Idle || w.stamp != stamp {
+            return None;
+        }
+        let busy = w.with(SlotState::Busy, pid).pack();
+        self.slot_word(slot, S_WORD)
+            .compare_exchange(cur, busy, SeqCst, Relaxed)
+            .ok()?;
+        self.slot_word(slot, S_SINCE).store(now_ns, Relaxed);
+        self.class_word(class, C_CLAIMS).fetch_add(1, Relaxed);
+        Some(Claim {
+            slot,
+            word: busy,
+            proc_id: self.slot_word(slot, S_PROC).load(Relaxed),
+            pid: self.slot_word(slot, S_APP_PID).load(Relaxed) as i32,
+        })
     }
 
     /// Ends a claim's request (counted here): back to Idle unless it must
@@ -406,7 +424,11 @@ impl Table {
             Ok(_) if waiting.load(SeqCst) > 0 || self.w(H_SERVER_WAITING).load(SeqCst) > 0 => {
                 Released::Nudge
             }
-            Ok(_) => Released::Idle,
+            Ok(_) => {
+                self.class_word(class, C_HINT)
+                    .store(u64::from(claim.slot) + 1, Relaxed);
+                Released::Idle
+            }
             Err(now) if Word::unpack(now).state == SlotState::BusyRetire => Released::HandBack,
             Err(_) => Released::Gone,
         }

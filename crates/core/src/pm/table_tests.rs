@@ -219,3 +219,23 @@ fn request_info_is_read_whole_or_not_at_all() {
     t.set_request_info(0, &long);
     assert_eq!(t.request_info(0).unwrap().len(), INFO_MAX);
 }
+
+#[test]
+fn the_process_released_last_is_claimed_first() {
+    let t = Table::in_memory(3, 1);
+    for s in 0..3 {
+        t.occupy(s, u64::from(s));
+        t.publish_idle(s, 5, 0);
+    }
+    t.set_class_slots(0, &[0, 1, 2]);
+    let a = t.claim(0, 5, PID, 0, 10).unwrap();
+    let b = t.claim(0, 5, PID, 0, 10).unwrap();
+    let c = t.claim(0, 5, PID, 0, 10).unwrap();
+    assert_eq!((a.slot, b.slot, c.slot), (0, 1, 2));
+    assert_eq!(t.release(&c, 0, 0, false, 1), Released::Idle);
+    assert_eq!(t.claim(0, 5, OTHER, 2, 10).unwrap().slot, 2);
+    // A stale hint (the slot is busy) falls back to the walk.
+    assert_eq!(t.release(&a, 0, 0, false, 3), Released::Idle);
+    assert_eq!(t.claim(0, 5, OTHER, 4, 10).unwrap().slot, 0);
+    assert_eq!(t.claim(0, 5, OTHER, 5, 10), Err(NoClaim::NoneIdle));
+}
