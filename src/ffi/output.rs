@@ -47,6 +47,20 @@ impl Output {
         Ok(())
     }
 
+    /// Queues a chunk of an app's answer for the client: its bucket moves
+    /// into our brigade, no byte is copied.
+    pub fn append(&mut self, chunk: super::answer_buf::Chunk) {
+        // SAFETY: the chunk's bucket is in no brigade and comes from our
+        // connection's allocator; the brigade owns it from here.
+        unsafe { b::fcgid_shim_brigade_insert_tail(self.bb, chunk.into_bucket()) };
+    }
+
+    /// Passes what is queued on to the output filters, without a FLUSH:
+    /// httpd writes it when it sees fit.
+    pub fn pass_on(&mut self) -> Result<(), OutputFailed> {
+        self.pass()
+    }
+
     /// Sends what is queued, with a FLUSH so it reaches the client now.
     pub fn flush(&mut self) -> Result<(), OutputFailed> {
         // SAFETY: the bucket is created from our connection's allocator and handed

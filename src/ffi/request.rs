@@ -506,6 +506,14 @@ impl<'a> Request<'a> {
         }
     }
 
+    /// The connection's bucket allocator, for buffers an app's answer is
+    /// read into (see `answer_buf`).
+    pub fn bucket_alloc(&self) -> super::answer_buf::BucketAlloc {
+        // SAFETY: r->connection is always set; its allocator lives as long
+        // as the connection, longer than the request.
+        super::answer_buf::BucketAlloc(unsafe { (*self.r.connection).bucket_alloc })
+    }
+
     pub fn output(&mut self) -> super::output::Output {
         // SAFETY: the request and its connection outlive the Output, which is
         // used only inside this request's handler.
