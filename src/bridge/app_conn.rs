@@ -15,7 +15,7 @@ use crate::fcgi::{self, Role};
 use crate::ffi::answer_buf::{BucketAlloc, Chunk, ReadBuf};
 use crate::sys;
 use std::collections::VecDeque;
-use std::io::{self, Write};
+use std::io::{self, IoSlice};
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::path::Path;
@@ -133,7 +133,9 @@ impl<'l> AppConn<'l> {
 
     /// Sends BEGIN_REQUEST, the environment as PARAMS and the body as STDIN,
     /// reading whatever the app answers meanwhile: an app that echoes as it
-    /// reads would otherwise fill our socket while we fill its.
+    /// reads would otherwise fill our socket while we fill its. The body is
+    /// written from where it is, between record headers (vectored writes):
+    /// a request held in memory goes out in one sendmsg, nothing copied.
     pub fn send_request(
         &mut self,
         role: Role,
@@ -141,38 +143,66 @@ impl<'l> AppConn<'l> {
         body: &mut Body,
     ) -> Result<(), AppError> {
         let request = RequestWriter::new(REQUEST_ID, role);
-        let mut out = Vec::with_capacity(4096);
-        request.head(&mut out, params.iter().map(|(k, v)| (&**k, &**v)));
-        self.stream
-            .set_nonblocking(true)
-            .map_err(|e| self.send_error(e))?;
-        let sent = self.send_body(request, out, body);
-        let blocking = self.stream.set_nonblocking(false);
-        sent?;
-        blocking.map_err(AppError::Io)
-    }
-
-    fn send_body(
-        &mut self,
-        request: RequestWriter,
-        mut out: Vec<u8>,
-        body: &mut Body,
-    ) -> Result<(), AppError> {
+        let mut head = Vec::with_capacity(4096);
+        request.head(&mut head, params.iter().map(|(k, v)| (&**k, &**v)));
+        let mut end = Vec::with_capacity(fcgi::HEADER_LEN);
+        request.stdin_end(&mut end);
+        if let Some(mem) = body.in_memory() {
+            return self.send_framed(request, &head, mem, &end);
+        }
+        // A spooled body: read back in pieces, each sent as it was read.
+        let mut head = Some(head);
         let mut failure = None;
-        body.for_each_chunk(fcgi::MAX_CONTENT_LEN, |piece| {
-            request.stdin(&mut out, piece);
-            if out.len() >= WRITE_BATCH {
-                self.write_while_reading(&out).map_err(|e| {
-                    failure = Some(e);
-                    io::Error::other("write failed")
-                })?;
-                out.clear();
-            }
-            Ok(())
+        body.for_each_chunk(WRITE_BATCH, |piece| {
+            let first = head.take().unwrap_or_default();
+            self.send_framed(request, &first, piece, &[]).map_err(|e| {
+                failure = Some(e);
+                io::Error::other("write failed")
+            })
         })
         .map_err(|e| failure.take().unwrap_or(AppError::Io(e)))?;
-        request.stdin_end(&mut out);
-        self.write_while_reading(&out)
+        self.send_framed(request, &head.unwrap_or_default(), &[], &end)
+    }
+
+    /// Writes `before`, `data` as STDIN records, then `after`: one sendmsg
+    /// per two records (128 KiB) when the socket takes them, the iovecs on
+    /// the stack.
+    fn send_framed(
+        &mut self,
+        request: RequestWriter,
+        before: &[u8],
+        data: &[u8],
+        after: &[u8],
+    ) -> Result<(), AppError> {
+        const RECORDS: usize = 2;
+        let mut records = data.chunks(fcgi::MAX_CONTENT_LEN).peekable();
+        let mut first = Some(before);
+        loop {
+            let mut frames = [([0u8; fcgi::HEADER_LEN], &[][..]); RECORDS];
+            let mut batch = [&[][..]; RECORDS];
+            let mut n = 0;
+            while n < RECORDS {
+                let Some(record) = records.next() else { break };
+                frames[n] = request.stdin_frame(record.len());
+                batch[n] = record;
+                n += 1;
+            }
+            let last = records.peek().is_none();
+            let mut iov = [IoSlice::new(&[]); 2 + 3 * RECORDS];
+            iov[0] = IoSlice::new(first.take().unwrap_or_default());
+            for k in 0..n {
+                iov[1 + 3 * k] = IoSlice::new(&frames[k].0);
+                iov[2 + 3 * k] = IoSlice::new(batch[k]);
+                iov[3 + 3 * k] = IoSlice::new(frames[k].1);
+            }
+            if last {
+                iov[1 + 3 * n] = IoSlice::new(after);
+            }
+            self.write_while_reading(&mut iov[..2 + 3 * n])?;
+            if last || self.ended {
+                return Ok(());
+            }
+        }
     }
 
     fn send_error(&self, error: io::Error) -> AppError {
@@ -182,16 +212,18 @@ impl<'l> AppConn<'l> {
         }
     }
 
-    /// Writes `bytes` (the socket is non-blocking), reading whenever it is
+    /// Writes `bufs` without waiting on the socket, reading whenever it is
     /// full. Stops early, without error, once the app has ended the request:
     /// it answered without wanting the rest.
-    fn write_while_reading(&mut self, mut bytes: &[u8]) -> Result<(), AppError> {
+    fn write_while_reading(&mut self, bufs: &mut [IoSlice<'_>]) -> Result<(), AppError> {
         let fd = self.stream.as_raw_fd();
-        while !bytes.is_empty() && !self.ended {
-            match (&self.stream).write(bytes) {
+        let mut bufs = bufs;
+        IoSlice::advance_slices(&mut bufs, 0);
+        while !bufs.is_empty() && !self.ended {
+            match sys::send_vectored_nowait(&self.stream, bufs) {
                 Ok(n) => {
                     self.sent += n as u64;
-                    bytes = &bytes[n..];
+                    IoSlice::advance_slices(&mut bufs, n);
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {

@@ -77,6 +77,11 @@ impl Body {
             .map_err(BodyError::Spool)
     }
 
+    /// The whole body, when it is held in memory (not spooled).
+    pub fn in_memory(&self) -> Option<&[u8]> {
+        self.spool.is_none().then_some(&self.mem[..])
+    }
+
     /// Calls `each` with the body in order, in pieces of at most `chunk` bytes.
     pub fn for_each_chunk(
         &mut self,

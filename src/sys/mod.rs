@@ -18,7 +18,7 @@ pub use process::{
 pub use signal::{
     install_manager_signals, signal, signal_with, CHILD_EXITED, DRAIN_REQUESTED, STOP_REQUESTED,
 };
-pub use socket::{bind_unix, check_socket_path, connect_unix, SUN_PATH_MAX};
+pub use socket::{bind_unix, check_socket_path, connect_unix, send_vectored_nowait, SUN_PATH_MAX};
 
 use std::io;
 

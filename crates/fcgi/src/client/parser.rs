@@ -29,7 +29,10 @@ pub enum Piece<'a> {
 #[derive(Debug)]
 enum State {
     /// Collecting a header; `have` of its bytes are in.
-    Header { bytes: [u8; HEADER_LEN], have: usize },
+    Header {
+        bytes: [u8; HEADER_LEN],
+        have: usize,
+    },
     /// Inside a record's body (content, then padding): `at` bytes of it seen.
     Body {
         header: Header,
@@ -87,8 +90,8 @@ impl ResponseParser {
                     if *have < HEADER_LEN {
                         return Ok((used, None));
                     }
-                    let header = Header::parse(bytes)
-                        .map_err(|e| self.fail(ExchangeError::Protocol(e)))?;
+                    let header =
+                        Header::parse(bytes).map_err(|e| self.fail(ExchangeError::Protocol(e)))?;
                     let what = disposition(header.rtype, header.request_id, self.request_id);
                     if what == Disposition::Skip {
                         self.skipped += 1;
@@ -275,7 +278,10 @@ mod tests {
             (any::<u32>(), 0u8..5).prop_map(|(app_status, s)| {
                 let mut w = Vec::new();
                 let protocol_status = ProtocolStatus::from_u8(s);
-                let end = EndRequest { app_status, protocol_status };
+                let end = EndRequest {
+                    app_status,
+                    protocol_status,
+                };
                 encode_end_request(&mut w, REQUEST_ID, &end);
                 w
             }),
