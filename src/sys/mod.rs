@@ -9,7 +9,7 @@ mod signal;
 mod socket;
 
 pub use fd::{drain_pipe, read_append, read_retrying};
-pub use poll::{poll_readable, readable_now, wait_io, Poller};
+pub use poll::{poll_readable, wait_io, Poller};
 pub use process::{
     die_with_parent, euid, exit_now, fork_process, getpid, is_alive, is_root,
     keep_caps_across_setuid, keep_only_kill, nofile_limit, own_process_group, raise_nofile_limit,
