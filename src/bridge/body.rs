@@ -3,7 +3,7 @@
 //! refused past `FcgidMaxRequestLen`.
 
 use std::fs::File;
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::io::{self, Seek, SeekFrom, Write};
 
 pub enum BodyError {
     /// Longer than `FcgidMaxRequestLen`.
@@ -92,13 +92,14 @@ impl Body {
             None => self.mem.chunks(chunk).try_for_each(each),
             Some(file) => {
                 file.seek(SeekFrom::Start(0))?;
-                let mut buf = vec![0u8; chunk];
+                // Read into spare capacity: nothing zeroed first.
+                let mut buf = Vec::with_capacity(chunk);
                 loop {
-                    let n = file.read(&mut buf)?;
-                    if n == 0 {
+                    buf.clear();
+                    if crate::sys::read_append(file, &mut buf, chunk)? == 0 {
                         return Ok(());
                     }
-                    each(&buf[..n])?;
+                    each(&buf)?;
                 }
             }
         }
