@@ -9,7 +9,7 @@ mod signal;
 mod socket;
 
 pub use fd::{drain_pipe, read_append, read_retrying};
-pub use poll::{poll_readable, readable_now, wait_io, Poller};
+pub use poll::{poll_readable, wait_io, Poller};
 pub use process::{
     die_with_parent, euid, exit_now, fork_process, getpid, is_alive, is_root, is_running,
     keep_caps_across_setuid, keep_only_kill, nofile_limit, own_process_group, raise_nofile_limit,
@@ -18,7 +18,7 @@ pub use process::{
 pub use signal::{
     install_manager_signals, signal, signal_with, CHILD_EXITED, DRAIN_REQUESTED, STOP_REQUESTED,
 };
-pub use socket::{bind_unix, check_socket_path, connect_unix, SUN_PATH_MAX};
+pub use socket::{bind_unix, check_socket_path, connect_unix, send_vectored_nowait, SUN_PATH_MAX};
 
 use std::io;
 
