@@ -56,6 +56,16 @@ void fcgid_shim_bucket_delete(apr_bucket *b)
     apr_bucket_delete(b);
 }
 
+apr_status_t fcgid_shim_bucket_copy(apr_bucket *b, apr_bucket **c)
+{
+    return apr_bucket_copy(b, c);
+}
+
+void fcgid_shim_bucket_destroy(apr_bucket *b)
+{
+    apr_bucket_destroy(b);
+}
+
 const apr_array_header_t *fcgid_shim_table_elts(const apr_table_t *t)
 {
     return apr_table_elts(t);

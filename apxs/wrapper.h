@@ -33,6 +33,8 @@ apr_bucket *fcgid_shim_bucket_next(apr_bucket *b);
 int fcgid_shim_bucket_is_eos(apr_bucket *b);
 apr_status_t fcgid_shim_bucket_read(apr_bucket *b, const char **str, apr_size_t *len);
 void fcgid_shim_bucket_delete(apr_bucket *b);
+apr_status_t fcgid_shim_bucket_copy(apr_bucket *b, apr_bucket **c);
+void fcgid_shim_bucket_destroy(apr_bucket *b);
 
 /* tables */
 const apr_array_header_t *fcgid_shim_table_elts(const apr_table_t *t);

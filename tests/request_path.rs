@@ -319,6 +319,31 @@ fn bodies_over_fcgidmaxrequestinmem_are_spooled_and_arrive_whole() {
     assert_eq!(r.field("body").as_deref(), Some(big.as_str()));
 }
 
+/// The answer goes to httpd as buckets over the bytes read from the app,
+/// passed on every FcgidOutputBufferSize bytes: however small that is, a
+/// large answer (many records, many read buffers) arrives whole and in order.
+#[test]
+fn a_large_answer_arrives_whole_in_small_pieces() {
+    let httpd = Httpd::new(
+        "pieces",
+        Mpm::Prefork,
+        &["echo"],
+        "FcgidOutputBufferSize 1000\nFcgidMaxRequestInMem 400000\nFcgidMaxRequestLen 2000000\n",
+    )
+    .start();
+    let big: String = (0..300_000)
+        .map(|i| char::from(b'a' + (i % 26) as u8))
+        .collect();
+    let file = httpd.root.join("pieces.txt");
+    std::fs::write(&file, &big).unwrap();
+    let r = httpd.request(
+        "/echo.fcgi",
+        &["--data-binary", &format!("@{}", file.display())],
+    );
+    assert_eq!(r.status, 200);
+    assert_eq!(r.field("body").as_deref(), Some(big.as_str()));
+}
+
 #[test]
 fn an_environment_over_64_kib_is_split_across_params_records() {
     // httpd allows such a header only when told to; the app must get it whole.

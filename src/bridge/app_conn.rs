@@ -2,13 +2,20 @@
 //! What the bytes mean is `fcgi::client`'s business (the exchange cgi-fcgi
 //! drives too); this file moves them, with timeouts, and keeps count of
 //! what the kernel took (the retry rule's evidence, see `retry`).
+//!
+//! The answer is read into bucket-allocator memory (`ffi::answer_buf`) and
+//! its STDOUT stays there: the body goes to httpd as buckets over the very
+//! bytes the socket gave, and only header lines are copied (into httpd's
+//! scanner).
 
 use super::body::Body;
 use super::env::Pair;
-use crate::fcgi::client::{Event, ExchangeError, LineSplitter, RequestWriter, ResponseReader};
+use crate::fcgi::client::{ExchangeError, LineSplitter, Piece, RequestWriter, ResponseParser};
 use crate::fcgi::{self, Role};
+use crate::ffi::answer_buf::{BucketAlloc, Chunk, ReadBuf};
 use crate::sys;
-use std::io::{self, Write};
+use std::collections::VecDeque;
+use std::io::{self, IoSlice};
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::path::Path;
@@ -20,9 +27,12 @@ const REQUEST_ID: u16 = fcgi::client::REQUEST_ID;
 /// goes out in one write, a large body does not sit whole in a second buffer.
 const WRITE_BATCH: usize = 64 * 1024;
 
-/// Bytes asked of the kernel per read. Smaller than a record: the exchange
-/// reassembles records across reads.
-const READ_SIZE: usize = 16 * 1024;
+/// Size of each buffer the answer is read into. A read takes whatever
+/// room is left; records may straddle reads and buffers.
+const READ_BUF: usize = 64 * 1024;
+/// A buffer with less room than this is left to its chunks and a new one
+/// taken, so that reads stay large.
+const MIN_ROOM: usize = 4 * 1024;
 
 #[derive(Debug)]
 pub enum AppError {
@@ -74,9 +84,14 @@ impl std::fmt::Display for AppError {
 
 pub struct AppConn<'l> {
     stream: UnixStream,
-    answer: ResponseReader,
-    stdout: Vec<u8>,
-    stdout_pos: usize,
+    answer: ResponseParser,
+    alloc: BucketAlloc,
+    /// The buffer being read into, and how much of it was parsed.
+    buf: Option<ReadBuf>,
+    parsed: usize,
+    /// STDOUT received and not taken yet, and its length.
+    stdout: VecDeque<Chunk>,
+    stdout_len: usize,
     stderr: LineSplitter,
     ended: bool,
     log_stderr: &'l dyn Fn(&str),
@@ -92,6 +107,7 @@ impl<'l> AppConn<'l> {
         socket: &Path,
         connect_timeout: Duration,
         io_timeout: Duration,
+        alloc: BucketAlloc,
         log_stderr: &'l dyn Fn(&str),
     ) -> Result<Self, AppError> {
         let stream = sys::connect_unix(socket, connect_timeout).map_err(AppError::Connect)?;
@@ -100,9 +116,12 @@ impl<'l> AppConn<'l> {
             .map_err(AppError::Io)?;
         Ok(AppConn {
             stream,
-            answer: ResponseReader::new(REQUEST_ID),
-            stdout: Vec::new(),
-            stdout_pos: 0,
+            answer: ResponseParser::new(REQUEST_ID),
+            alloc,
+            buf: None,
+            parsed: 0,
+            stdout: VecDeque::new(),
+            stdout_len: 0,
             stderr: LineSplitter::new(),
             ended: false,
             log_stderr,
@@ -114,7 +133,9 @@ impl<'l> AppConn<'l> {
 
     /// Sends BEGIN_REQUEST, the environment as PARAMS and the body as STDIN,
     /// reading whatever the app answers meanwhile: an app that echoes as it
-    /// reads would otherwise fill our socket while we fill its.
+    /// reads would otherwise fill our socket while we fill its. The body is
+    /// written from where it is, between record headers (vectored writes):
+    /// a request held in memory goes out in one sendmsg, nothing copied.
     pub fn send_request(
         &mut self,
         role: Role,
@@ -122,38 +143,66 @@ impl<'l> AppConn<'l> {
         body: &mut Body,
     ) -> Result<(), AppError> {
         let request = RequestWriter::new(REQUEST_ID, role);
-        let mut out = Vec::with_capacity(4096);
-        request.head(&mut out, params.iter().map(|(k, v)| (&**k, &**v)));
-        self.stream
-            .set_nonblocking(true)
-            .map_err(|e| self.send_error(e))?;
-        let sent = self.send_body(request, out, body);
-        let blocking = self.stream.set_nonblocking(false);
-        sent?;
-        blocking.map_err(AppError::Io)
-    }
-
-    fn send_body(
-        &mut self,
-        request: RequestWriter,
-        mut out: Vec<u8>,
-        body: &mut Body,
-    ) -> Result<(), AppError> {
+        let mut head = Vec::with_capacity(4096);
+        request.head(&mut head, params.iter().map(|(k, v)| (&**k, &**v)));
+        let mut end = Vec::with_capacity(fcgi::HEADER_LEN);
+        request.stdin_end(&mut end);
+        if let Some(mem) = body.in_memory() {
+            return self.send_framed(request, &head, mem, &end);
+        }
+        // A spooled body: read back in pieces, each sent as it was read.
+        let mut head = Some(head);
         let mut failure = None;
-        body.for_each_chunk(fcgi::MAX_CONTENT_LEN, |piece| {
-            request.stdin(&mut out, piece);
-            if out.len() >= WRITE_BATCH {
-                self.write_while_reading(&out).map_err(|e| {
-                    failure = Some(e);
-                    io::Error::other("write failed")
-                })?;
-                out.clear();
-            }
-            Ok(())
+        body.for_each_chunk(WRITE_BATCH, |piece| {
+            let first = head.take().unwrap_or_default();
+            self.send_framed(request, &first, piece, &[]).map_err(|e| {
+                failure = Some(e);
+                io::Error::other("write failed")
+            })
         })
         .map_err(|e| failure.take().unwrap_or(AppError::Io(e)))?;
-        request.stdin_end(&mut out);
-        self.write_while_reading(&out)
+        self.send_framed(request, &head.unwrap_or_default(), &[], &end)
+    }
+
+    /// Writes `before`, `data` as STDIN records, then `after`: one sendmsg
+    /// per two records (128 KiB) when the socket takes them, the iovecs on
+    /// the stack.
+    fn send_framed(
+        &mut self,
+        request: RequestWriter,
+        before: &[u8],
+        data: &[u8],
+        after: &[u8],
+    ) -> Result<(), AppError> {
+        const RECORDS: usize = 2;
+        let mut records = data.chunks(fcgi::MAX_CONTENT_LEN).peekable();
+        let mut first = Some(before);
+        loop {
+            let mut frames = [([0u8; fcgi::HEADER_LEN], &[][..]); RECORDS];
+            let mut batch = [&[][..]; RECORDS];
+            let mut n = 0;
+            while n < RECORDS {
+                let Some(record) = records.next() else { break };
+                frames[n] = request.stdin_frame(record.len());
+                batch[n] = record;
+                n += 1;
+            }
+            let last = records.peek().is_none();
+            let mut iov = [IoSlice::new(&[]); 2 + 3 * RECORDS];
+            iov[0] = IoSlice::new(first.take().unwrap_or_default());
+            for k in 0..n {
+                iov[1 + 3 * k] = IoSlice::new(&frames[k].0);
+                iov[2 + 3 * k] = IoSlice::new(batch[k]);
+                iov[3 + 3 * k] = IoSlice::new(frames[k].1);
+            }
+            if last {
+                iov[1 + 3 * n] = IoSlice::new(after);
+            }
+            self.write_while_reading(&mut iov[..2 + 3 * n])?;
+            if last || self.ended {
+                return Ok(());
+            }
+        }
     }
 
     fn send_error(&self, error: io::Error) -> AppError {
@@ -163,16 +212,18 @@ impl<'l> AppConn<'l> {
         }
     }
 
-    /// Writes `bytes` (the socket is non-blocking), reading whenever it is
+    /// Writes `bufs` without waiting on the socket, reading whenever it is
     /// full. Stops early, without error, once the app has ended the request:
     /// it answered without wanting the rest.
-    fn write_while_reading(&mut self, mut bytes: &[u8]) -> Result<(), AppError> {
+    fn write_while_reading(&mut self, bufs: &mut [IoSlice<'_>]) -> Result<(), AppError> {
         let fd = self.stream.as_raw_fd();
-        while !bytes.is_empty() && !self.ended {
-            match (&self.stream).write(bytes) {
+        let mut bufs = bufs;
+        IoSlice::advance_slices(&mut bufs, 0);
+        while !bufs.is_empty() && !self.ended {
+            match sys::send_vectored_nowait(&self.stream, bufs) {
                 Ok(n) => {
                     self.sent += n as u64;
-                    bytes = &bytes[n..];
+                    IoSlice::advance_slices(&mut bufs, n);
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
@@ -195,7 +246,7 @@ impl<'l> AppConn<'l> {
 
     /// One non-blocking read into the exchange.
     fn read_some(&mut self) -> Result<(), AppError> {
-        match self.read() {
+        match self.read(READ_BUF, false) {
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(()),
             Err(e) => Err(AppError::Io(e)),
             Ok(0) => Err(self.closed()),
@@ -203,13 +254,17 @@ impl<'l> AppConn<'l> {
         }
     }
 
-    /// One read from the socket, straight into the exchange's buffer; 0 at
-    /// the end.
-    fn read(&mut self) -> io::Result<usize> {
-        let stream = &self.stream;
-        let n = self
-            .answer
-            .feed_with(|buf| sys::read_append(stream, buf, READ_SIZE))?;
+    /// One read from the socket into the answer's buffer (a new one when
+    /// it is nearly full), at most `max` bytes; 0 at the end. With `wait`
+    /// false it never waits (WouldBlock when there is nothing).
+    fn read(&mut self, max: usize, wait: bool) -> io::Result<usize> {
+        if self.buf.as_ref().is_none_or(|b| b.room() < MIN_ROOM) {
+            // Bytes parsed already live on in their chunks.
+            self.buf = Some(ReadBuf::new(self.alloc, READ_BUF));
+            self.parsed = 0;
+        }
+        let buf = self.buf.as_mut().expect("set above");
+        let n = buf.read_from(&self.stream, max, wait)?;
         if n > 0 {
             self.answered = true;
         }
@@ -226,30 +281,32 @@ impl<'l> AppConn<'l> {
         }
     }
 
-    /// Takes the events decoded so far; true if there was any.
+    /// Parses what was read; true if it held STDOUT, STDERR or the end.
     fn take_events(&mut self) -> Result<bool, AppError> {
         let log = self.log_stderr;
+        let Some(buf) = self.buf.as_ref() else {
+            return Ok(false);
+        };
         let mut any = false;
-        while let Some(event) = self.answer.next_event().map_err(AppError::Exchange)? {
-            any = true;
-            match event {
-                Event::Stdout(data) => {
-                    if self.stdout_pos == self.stdout.len() {
-                        // All taken: the record's bytes become the pending
-                        // STDOUT as they are, not copied.
-                        self.stdout = data;
-                        self.stdout_pos = 0;
-                    } else {
-                        self.stdout.extend_from_slice(&data);
-                    }
+        while self.parsed < buf.filled().len() {
+            let input = &buf.filled()[self.parsed..];
+            let (used, piece) = self.answer.parse(input).map_err(AppError::Exchange)?;
+            self.parsed += used;
+            any |= piece.is_some();
+            match piece {
+                None => {}
+                Some(Piece::Stdout(data)) => {
+                    self.stdout_len += data.len();
+                    self.stdout.push_back(buf.chunk(data));
                 }
-                Event::Stderr(data) => {
-                    self.stderr
-                        .push(&data, |l| log(&String::from_utf8_lossy(l)));
+                Some(Piece::Stderr(data)) => {
+                    self.stderr.push(data, |l| log(&String::from_utf8_lossy(l)));
                 }
-                Event::End(_) => {
+                Some(Piece::End(_)) => {
                     self.stderr.finish(|l| log(&String::from_utf8_lossy(l)));
                     self.ended = true;
+                    // Whatever follows END_REQUEST is not ours to read.
+                    self.parsed = buf.filled().len();
                 }
             }
         }
@@ -263,7 +320,7 @@ impl<'l> AppConn<'l> {
 
     /// Waits for the app's first answer (or the end of the request).
     pub fn await_answer(&mut self) -> Result<(), AppError> {
-        if self.stdout_pos == self.stdout.len() && !self.ended {
+        if self.stdout.is_empty() && !self.ended {
             self.fill()?;
         }
         Ok(())
@@ -271,42 +328,89 @@ impl<'l> AppConn<'l> {
 
     /// True once END_REQUEST has arrived and all STDOUT was taken.
     pub fn finished(&self) -> bool {
-        self.ended && self.stdout_pos == self.stdout.len()
-    }
-
-    /// Is more input waiting on the socket right now?
-    pub fn input_waiting(&self) -> bool {
-        sys::readable_now(self.stream.as_raw_fd())
+        self.ended && self.stdout.is_empty()
     }
 
     /// Reads (blocking, up to the IO timeout per read) until there is at
     /// least one event, or the request has ended.
     fn fill(&mut self) -> Result<(), AppError> {
+        self.fill_with(READ_BUF)
+    }
+
+    /// `fill`, reading at most `max` bytes at a time.
+    fn fill_with(&mut self, max: usize) -> Result<(), AppError> {
         loop {
             if self.take_events()? || self.ended {
                 return Ok(());
             }
-            if self.read().map_err(AppError::Io)? == 0 {
+            if self.read(max, true).map_err(AppError::Io)? == 0 {
                 return Err(self.closed());
             }
         }
     }
 
+    /// Reads what the app has sent, if anything, without waiting: true if
+    /// any byte came (or the request has ended), false if the app is quiet.
+    pub fn read_now(&mut self, max: usize) -> Result<bool, AppError> {
+        if self.ended {
+            return Ok(true);
+        }
+        match self.read(max, false) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(false),
+            Err(e) => Err(AppError::Io(e)),
+            Ok(0) => {
+                self.take_events()?;
+                Err(self.closed())
+            }
+            Ok(_) => self.take_events().map(|_| true),
+        }
+    }
+
+    /// Takes `n` bytes of pending STDOUT (which holds them) as one line.
+    fn take_stdout(&mut self, n: usize) -> Vec<u8> {
+        let mut line = Vec::with_capacity(n);
+        while line.len() < n {
+            let front = self.stdout.front_mut().expect("n bytes are pending");
+            let take = (n - line.len()).min(front.len());
+            line.extend_from_slice(&front.bytes()[..take]);
+            front.consume(take);
+            if front.is_empty() {
+                self.stdout.pop_front();
+            }
+        }
+        self.stdout_len -= n;
+        line
+    }
+
+    /// Where the next line of pending STDOUT ends: after its newline, or
+    /// after `max` bytes, whichever comes first; None if neither is there.
+    fn line_end(&self, max: usize) -> Option<usize> {
+        let mut seen = 0;
+        for chunk in &self.stdout {
+            let part = &chunk.bytes()[..chunk.len().min(max - seen)];
+            if let Some(nl) = part.iter().position(|&c| c == b'\n') {
+                return Some(seen + nl + 1);
+            }
+            seen += part.len();
+            if seen == max {
+                return Some(max);
+            }
+        }
+        None
+    }
+
     /// The next STDOUT line (with its newline), at most `max` bytes; None at
     /// the end of STDOUT. For httpd's CGI header scanner.
     pub fn next_line(&mut self, max: usize) -> Result<Option<Vec<u8>>, AppError> {
+        let max = max.max(1);
         loop {
-            let pending = &self.stdout[self.stdout_pos..];
-            let cut = match pending.iter().position(|&c| c == b'\n') {
-                Some(nl) => Some((nl + 1).min(max)),
-                None if pending.len() >= max => Some(max),
-                None if self.ended && !pending.is_empty() => Some(pending.len()),
+            let cut = match self.line_end(max) {
+                Some(n) => Some(n),
+                None if self.ended && self.stdout_len > 0 => Some(self.stdout_len),
                 None => None,
             };
             if let Some(n) = cut {
-                let line = pending[..n].to_vec();
-                self.stdout_pos += n;
-                return Ok(Some(line));
+                return Ok(Some(self.take_stdout(n)));
             }
             if self.ended {
                 return Ok(None);
@@ -316,21 +420,14 @@ impl<'l> AppConn<'l> {
         }
     }
 
-    /// The STDOUT bytes available now, reading if none are; empty when the
-    /// request has ended.
-    pub fn next_body_chunk(&mut self) -> Result<Vec<u8>, AppError> {
-        while self.stdout_pos == self.stdout.len() && !self.ended {
-            self.fill()?;
+    /// The STDOUT received so far, reading (at most `max` bytes at a time)
+    /// if there is none; nothing once the request has ended.
+    pub fn next_body(&mut self, max: usize) -> Result<StdoutChunks<'_>, AppError> {
+        while self.stdout.is_empty() && !self.ended {
+            self.fill_with(max)?;
         }
-        let chunk = if self.stdout_pos == 0 {
-            std::mem::take(&mut self.stdout)
-        } else {
-            let rest = self.stdout[self.stdout_pos..].to_vec();
-            self.stdout.clear();
-            rest
-        };
-        self.stdout_pos = 0;
-        Ok(chunk)
+        self.stdout_len = 0;
+        Ok(self.stdout.drain(..))
     }
 
     /// After the client went away: reads and discards the rest of the
@@ -350,8 +447,8 @@ impl<'l> AppConn<'l> {
             if self.stream.set_read_timeout(Some(wait)).is_err() {
                 return false;
             }
-            match self.next_body_chunk() {
-                Ok(chunk) => discarded += chunk.len(),
+            match self.next_body(READ_BUF) {
+                Ok(chunks) => discarded += chunks.map(|c| c.len()).sum::<usize>(),
                 Err(_) => return false,
             }
         }
@@ -362,8 +459,11 @@ impl<'l> AppConn<'l> {
     /// request cleanly and can serve another.
     pub fn drain(&mut self) -> Result<(), AppError> {
         while !self.finished() {
-            self.next_body_chunk()?;
+            self.next_body(READ_BUF)?;
         }
         Ok(())
     }
 }
+
+/// STDOUT chunks, in order, as `next_body` hands them out.
+pub type StdoutChunks<'a> = std::collections::vec_deque::Drain<'a, Chunk>;

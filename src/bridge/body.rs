@@ -3,7 +3,7 @@
 //! refused past `FcgidMaxRequestLen`.
 
 use std::fs::File;
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::io::{self, Seek, SeekFrom, Write};
 
 pub enum BodyError {
     /// Longer than `FcgidMaxRequestLen`.
@@ -77,6 +77,11 @@ impl Body {
             .map_err(BodyError::Spool)
     }
 
+    /// The whole body, when it is held in memory (not spooled).
+    pub fn in_memory(&self) -> Option<&[u8]> {
+        self.spool.is_none().then_some(&self.mem[..])
+    }
+
     /// Calls `each` with the body in order, in pieces of at most `chunk` bytes.
     pub fn for_each_chunk(
         &mut self,
@@ -87,13 +92,14 @@ impl Body {
             None => self.mem.chunks(chunk).try_for_each(each),
             Some(file) => {
                 file.seek(SeekFrom::Start(0))?;
-                let mut buf = vec![0u8; chunk];
+                // Read into spare capacity: nothing zeroed first.
+                let mut buf = Vec::with_capacity(chunk);
                 loop {
-                    let n = file.read(&mut buf)?;
-                    if n == 0 {
+                    buf.clear();
+                    if crate::sys::read_append(file, &mut buf, chunk)? == 0 {
                         return Ok(());
                     }
-                    each(&buf[..n])?;
+                    each(&buf)?;
                 }
             }
         }

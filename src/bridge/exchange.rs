@@ -11,6 +11,7 @@ use super::loan::Loan;
 use super::retry;
 use crate::config::ProcessOptions;
 use crate::fcgi::Role;
+use crate::ffi::answer_buf::BucketAlloc;
 use crate::ffi::http_status::{HookResult, HttpStatus};
 use crate::ffi::log::Level;
 use crate::ffi::request::Request;
@@ -70,14 +71,21 @@ pub fn start<'l>(
     for attempt in 1..=ATTEMPTS {
         let loan = Loan::borrow(req, &spec, wait, what)?;
         let has_body = !body.is_empty();
-        let (status, error, answered) =
-            match connect_and_send(&loan, opts, role, params, body, log_stderr) {
-                Ok(mut app) => match scan_headers(req, &mut app) {
-                    Ok(scanned) => return Ok(Answer { app, loan, scanned }),
-                    Err(e) => (HttpStatus::INTERNAL_SERVER_ERROR, e, true),
-                },
-                Err(failure) => failure,
-            };
+        let (status, error, answered) = match connect_and_send(
+            &loan,
+            opts,
+            req.bucket_alloc(),
+            role,
+            params,
+            body,
+            log_stderr,
+        ) {
+            Ok(mut app) => match scan_headers(req, &mut app) {
+                Ok(scanned) => return Ok(Answer { app, loan, scanned }),
+                Err(e) => (HttpStatus::INTERNAL_SERVER_ERROR, e, true),
+            },
+            Err(failure) => failure,
+        };
         let tried = retry::Attempt {
             has_body,
             safe: safe_to_repeat(role, params),
@@ -105,6 +113,7 @@ pub fn start<'l>(
 fn connect_and_send<'l>(
     loan: &Loan,
     opts: &ProcessOptions,
+    alloc: BucketAlloc,
     role: Role,
     params: &[Pair],
     body: &mut Body,
@@ -114,6 +123,7 @@ fn connect_and_send<'l>(
         loan.socket(),
         opts.connect_timeout,
         opts.io_timeout,
+        alloc,
         log_stderr,
     )
     .map_err(|e| (HttpStatus::SERVICE_UNAVAILABLE, e, false))?;

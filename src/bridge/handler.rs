@@ -268,9 +268,11 @@ const DISCARD_LIMIT: usize = 1 << 20;
 /// How long that reading may take at most.
 const DISCARD_TIME: std::time::Duration = std::time::Duration::from_secs(2);
 
-/// Sends STDOUT to the client as it arrives: flushed whenever the app pauses,
-/// or when `buffer_size` bytes are waiting. A client that goes away ends it
-/// (see `client_gone`).
+/// Sends STDOUT to the client as it arrives, as buckets over the bytes the
+/// app's socket gave (no copy): passed on to httpd whenever `buffer_size`
+/// bytes are waiting, and flushed whenever the app pauses (nothing more to
+/// read right now), so that output an app flushes reaches the client at
+/// once. A client that goes away ends it (see `client_gone`).
 fn stream_body(
     req: &mut Request,
     app: &mut AppConn,
@@ -278,10 +280,24 @@ fn stream_body(
     buffer_size: usize,
 ) -> Result<(), Failure> {
     let mut out = req.output();
+    // Bytes queued since the last pass, and whether any was passed
+    // without a flush since the last flush.
     let mut buffered = 0;
-    while !app.finished() {
-        let chunk = match app.next_body_chunk() {
-            Ok(c) => c,
+    let mut unflushed = false;
+    loop {
+        let got = match app.next_body(read_limit(buffer_size, buffered)) {
+            Ok(chunks) => {
+                let before = buffered;
+                for chunk in chunks {
+                    buffered += chunk.len();
+                    out.append(chunk);
+                }
+                Ok(buffered > before)
+            }
+            Err(error) => Err(error),
+        };
+        let got = match got {
+            Ok(got) => got,
             Err(error) if out.sent_anything() => {
                 // Headers are out: cut the connection so the client sees the
                 // answer is incomplete; the request's status stays as sent.
@@ -294,25 +310,34 @@ fn stream_body(
             }
         };
         if app.finished() {
-            loan.give_back();
+            break;
         }
-        if chunk.is_empty() {
-            continue;
+        if got && buffered >= buffer_size {
+            if out.pass_on().is_err() {
+                client_gone(req, app, loan);
+                return Ok(());
+            }
+            buffered = 0;
+            unflushed = true;
         }
-        buffered += chunk.len();
-        if out.write(&chunk).is_err() {
-            client_gone(req, app, loan);
-            return Ok(());
+        // More now? Else the app paused: what it sent goes out before we
+        // wait for the rest.
+        match app.read_now(read_limit(buffer_size, buffered)) {
+            Ok(true) => continue,
+            Ok(false) => {}
+            // Reported by the next read, with the bytes taken before it.
+            Err(_) => continue,
         }
-        // The last chunk goes out with end-of-stream below, not a flush of its own.
-        if !app.finished() && (buffered >= buffer_size || !app.input_waiting()) {
+        if buffered > 0 || unflushed {
             if out.flush().is_err() {
                 client_gone(req, app, loan);
                 return Ok(());
             }
             buffered = 0;
+            unflushed = false;
         }
     }
+    // The last bytes go out with end-of-stream, not a flush of their own.
     loan.give_back();
     if out.finish().is_err() {
         req.log(
@@ -321,6 +346,13 @@ fn stream_body(
         );
     }
     Ok(())
+}
+
+/// How much to read at once: what fills the buffer up to `buffer_size`,
+/// so the pieces passed to httpd stay about that size, but never so
+/// little that reads become tiny.
+fn read_limit(buffer_size: usize, buffered: usize) -> usize {
+    buffer_size.saturating_sub(buffered).max(4096)
 }
 
 /// The client hung up mid-answer: read the rest of the answer (up to a

@@ -1,6 +1,7 @@
 //! The FFI layer: raw bindings and the safe wrappers built on them. Nothing
 //! outside this module touches an httpd or APR pointer.
 
+pub mod answer_buf;
 pub mod bindings;
 pub mod directives;
 pub mod guard;

@@ -1,7 +1,7 @@
-//! Writes a response body to httpd's output filters through a brigade.
+//! Writes a response body to httpd's output filters through a brigade:
+//! chunks of an app's answer as they were read (`answer_buf`), no copy.
 
 use super::bindings as b;
-use std::os::raw::c_char;
 
 pub struct Output {
     r: *mut b::request_rec,
@@ -28,23 +28,18 @@ impl Output {
         }
     }
 
-    /// Queues `data` (copied) for the client.
-    pub fn write(&mut self, data: &[u8]) -> Result<(), OutputFailed> {
-        // SAFETY: apr_brigade_write copies `data` into heap buckets of our brigade;
-        // no flush callback is given.
-        let rv = unsafe {
-            b::apr_brigade_write(
-                self.bb,
-                None,
-                std::ptr::null_mut(),
-                data.as_ptr().cast::<c_char>(),
-                data.len(),
-            )
-        };
-        if rv != 0 {
-            return Err(OutputFailed(rv));
-        }
-        Ok(())
+    /// Queues a chunk of an app's answer for the client: its bucket moves
+    /// into our brigade, no byte is copied.
+    pub fn append(&mut self, chunk: super::answer_buf::Chunk) {
+        // SAFETY: the chunk's bucket is in no brigade and comes from our
+        // connection's allocator; the brigade owns it from here.
+        unsafe { b::fcgid_shim_brigade_insert_tail(self.bb, chunk.into_bucket()) };
+    }
+
+    /// Passes what is queued on to the output filters, without a FLUSH:
+    /// httpd writes it when it sees fit.
+    pub fn pass_on(&mut self) -> Result<(), OutputFailed> {
+        self.pass()
     }
 
     /// Sends what is queued, with a FLUSH so it reaches the client now.

@@ -6,7 +6,7 @@ use super::pool::Pool;
 use crate::config::{DirConfig, ServerConfig};
 use std::borrow::Cow;
 use std::ffi::{c_void, CStr, OsStr};
-use std::os::raw::{c_char, c_int, c_long};
+use std::os::raw::{c_char, c_int};
 use std::os::unix::ffi::OsStrExt;
 
 /// A CGI environment: names and values, borrowed from the request pool
@@ -101,6 +101,38 @@ unsafe fn table_for_each_pooled<'p>(
             };
             f(CStr::from_ptr(e.key).to_bytes(), val);
         }
+    }
+}
+
+/// Hands the data of `bb`'s buckets to `sink`, in order; true once an
+/// end-of-stream bucket is seen. `Err(None)`: a bucket could not be read.
+///
+/// # Safety
+/// `bb` is a live brigade, not changed during the call.
+unsafe fn take_body_buckets<E>(
+    bb: *mut b::apr_bucket_brigade,
+    sink: &mut impl FnMut(&[u8]) -> Result<(), E>,
+) -> Result<bool, Option<E>> {
+    // SAFETY: the caller's contract; bucket data is only lent to `sink`
+    // while the bucket lives.
+    unsafe {
+        let end = b::fcgid_shim_brigade_sentinel(bb);
+        let mut e = b::fcgid_shim_brigade_first(bb);
+        while e != end {
+            if b::fcgid_shim_bucket_is_eos(e) != 0 {
+                return Ok(true);
+            }
+            let mut data: *const c_char = std::ptr::null();
+            let mut len: b::apr_size_t = 0;
+            if b::fcgid_shim_bucket_read(e, &raw mut data, &raw mut len) != 0 {
+                return Err(None);
+            }
+            if len > 0 {
+                sink(std::slice::from_raw_parts(data.cast::<u8>(), len)).map_err(Some)?;
+            }
+            e = b::fcgid_shim_bucket_next(e);
+        }
+        Ok(false)
     }
 }
 
@@ -404,12 +436,18 @@ impl<'a> Request<'a> {
     /// Reads the whole request body (de-chunked), handing each piece to
     /// `sink`. Stops at the first `Err` of `sink` and returns it as
     /// `Err(Some(e))`; `Err(None)` is a client read failure.
+    ///
+    /// The pieces are the input filters' buckets, lent as they are: no
+    /// copy into a buffer of ours on the way (mod_cgi reads the same way).
     pub fn read_body<E>(
         &mut self,
         mut sink: impl FnMut(&[u8]) -> Result<(), E>,
     ) -> Result<(), Option<E>> {
-        // SAFETY: the client-block API reads the request body into our buffer,
-        // never past the length we pass.
+        /// Bytes asked of the input filters at a time.
+        const READ_BYTES: b::apr_off_t = 64 * 1024;
+        // SAFETY: the brigade lives in the request pool, on the connection's
+        // allocator; ap_get_brigade fills it, we only read its buckets, and
+        // cleanup destroys them before the next read and at the end.
         unsafe {
             let rc = b::ap_setup_client_block(self.r, b::REQUEST_CHUNKED_DECHUNK as c_int);
             if rc != b::OK as c_int {
@@ -418,18 +456,27 @@ impl<'a> Request<'a> {
             if b::ap_should_client_block(self.r) == 0 {
                 return Ok(());
             }
-            let mut buf = vec![0u8; 16384];
-            loop {
-                let n: c_long =
-                    b::ap_get_client_block(self.r, buf.as_mut_ptr().cast::<c_char>(), buf.len());
-                if n < 0 {
-                    return Err(None);
+            let bb = b::apr_brigade_create(self.r.pool, (*self.r.connection).bucket_alloc);
+            let result = loop {
+                let rv = b::ap_get_brigade(
+                    self.r.input_filters,
+                    bb,
+                    b::ap_input_mode_t_AP_MODE_READBYTES,
+                    b::apr_read_type_e_APR_BLOCK_READ,
+                    READ_BYTES,
+                );
+                if rv != 0 {
+                    break Err(None);
                 }
-                if n == 0 {
-                    return Ok(());
+                match take_body_buckets(bb, &mut sink) {
+                    Ok(false) => {}
+                    Ok(true) => break Ok(()),
+                    Err(e) => break Err(e),
                 }
-                sink(&buf[..n as usize]).map_err(Some)?;
-            }
+                b::apr_brigade_cleanup(bb.cast::<c_void>());
+            };
+            b::apr_brigade_cleanup(bb.cast::<c_void>());
+            result
         }
     }
 
@@ -510,6 +557,14 @@ impl<'a> Request<'a> {
             b::apr_table_unset(self.r.headers_in, c"Content-Length".as_ptr());
             b::ap_internal_redirect_handler(loc, self.r);
         }
+    }
+
+    /// The connection's bucket allocator, for buffers an app's answer is
+    /// read into (see `answer_buf`).
+    pub fn bucket_alloc(&self) -> super::answer_buf::BucketAlloc {
+        // SAFETY: r->connection is always set; its allocator lives as long
+        // as the connection, longer than the request.
+        super::answer_buf::BucketAlloc(unsafe { (*self.r.connection).bucket_alloc })
     }
 
     pub fn output(&mut self) -> super::output::Output {

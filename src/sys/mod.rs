@@ -10,7 +10,7 @@ mod signal;
 mod socket;
 
 pub use fd::{drain_pipe, read_append, read_retrying};
-pub use poll::{poll_readable, readable_now, wait_io, Poller};
+pub use poll::{poll_readable, wait_io, Poller};
 pub use process::{
     die_with_parent, euid, exit_now, fork_process, getpid, is_alive, is_root, is_running,
     keep_caps_across_setuid, keep_only_kill, nofile_limit, own_process_group, pidfd_open,
@@ -20,7 +20,9 @@ pub use shm::{file_id, map_table_file, monotonic_ns, NewTableFile, SharedWords};
 pub use signal::{
     install_manager_signals, signal, signal_with, CHILD_EXITED, DRAIN_REQUESTED, STOP_REQUESTED,
 };
-pub use socket::{bind_unix, check_socket_path, connect_unix, peer_pid, SUN_PATH_MAX};
+pub use socket::{
+    bind_unix, check_socket_path, connect_unix, peer_pid, send_vectored_nowait, SUN_PATH_MAX,
+};
 
 use std::io;
 

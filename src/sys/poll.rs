@@ -123,10 +123,3 @@ pub fn wait_io(fd: RawFd, timeout: Duration) -> io::Result<(bool, bool)> {
         p.revents & libc::POLLOUT != 0,
     ))
 }
-
-/// Is `fd` readable right now (data or hang-up)?
-pub fn readable_now(fd: RawFd) -> bool {
-    poll_readable(&[fd], Duration::ZERO)
-        .map(|r| r[0])
-        .unwrap_or(false)
-}

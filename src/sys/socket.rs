@@ -119,6 +119,29 @@ pub fn peer_pid(stream: &UnixStream) -> Option<i32> {
     (rc == 0 && cred.pid > 0).then_some(cred.pid)
 }
 
+/// One sendmsg(2) of `bufs` that does not wait (MSG_DONTWAIT: WouldBlock
+/// when the socket is full) and raises no SIGPIPE; the descriptor itself
+/// stays blocking, so no fcntl or ioctl is needed around it.
+pub fn send_vectored_nowait(fd: &impl AsRawFd, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+    // SAFETY: a zeroed msghdr is valid (no name, no control data).
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    // IoSlice is ABI-compatible with iovec; sendmsg only reads them.
+    msg.msg_iov = bufs.as_ptr().cast_mut().cast::<libc::iovec>();
+    msg.msg_iovlen = bufs.len().min(1024) as _;
+    // SAFETY: msg points at `bufs`, alive for the call.
+    let n = unsafe {
+        libc::sendmsg(
+            fd.as_raw_fd(),
+            &raw const msg,
+            libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+        )
+    };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(n as usize)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

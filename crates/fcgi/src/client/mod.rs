@@ -23,11 +23,13 @@
 
 mod error;
 mod lines;
+mod parser;
 mod request;
 mod response;
 
 pub use self::error::ExchangeError;
 pub use self::lines::LineSplitter;
+pub use self::parser::{Piece, ResponseParser};
 pub use self::request::RequestWriter;
 pub use self::response::{Event, ResponseReader};
 

@@ -2,7 +2,10 @@
 //! records past 64 KiB), STDIN in records, and the empty STDIN that ends it.
 
 use crate::{encode_begin_request, encode_params, encode_stream_chunk, encode_stream_end};
-use crate::{RecordType, Role};
+use crate::{Header, RecordType, Role, HEADER_LEN, MAX_CONTENT_LEN};
+
+/// Zero padding, for writers that send a record's parts from where they are.
+const PADDING: [u8; 8] = [0; 8];
 
 /// Builds one request's records. Cheap to copy, so the half that sends the
 /// body can live on another thread than the half that reads the answer.
@@ -31,6 +34,19 @@ impl RequestWriter {
     /// empty piece (an empty record would end STDIN).
     pub fn stdin(&self, dst: &mut Vec<u8>, data: &[u8]) {
         encode_stream_chunk(dst, RecordType::Stdin, self.request_id, data);
+    }
+
+    /// For a vectored write of body bytes from where they are: the header
+    /// and padding of the STDIN record that carries `len` of them (at most
+    /// `MAX_CONTENT_LEN`; an empty record would end STDIN instead).
+    pub fn stdin_frame(&self, len: usize) -> ([u8; HEADER_LEN], &'static [u8]) {
+        assert!(
+            len > 0 && len <= MAX_CONTENT_LEN,
+            "STDIN record of {len} bytes"
+        );
+        let header = Header::new(RecordType::Stdin, self.request_id, len as u16);
+        let padding = &PADDING[..usize::from(header.padding_length)];
+        (header.to_bytes(), padding)
     }
 
     /// The empty STDIN record: the body is complete.

@@ -36,18 +36,19 @@ pub struct ResponseReader {
 }
 
 /// What to do with a record (the policy of the module docs, in one place).
-enum Disposition {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Disposition {
     Stdout,
     Stderr,
     End,
     Skip,
 }
 
-fn disposition(record: &Record, request_id: u16) -> Disposition {
-    if record.request_id != request_id {
+pub(super) fn disposition(rtype: RecordType, record_id: u16, request_id: u16) -> Disposition {
+    if record_id != request_id {
         return Disposition::Skip; // management (id 0) or another request
     }
-    match record.rtype {
+    match rtype {
         RecordType::Stdout => Disposition::Stdout,
         RecordType::Stderr => Disposition::Stderr,
         RecordType::EndRequest => Disposition::End,
@@ -101,7 +102,7 @@ impl ResponseReader {
                 Ok(None) => return Ok(None),
                 Err(e) => return Err(self.fail(ExchangeError::Protocol(e))),
             };
-            match disposition(&record, self.request_id) {
+            match disposition(record.rtype, record.request_id, self.request_id) {
                 Disposition::Skip => self.skipped += 1,
                 // Empty records end a stream: nothing to pass on.
                 Disposition::Stdout | Disposition::Stderr if record.content.is_empty() => {}

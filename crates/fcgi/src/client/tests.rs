@@ -474,3 +474,17 @@ fn feed_with_reads_as_feed() {
     assert!(matches!(b.last(), Some(Event::End(_))));
     assert!(with.close().is_ok());
 }
+
+/// Header, content and padding sent apart are the bytes `stdin` writes.
+#[test]
+fn a_stdin_frame_around_the_content_is_the_stdin_record() {
+    let w = RequestWriter::new(REQUEST_ID, Role::Responder);
+    for len in [1, 7, 8, 9, 4096, MAX_CONTENT_LEN] {
+        let data = vec![b'd'; len];
+        let (header, padding) = w.stdin_frame(len);
+        let framed = [&header[..], &data, padding].concat();
+        let mut whole = Vec::new();
+        w.stdin(&mut whole, &data);
+        assert_eq!(framed, whole, "{len} bytes");
+    }
+}
