@@ -77,7 +77,8 @@ impl ffi::hooks::Hooks for Fcgid {
             spawn_score_up_limit: cfg.spawn_score_up_limit(),
         };
         let socket = ipc_dir.join("pm.sock");
-        pm::launch::start(ipc_dir, socket, global, pconf)
+        let table_file = ffi::server::root_relative(pconf, cfg.process_table_file());
+        pm::launch::start(ipc_dir, socket, table_file, global, pconf)
     }
 
     fn handler(req: &mut Request<'_>) -> c_int {

@@ -1,26 +1,58 @@
 //! The httpd-child side of the process manager protocol: borrow a process
-//! for one request, give it back. A loan lives on the thread's connection
-//! to the manager, so a child that dies mid-request cannot leave a process
-//! marked busy: the manager sees the connection close and stops the process.
+//! for one request, give it back.
+//!
+//! The fast path: an idle process of the class is claimed from the shared
+//! table with one compare-exchange and given back the same way; the
+//! manager is not woken. It is asked only when nothing is idle (it spawns
+//! or queues, first come first served), when requests wait, when the
+//! process must retire, or when the request went wrong. It learns where a
+//! class is in the table from the first grant, and watches each child
+//! (pidfd): a child killed mid-request leaves nothing marked busy.
+//!
+//! A process the manager lends itself lives on the connection it was
+//! granted on, so a child that dies mid-request closes it and the manager
+//! stops the process. Connections are kept in a small per-child pool, not
+//! one per thread: the manager holds few descriptors.
 
-use super::wire::{self, ClassSpec, Message, Outcome};
+use super::shared_table::{self, Mapped};
+use super::table::{Claim, Released};
+use super::wire::{self, ClassSpec, FastRef, Message, Outcome};
 use crate::sys;
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::ffi::OsString;
 use std::io::{self, ErrorKind, Write};
 use std::os::unix::ffi::OsStringExt;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// A process lent to this request.
 pub struct Lease {
-    stream: UnixStream,
+    how: Option<How>,
+    /// Given back by `release` (the request is counted), not dropped.
+    counted: bool,
+    /// A class reference to learn once this lease's connection is kept as
+    /// the child's watch connection.
+    learn: Option<(String, FastRef)>,
     pm_socket: PathBuf,
     pub proc_id: u64,
     /// The process's pid, as the manager knows it.
     pub pid: i32,
     pub socket: PathBuf,
+}
+
+enum How {
+    /// Lent by the manager on this connection.
+    Granted(UnixStream),
+    /// Claimed from the table.
+    Claimed {
+        mapped: Arc<Mapped>,
+        claim: Claim,
+        class: u32,
+        max_requests: u32,
+    },
 }
 
 #[derive(Debug)]
@@ -81,26 +113,156 @@ fn read_message(stream: &mut UnixStream, inbox: &mut Vec<u8>) -> io::Result<Mess
     }
 }
 
+/// The class used last, and every class known, by key.
+type KnownClasses = (Option<(String, FastRef)>, HashMap<String, FastRef>);
+
 thread_local! {
-    /// This thread's connection to the manager, kept between requests so a
-    /// request costs two messages and no connect. It is only here while no
-    /// process is borrowed: a lease owns it.
-    static IDLE_CONN: RefCell<Option<(PathBuf, UnixStream)>> = const { RefCell::new(None) };
     /// The frame being sent and the answer being read, kept between
     /// requests so a round trip allocates nothing for them.
     static SCRATCH: RefCell<(Vec<u8>, Vec<u8>)> = const { RefCell::new((Vec::new(), Vec::new())) };
+    /// Where this thread's classes are in the table, and the one it used
+    /// last (most requests are for the class of the one before).
+    static CLASSES: RefCell<KnownClasses> = RefCell::new((None, HashMap::new()));
 }
 
-/// The kept connection, with its path (reused for the lease).
+/// Connections to the manager not in use, shared by the child's threads.
+static IDLE_CONNS: Mutex<Vec<(PathBuf, UnixStream)>> = Mutex::new(Vec::new());
+/// Connections kept beyond that are closed: most requests never need one.
+const IDLE_CONNS_KEPT: usize = 4;
+/// The connection this child keeps open for its life once it claims from
+/// a table (by the table's generation): when it closes, the manager knows
+/// the child is gone, even without pidfds.
+static WATCH: Mutex<Option<(u64, UnixStream)>> = Mutex::new(None);
+
+fn watching(table: u64) -> bool {
+    WATCH
+        .lock()
+        .is_ok_and(|w| w.as_ref().is_some_and(|(t, _)| *t == table))
+}
+
+/// What every thread of the child has learnt of classes, for threads that
+/// have not asked yet.
+static CHILD_CLASSES: Mutex<Option<HashMap<String, FastRef>>> = Mutex::new(None);
+
+/// A kept connection to `pm_socket`.
 fn take_idle_conn(pm_socket: &Path) -> Option<(PathBuf, UnixStream)> {
-    IDLE_CONN.with(|c| match c.borrow_mut().take() {
-        Some((path, stream)) if path == pm_socket => Some((path, stream)),
-        _ => None,
-    })
+    let mut conns = IDLE_CONNS.lock().ok()?;
+    let i = conns.iter().rposition(|(p, _)| p == pm_socket)?;
+    Some(conns.swap_remove(i))
 }
 
 fn keep_idle_conn(pm_socket: PathBuf, stream: UnixStream) {
-    IDLE_CONN.with(|c| *c.borrow_mut() = Some((pm_socket, stream)));
+    if let Ok(mut conns) = IDLE_CONNS.lock() {
+        if conns.len() < IDLE_CONNS_KEPT {
+            conns.push((pm_socket, stream));
+        }
+    }
+}
+
+fn class_ref(key: &str) -> Option<FastRef> {
+    let known = CLASSES.with(|c| {
+        let mut c = c.borrow_mut();
+        let (last, all) = &mut *c;
+        match last {
+            Some((k, f)) if k == key => return Some(*f),
+            _ => {}
+        }
+        let f = *all.get(key)?;
+        *last = Some((key.to_string(), f));
+        Some(f)
+    });
+    if known.is_some() {
+        return known;
+    }
+    let f = CHILD_CLASSES.lock().ok()?.as_ref()?.get(key).copied()?;
+    remember_class(key, f);
+    Some(f)
+}
+
+fn remember_class(key: &str, f: FastRef) {
+    CLASSES.with(|c| {
+        let (last, all) = &mut *c.borrow_mut();
+        all.insert(key.to_string(), f);
+        *last = Some((key.to_string(), f));
+    });
+}
+
+/// Keeps `stream` as the watch connection for table `f.table` (unless
+/// one is kept already), then learns class `key`.
+fn keep_watch(pm_socket: &Path, stream: UnixStream, key: &str, f: FastRef) {
+    let Ok(mut w) = WATCH.lock() else {
+        return;
+    };
+    if w.as_ref().is_some_and(|(t, _)| *t == f.table) {
+        drop(w);
+        keep_idle_conn(pm_socket.to_path_buf(), stream);
+    } else {
+        *w = Some((f.table, stream));
+        drop(w);
+    }
+    learn_class(key, f);
+}
+
+fn learn_class(key: &str, f: FastRef) {
+    remember_class(key, f);
+    if let Ok(mut all) = CHILD_CLASSES.lock() {
+        all.get_or_insert_with(HashMap::new)
+            .insert(key.to_string(), f);
+    }
+}
+
+/// Claims an idle process of `spec`'s class from the table, if this
+/// child knows the class there and one is idle with nobody waiting.
+fn claim(pm_socket: &Path, spec: &ClassSpec) -> Option<Lease> {
+    let f = class_ref(&spec.key)?;
+    let mapped = shared_table::current(super::launch::table_file)?;
+    if f.table != mapped.table.generation() {
+        return None;
+    }
+    let pid = std::process::id();
+    let claim = mapped
+        .table
+        .claim(
+            f.class,
+            f.stamp,
+            pid,
+            sys::monotonic_ns(),
+            spec.limits.max_processes,
+        )
+        .ok()?;
+    let _ = pm_socket;
+    Some(Lease {
+        counted: false,
+        learn: None,
+        // Looked up again if it is needed (rarely): no copy per request.
+        pm_socket: PathBuf::new(),
+        proc_id: claim.proc_id,
+        pid: claim.pid,
+        socket: mapped.socket(claim.proc_id),
+        how: Some(How::Claimed {
+            mapped,
+            claim,
+            class: f.class,
+            max_requests: spec.limits.max_requests,
+        }),
+    })
+}
+
+/// Sends a one-way message to the manager (no answer is awaited).
+fn tell(pm_socket: &Path, msg: &Message) {
+    let mut frame = Vec::new();
+    msg.encode(&mut frame);
+    if let Some((path, mut stream)) = take_idle_conn(pm_socket) {
+        if stream.write_all(&frame).is_ok() {
+            keep_idle_conn(path, stream);
+            return;
+        }
+    }
+    if let Ok(mut stream) = sys::connect_unix(pm_socket, Duration::from_secs(2)) {
+        if stream.write_all(&frame).is_ok() {
+            keep_idle_conn(pm_socket.to_path_buf(), stream);
+        }
+    }
 }
 
 fn ask(
@@ -150,16 +312,20 @@ fn ask_fresh(
 
 /// Borrows a process of `spec`'s class, waiting up to `wait` for one.
 pub fn acquire(pm_socket: &Path, spec: &ClassSpec, wait: Duration) -> Result<Lease, AcquireError> {
+    if let Some(lease) = claim(pm_socket, spec) {
+        return Ok(lease);
+    }
     SCRATCH.with(|scratch| {
         let (frame, inbox) = &mut *scratch.borrow_mut();
         frame.clear();
         wire::encode_acquire(frame, spec, wait);
-        acquire_with(pm_socket, frame, inbox, wait)
+        acquire_with(pm_socket, &spec.key, frame, inbox, wait)
     })
 }
 
 fn acquire_with(
     pm_socket: &Path,
+    key: &str,
     frame: &[u8],
     inbox: &mut Vec<u8>,
     wait: Duration,
@@ -181,13 +347,28 @@ fn acquire_with(
             proc_id,
             pid,
             socket,
-        } => Ok(Lease {
-            stream,
-            pm_socket: path,
-            proc_id,
-            pid,
-            socket: PathBuf::from(OsString::from_vec(socket)),
-        }),
+            fast,
+        } => {
+            // A class is claimed from only once this child keeps its watch
+            // connection (this one, when the lease ends well).
+            let learn = match fast {
+                Some(f) if watching(f.table) => {
+                    learn_class(key, f);
+                    None
+                }
+                Some(f) => Some((key.to_string(), f)),
+                None => None,
+            };
+            Ok(Lease {
+                counted: false,
+                learn,
+                how: Some(How::Granted(stream)),
+                pm_socket: path,
+                proc_id,
+                pid,
+                socket: PathBuf::from(OsString::from_vec(socket)),
+            })
+        }
         Message::Refused { reason } => {
             let _ = stream.set_read_timeout(None);
             keep_idle_conn(path, stream);
@@ -206,21 +387,110 @@ fn acquire_with(
 }
 
 impl Lease {
-    /// Gives the process back. Dropping a lease without this closes the
-    /// connection, which the manager takes as Broken.
+    /// Gives the process back. Dropping a lease without this gives it
+    /// back as Broken.
     pub fn release(mut self, outcome: Outcome) {
-        let sent = SCRATCH.with(|scratch| {
-            let frame = &mut scratch.borrow_mut().0;
-            frame.clear();
-            Message::Release {
-                proc_id: self.proc_id,
-                outcome,
+        self.counted = true;
+        self.give_back(outcome);
+    }
+
+    fn give_back(&mut self, outcome: Outcome) {
+        match self.how.take() {
+            None => {}
+            Some(How::Claimed { mapped, claim, .. })
+                if outcome == Outcome::Broken && !self.counted =>
+            {
+                if mapped.table.still_claimed(&claim) {
+                    self.hand_back(&mapped, &claim, outcome);
+                }
+                self.revalidate(&mapped);
             }
-            .encode(frame);
-            self.stream.write_all(frame).is_ok()
-        });
-        if sent && outcome != Outcome::Broken {
-            keep_idle_conn(self.pm_socket, self.stream);
+            Some(How::Granted(mut stream)) => {
+                let sent = SCRATCH.with(|scratch| {
+                    let frame = &mut scratch.borrow_mut().0;
+                    frame.clear();
+                    Message::Release {
+                        proc_id: self.proc_id,
+                        outcome,
+                    }
+                    .encode(frame);
+                    stream.write_all(frame).is_ok()
+                });
+                // Broken: the connection closes with it, as the manager expects.
+                if sent && outcome != Outcome::Broken {
+                    let _ = stream.set_read_timeout(None);
+                    match self.learn.take() {
+                        Some((key, f)) => keep_watch(&self.pm_socket, stream, &key, f),
+                        None => keep_idle_conn(std::mem::take(&mut self.pm_socket), stream),
+                    }
+                }
+            }
+            Some(How::Claimed {
+                mapped,
+                claim,
+                class,
+                max_requests,
+            }) => {
+                let t = &mapped.table;
+                let bad = outcome != Outcome::Done;
+                match t.release(&claim, class, max_requests, bad, sys::monotonic_ns()) {
+                    Released::Idle | Released::Gone => {}
+                    Released::Nudge => {
+                        if let Some(pm_socket) = self.manager() {
+                            let table = t.generation();
+                            tell(&pm_socket, &Message::Nudge { table, class });
+                        }
+                    }
+                    Released::HandBack => self.hand_back(&mapped, &claim, outcome),
+                }
+                if bad {
+                    self.revalidate(&mapped);
+                }
+            }
+        }
+    }
+
+    /// The manager's socket (a claimed lease keeps none).
+    fn manager(&self) -> Option<PathBuf> {
+        if self.pm_socket.as_os_str().is_empty() {
+            super::launch::manager_socket()
+        } else {
+            Some(self.pm_socket.clone())
+        }
+    }
+
+    fn hand_back(&self, mapped: &Mapped, claim: &Claim, outcome: Outcome) {
+        let Some(pm_socket) = self.manager() else {
+            return;
+        };
+        tell(
+            &pm_socket,
+            &Message::HandBack {
+                table: mapped.table.generation(),
+                slot: claim.slot,
+                proc_id: claim.proc_id,
+                outcome,
+            },
+        );
+    }
+
+    /// A manager replaced under us (it died): map the new table.
+    fn revalidate(&self, mapped: &Mapped) {
+        if let Some(path) = super::launch::table_file() {
+            shared_table::revalidate(&path, mapped);
+        }
+    }
+}
+
+impl Drop for Lease {
+    /// Unreturned: the request was cut or never reached the process. As
+    /// a closed connection, it is not counted as served.
+    fn drop(&mut self) {
+        self.counted = false;
+        match &self.how {
+            // Closing the connection tells the manager.
+            Some(How::Granted(_)) => self.how = None,
+            _ => self.give_back(Outcome::Broken),
         }
     }
 }

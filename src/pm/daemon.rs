@@ -25,11 +25,30 @@ pub struct DaemonSettings {
     pub global: GlobalLimits,
     /// The programs the configuration lets it start.
     pub allow: super::allow::AllowList,
+    /// The shared process table children claim from (None: they cannot;
+    /// every request then comes here).
+    pub table: Option<super::table::Table>,
 }
 
 struct Conn {
     stream: UnixStream,
     inbox: Vec<u8>,
+    /// Who connected (SO_PEERCRED): the claimant its hand-backs speak for.
+    pid: Option<i32>,
+}
+
+/// The httpd children that may claim from the table: when one dies, what
+/// it had claimed is freed. Two signs of a death, either enough: its pidfd
+/// fires, or its last connection here closes (a child that claims keeps
+/// one open for its life: the sign where pidfds are missing, as under
+/// valgrind or before Linux 5.3).
+struct Claimants {
+    /// False when the table is not in use: grants then tell nothing of it.
+    enabled: bool,
+    pidfds: bool,
+    watched: HashMap<i32, std::os::fd::OwnedFd>,
+    /// Open connections by peer pid.
+    conns: HashMap<i32, u32>,
 }
 
 struct Daemon {
@@ -42,6 +61,7 @@ struct Daemon {
     pid: i32,
     fds: FdBudget,
     suexec: Suexec,
+    claimants: Claimants,
 }
 
 /// Running apps as other users through httpd's suexec.
@@ -76,6 +96,9 @@ struct FdBudget {
     said_near: bool,
 }
 
+/// Poll tokens with this bit are pidfds; the rest of the token is the pid.
+const PIDFD_TOKEN: u64 = 1 << 62;
+
 const WAKE_TOKEN: u64 = 0;
 const LISTENER_TOKEN: u64 = 1;
 /// Connection ids start above the two fixed tokens.
@@ -88,6 +111,7 @@ const DEFAULT_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
 /// Runs the manager until it is told to stop (or, after a drain request,
 /// until no request holds a process). Returns the exit code.
 pub fn run(settings: DaemonSettings) -> i32 {
+    let mut settings = settings;
     let wake = match sys::install_manager_signals() {
         Ok(fd) => fd,
         Err(e) => {
@@ -141,10 +165,27 @@ pub fn run(settings: DaemonSettings) -> i32 {
             return 1;
         }
     };
+    let table_in_use = settings.table.is_some();
+    let mgr = match settings.table.take() {
+        Some(table) => {
+            let clock = super::table::Clock {
+                base: Instant::now(),
+                base_ns: sys::monotonic_ns(),
+            };
+            Manager::with_table(settings.global, table, clock)
+        }
+        None => Manager::new(settings.global),
+    };
     let mut d = Daemon {
         poller,
-        mgr: Manager::new(settings.global),
+        mgr,
         settings,
+        claimants: Claimants {
+            enabled: table_in_use,
+            pidfds: true,
+            watched: HashMap::new(),
+            conns: HashMap::new(),
+        },
         conns: HashMap::new(),
         next_conn: FIRST_CONN,
         pending: VecDeque::new(),
@@ -181,12 +222,15 @@ pub fn run(settings: DaemonSettings) -> i32 {
             if let Some(l) = listener.take() {
                 d.poller.remove(l.as_raw_fd());
             }
+            // Children claim from the next generation's table now.
+            d.mgr.table().close();
             log(
                 Level::Info,
                 &format!("mod_fcgid: process manager {} draining", d.pid),
             );
         }
-        if draining && d.conns.is_empty() {
+        // Processes claimed from the table count as lent too.
+        if draining && d.conns.is_empty() && d.mgr.claimed_count() == 0 {
             break;
         }
         let now = Instant::now();
@@ -216,6 +260,7 @@ pub fn run(settings: DaemonSettings) -> i32 {
                         d.accept(l);
                     }
                 }
+                pidfd if pidfd & PIDFD_TOKEN != 0 => d.claimant_gone((pidfd & !PIDFD_TOKEN) as i32),
                 conn => d.read_conn(conn),
             }
         }
@@ -451,11 +496,16 @@ impl Daemon {
                         continue;
                     }
                     self.note_fd_use(stream.as_raw_fd());
+                    let pid = sys::peer_pid(&stream);
+                    if let Some(pid) = pid {
+                        self.watch_claimant(pid);
+                    }
                     self.conns.insert(
                         id,
                         Conn {
                             stream,
                             inbox: Vec::new(),
+                            pid,
                         },
                     );
                 }
@@ -584,6 +634,23 @@ impl Daemon {
                 self.mgr.acquire(id, spec, wait, now)
             }
             Message::Release { proc_id, outcome } => self.mgr.release(id, proc_id, outcome, now),
+            // Another manager's table (one that drained): not ours to judge.
+            Message::HandBack {
+                table,
+                proc_id,
+                outcome,
+                ..
+            } if table == self.mgr.table().generation() => {
+                let pid = self.conns.get(&id).and_then(|c| c.pid);
+                match pid {
+                    Some(pid) => self.mgr.hand_back(pid as u32, proc_id, outcome, now),
+                    None => Vec::new(),
+                }
+            }
+            Message::Nudge { table, class } if table == self.mgr.table().generation() => {
+                self.mgr.nudge(class, now)
+            }
+            Message::HandBack { .. } | Message::Nudge { .. } => Vec::new(),
             Message::Reconfigure { global, allow } => {
                 self.settings.allow = allow;
                 self.mgr.reconfigure(global, now)
@@ -611,6 +678,16 @@ impl Daemon {
             self.poller.remove(conn.stream.as_raw_fd());
             let acts = self.mgr.conn_closed(id, Instant::now());
             self.perform(acts);
+            if let Some(pid) = conn.pid {
+                let left = self.claimants.conns.get_mut(&pid).map(|n| {
+                    *n -= 1;
+                    *n
+                });
+                if left == Some(0) {
+                    self.claimants.conns.remove(&pid);
+                    self.claimant_gone(pid);
+                }
+            }
         }
     }
 
@@ -682,13 +759,20 @@ impl Daemon {
                     }
                 },
                 Action::Grant { conn, proc, socket } => {
-                    if self.conns.contains_key(&conn) {
+                    if let Some(c) = self.conns.get(&conn) {
+                        // Only a child we know may claim: its death must
+                        // free what it claimed.
+                        let watched = c.pid.is_some_and(super::table::pid_fits);
+                        let fast = (self.claimants.enabled && watched)
+                            .then(|| self.mgr.class_of(proc).and_then(|k| self.mgr.fast_ref(k)))
+                            .flatten();
                         self.send(
                             conn,
                             &Message::Granted {
                                 proc_id: proc,
                                 pid: self.mgr.pid_of(proc),
                                 socket,
+                                fast,
                             },
                         );
                     } else {
@@ -840,6 +924,51 @@ impl Daemon {
             }
             self.perform(acts);
         }
+    }
+
+    /// Watches httpd child `pid` (once) so that its death frees what it
+    /// claims from the table. Without pidfds (Linux before 5.3) the table
+    /// is closed: every request then comes here, as before it existed.
+    fn watch_claimant(&mut self, pid: i32) {
+        *self.claimants.conns.entry(pid).or_insert(0) += 1;
+        if !self.claimants.enabled
+            || !self.claimants.pidfds
+            || self.claimants.watched.contains_key(&pid)
+            || !super::table::pid_fits(pid)
+        {
+            return;
+        }
+        let watched = sys::pidfd_open(pid).and_then(|fd| {
+            self.poller
+                .add(fd.as_raw_fd(), PIDFD_TOKEN | pid as u64)
+                .map(|()| fd)
+        });
+        match watched {
+            Ok(fd) => {
+                self.claimants.watched.insert(pid, fd);
+            }
+            // Gone already: nothing it could have claimed.
+            Err(e) if e.raw_os_error() == Some(libc::ESRCH) => {}
+            Err(e) => {
+                self.claimants.pidfds = false;
+                log(
+                    Level::Info,
+                    &format!(
+                        "mod_fcgid: process manager cannot watch httpd children through \
+                         pidfds ({e}); it watches their connections"
+                    ),
+                );
+            }
+        }
+    }
+
+    /// httpd child `pid` has exited.
+    fn claimant_gone(&mut self, pid: i32) {
+        if let Some(fd) = self.claimants.watched.remove(&pid) {
+            self.poller.remove(fd.as_raw_fd());
+        }
+        let acts = self.mgr.claimant_died(pid as u32, Instant::now());
+        self.perform(acts);
     }
 
     /// Stops every app: SIGTERM, then SIGKILL after the grace period.

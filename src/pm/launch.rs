@@ -35,6 +35,8 @@ struct Current {
     quick_deaths: u32,
     socket: PathBuf,
     ipc_dir: PathBuf,
+    /// FcgidProcessTableFile.
+    table_file: PathBuf,
     global: GlobalLimits,
     /// What the configuration lets the manager start.
     allow: AllowList,
@@ -54,10 +56,11 @@ const MAX_QUICK_DEATHS: u32 = 5;
 pub fn start(
     ipc_dir: PathBuf,
     socket: PathBuf,
+    table_file: PathBuf,
     global: GlobalLimits,
     config_pool: Pool,
 ) -> Result<(), String> {
-    let me = identity(&socket);
+    let me = identity(&socket, &table_file);
     let allow = crate::ffi::served_paths::allowed();
     let pid = match process::take_kept_manager() {
         Some(kept)
@@ -90,7 +93,7 @@ pub fn start(
                         ),
                     );
                     drain(kept.pid);
-                    fork_manager(&ipc_dir, &socket, global, allow.clone())?
+                    fork_manager(&ipc_dir, &socket, &table_file, global, allow.clone())?
                 }
             }
         }
@@ -99,9 +102,9 @@ pub fn start(
             if sys::is_alive(kept.pid) {
                 drain(kept.pid);
             }
-            fork_manager(&ipc_dir, &socket, global, allow.clone())?
+            fork_manager(&ipc_dir, &socket, &table_file, global, allow.clone())?
         }
-        None => fork_manager(&ipc_dir, &socket, global, allow.clone())?,
+        None => fork_manager(&ipc_dir, &socket, &table_file, global, allow.clone())?,
     };
     // After the decision above: a manager it just told to drain is watched too.
     watch_draining(config_pool);
@@ -111,6 +114,7 @@ pub fn start(
         quick_deaths: 0,
         socket,
         ipc_dir,
+        table_file,
         global,
         allow,
         identity: me,
@@ -152,13 +156,15 @@ pub fn start(
 
 /// What must be the same for a generation to keep the previous one's
 /// manager (its pid left 0).
-fn identity(socket: &std::path::Path) -> KeptManager {
+fn identity(socket: &std::path::Path, table_file: &std::path::Path) -> KeptManager {
     use std::hash::{Hash, Hasher};
     let (uid, gid) = process::httpd_user();
     // DefaultHasher::new() has fixed keys: the same path hashes the same in
     // every generation.
     let mut h = std::collections::hash_map::DefaultHasher::new();
     socket.hash(&mut h);
+    // Children find the manager's table by this path.
+    table_file.hash(&mut h);
     // A manager started without suexec lacks the privilege to stop apps
     // that suexec starts (and the other way round, it has one it needs not).
     process::suexec_enabled().hash(&mut h);
@@ -213,12 +219,17 @@ pub fn manager_socket() -> Option<PathBuf> {
     CURRENT.lock().ok()?.as_ref().map(|c| c.socket.clone())
 }
 
+/// The current manager's process table file (in children: their generation's).
+pub fn table_file() -> Option<PathBuf> {
+    CURRENT.lock().ok()?.as_ref().map(|c| c.table_file.clone())
+}
+
 /// Starts a new manager when the current one dies; returns its pid (to be
 /// watched in turn).
 fn on_manager_death(pid: i32, status: i32) -> Option<i32> {
     // Copy what the fork needs and let go of the lock: a child must not
     // start life with a lock held by its parent.
-    let (ipc_dir, socket, global, allow, quick_deaths) = {
+    let (ipc_dir, socket, table_file, global, allow, quick_deaths) = {
         let mut slot = CURRENT.lock().unwrap();
         let cur = slot.as_mut()?;
         if cur.pid != pid || process::is_exiting() {
@@ -232,6 +243,7 @@ fn on_manager_death(pid: i32, status: i32) -> Option<i32> {
         (
             cur.ipc_dir.clone(),
             cur.socket.clone(),
+            cur.table_file.clone(),
             cur.global,
             cur.allow.clone(),
             cur.quick_deaths,
@@ -262,7 +274,7 @@ fn on_manager_death(pid: i32, status: i32) -> Option<i32> {
         Level::Err,
         &format!("mod_fcgid: process manager {pid} {how}; starting a new one"),
     );
-    match fork_manager(&ipc_dir, &socket, global, allow) {
+    match fork_manager(&ipc_dir, &socket, &table_file, global, allow) {
         Ok(new_pid) => {
             let mut slot = CURRENT.lock().unwrap();
             let cur = slot.as_mut()?;
@@ -307,15 +319,18 @@ fn drop_privileges() -> Result<(), String> {
 fn fork_manager(
     ipc_dir: &std::path::Path,
     socket: &std::path::Path,
+    table_file: &std::path::Path,
     global: GlobalLimits,
     allow: AllowList,
 ) -> Result<i32, String> {
-    let settings = DaemonSettings {
+    let mut settings = DaemonSettings {
         socket: socket.to_path_buf(),
         ipc_dir: ipc_dir.to_path_buf(),
         global,
         allow,
+        table: None,
     };
+    let table_file = table_file.to_path_buf();
     let parent = sys::getpid();
     // The httpd parent is single-threaded in post_config and its maintenance
     // callbacks (fork_process checks); the child leaves through _exit.
@@ -329,6 +344,18 @@ fn fork_manager(
                 Level::Warn,
                 &format!("mod_fcgid: process manager cannot lead a process group: {e}"),
             );
+        }
+        // While still root: the file goes where root may write (logs/).
+        match super::shared_table::create(&table_file, &settings.ipc_dir, global.max_processes) {
+            Ok(t) => settings.table = Some(t),
+            Err(e) => log(
+                Level::Warn,
+                &format!(
+                    "mod_fcgid: cannot make FcgidProcessTableFile {} ({e}); every request \
+                     goes through the process manager",
+                    table_file.display()
+                ),
+            ),
         }
         if let Err(e) = drop_privileges() {
             log(Level::Emerg, &format!("mod_fcgid: process manager {e}"));

@@ -6,10 +6,12 @@
 //! - `client`: what an httpd child calls to borrow and return a process
 //! - `launch`: forking the manager from httpd and restarting it
 //! - `ipc_dir`: the directory of their sockets, the User's alone
+//! - `shared_table`: the file behind the table children claim processes from
 
-pub use fcgid_core::pm::{allow, policy, report, state, wire};
+pub use fcgid_core::pm::{allow, policy, report, state, table, wire};
 
 pub mod client;
 pub mod daemon;
 pub mod ipc_dir;
 pub mod launch;
+pub mod shared_table;

@@ -5,6 +5,7 @@
 mod fd;
 mod poll;
 mod process;
+mod shm;
 mod signal;
 mod socket;
 
@@ -12,13 +13,16 @@ pub use fd::{drain_pipe, read_append, read_retrying};
 pub use poll::{poll_readable, wait_io, Poller};
 pub use process::{
     die_with_parent, euid, exit_now, fork_process, getpid, is_alive, is_root, is_running,
-    keep_caps_across_setuid, keep_only_kill, nofile_limit, own_process_group, raise_nofile_limit,
-    reap_any, signal_group, spawn_app, uids, AppCommand, Exit,
+    keep_caps_across_setuid, keep_only_kill, nofile_limit, own_process_group, pidfd_open,
+    raise_nofile_limit, reap_any, signal_group, spawn_app, uids, AppCommand, Exit,
 };
+pub use shm::{file_id, map_table_file, monotonic_ns, NewTableFile, SharedWords};
 pub use signal::{
     install_manager_signals, signal, signal_with, CHILD_EXITED, DRAIN_REQUESTED, STOP_REQUESTED,
 };
-pub use socket::{bind_unix, check_socket_path, connect_unix, send_vectored_nowait, SUN_PATH_MAX};
+pub use socket::{
+    bind_unix, check_socket_path, connect_unix, peer_pid, send_vectored_nowait, SUN_PATH_MAX,
+};
 
 use std::io;
 

@@ -97,6 +97,28 @@ pub fn connect_unix(path: &Path, timeout: Duration) -> io::Result<UnixStream> {
     }
 }
 
+/// The pid of the process at the other end of a Unix socket (SO_PEERCRED:
+/// the one that connected), if the kernel tells it.
+pub fn peer_pid(stream: &UnixStream) -> Option<i32> {
+    let mut cred = libc::ucred {
+        pid: 0,
+        uid: 0,
+        gid: 0,
+    };
+    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
+    // SAFETY: getsockopt writes at most `len` bytes into the ucred we own.
+    let rc = unsafe {
+        libc::getsockopt(
+            stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_PEERCRED,
+            std::ptr::addr_of_mut!(cred).cast(),
+            &raw mut len,
+        )
+    };
+    (rc == 0 && cred.pid > 0).then_some(cred.pid)
+}
+
 /// One sendmsg(2) of `bufs` that does not wait (MSG_DONTWAIT: WouldBlock
 /// when the socket is full) and raises no SIGPIPE; the descriptor itself
 /// stays blocking, so no fcntl or ioctl is needed around it.

@@ -9,9 +9,14 @@ pub mod allow;
 pub mod policy;
 pub mod report;
 pub mod state;
+pub mod table;
 pub mod wire;
 
 #[cfg(test)]
+mod state_fast_tests;
+#[cfg(test)]
 mod state_tests;
+#[cfg(test)]
+mod table_tests;
 #[cfg(test)]
 mod wire_tests;

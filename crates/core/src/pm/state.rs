@@ -4,7 +4,8 @@
 
 use super::policy::{self, ExitReason, GlobalLimits, Hold, SpawnScore};
 use super::report::{ClassReport, Phase, ProcessReport, Refusal, StatusReport, WaitStats};
-use super::wire::{ClassSpec, Outcome};
+use super::table::{Clock, Table};
+use super::wire::{ClassSpec, FastRef, Outcome};
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
@@ -61,6 +62,18 @@ struct Proc {
     generation: u64,
     /// Stopped (evicted) to make room for this class's waiters.
     evicted_for: Option<String>,
+    /// Its slot in the shared table, if it has one: then, while `Idle`
+    /// here, children claim and release it there without telling us.
+    slot: Option<u32>,
+    /// The stamp of its class generation (what a claim must name).
+    stamp: u32,
+    /// When the table was last looked at for it, and whether a child had
+    /// it then (since when): its timers are lower bounds from these.
+    seen_at: Instant,
+    claimed_since: Option<Instant>,
+    /// Flagged for retirement while a child had it: why it is stopped
+    /// when handed back.
+    retire: Option<ExitReason>,
 }
 
 #[derive(Debug)]
@@ -91,6 +104,11 @@ struct Class {
     /// Processes of other classes stopped (evicted) for this class's
     /// waiters and not yet exited: each one's slot comes here when it exits.
     evicting: u32,
+    /// Its entry in the shared table (None: the table is full; its
+    /// processes are then lent by the manager only).
+    entry: Option<u32>,
+    /// Its current generation's stamp (never reused, see `table`).
+    stamp: u32,
 }
 
 impl Class {
@@ -150,6 +168,13 @@ pub struct Manager {
     dirty: Vec<String>,
     /// The time of the event under way.
     now: Option<Instant>,
+    /// The shared table, the clock its times are in, and who is where.
+    table: Table,
+    clock: Clock,
+    free_slots: VecDeque<u32>,
+    slot_proc: Vec<Option<ProcId>>,
+    entry_class: Vec<String>,
+    next_stamp: u32,
 }
 
 /// A failing class with no process, held by FcgidMaxProcesses, tries its
@@ -158,7 +183,24 @@ const PROBE_RETRY: Duration = Duration::from_secs(1);
 
 impl Manager {
     pub fn new(global: GlobalLimits) -> Self {
+        let table = Table::in_memory(global.max_processes.clamp(1, 4096), 256);
+        let clock = Clock {
+            base: Instant::now(),
+            base_ns: 1,
+        };
+        Self::with_table(global, table, clock)
+    }
+
+    /// A manager whose processes children claim from `table` (times in
+    /// it are `clock`'s).
+    pub fn with_table(global: GlobalLimits, table: Table, clock: Clock) -> Self {
         Manager {
+            free_slots: (0..table.slots()).collect(),
+            slot_proc: vec![None; table.slots() as usize],
+            entry_class: Vec::new(),
+            next_stamp: 1,
+            table,
+            clock,
             global,
             classes: HashMap::new(),
             procs: HashMap::new(),
@@ -177,9 +219,13 @@ impl Manager {
         }
     }
 
-    /// A process changes state; the idle index follows.
+    /// A process changes state; the idle index and the shared table
+    /// follow: Idle here is claimable there, anything else is the
+    /// manager's. (Leaving Idle takes the slot whatever a child does with
+    /// it: callers that must not cut a claim win it first, `take_idle`.)
     fn set_state(&mut self, proc: ProcId, state: ProcState) {
         let p = self.procs.get_mut(&proc).unwrap();
+        let was_idle = matches!(p.state, ProcState::Idle { .. });
         if let ProcState::Idle { since } = p.state {
             self.idle_lru.remove(&(since, proc));
         }
@@ -187,8 +233,123 @@ impl Manager {
             self.idle_lru.insert((since, proc));
         }
         p.state = state;
+        if let Some(slot) = p.slot {
+            match (was_idle, state) {
+                (false, ProcState::Idle { since }) => {
+                    self.table.publish_idle(slot, p.stamp, self.clock.ns(since));
+                    p.claimed_since = None;
+                    p.seen_at = since;
+                }
+                (true, ProcState::Idle { .. }) => {}
+                (true, _) => {
+                    self.table.seize(slot);
+                    p.claimed_since = None;
+                }
+                _ => {}
+            }
+        }
         let key = p.class.clone();
         self.touch(&key);
+    }
+
+    /// An idle process is the manager's now, unless a child claimed it
+    /// (then false, and it is noted as claimed).
+    fn take_idle(&mut self, proc: ProcId, now: Instant) -> bool {
+        let p = &self.procs[&proc];
+        let Some(slot) = p.slot else {
+            return true;
+        };
+        if !matches!(p.state, ProcState::Idle { .. }) || self.table.hold(slot) {
+            return true;
+        }
+        self.observe(proc, now);
+        false
+    }
+
+    /// Reads an idle process's slot: claimed by a child or idle since when.
+    fn observe(&mut self, proc: ProcId, now: Instant) {
+        let p = &self.procs[&proc];
+        let (Some(slot), ProcState::Idle { since }) = (p.slot, p.state) else {
+            return;
+        };
+        let v = self.table.read(slot);
+        let at = self.clock.instant(v.since_ns);
+        let p = self.procs.get_mut(&proc).unwrap();
+        p.seen_at = now;
+        let key = p.class.clone();
+        if v.word.state.claimed() {
+            p.claimed_since = Some(at);
+        } else {
+            p.claimed_since = None;
+            if at > since {
+                self.set_state(proc, ProcState::Idle { since: at });
+            }
+            // It went back idle after serving: the class serves.
+            if v.requests > 0 {
+                if let Some(c) = self.classes.get_mut(&key) {
+                    c.early_deaths = 0;
+                }
+            }
+        }
+        self.touch(&key);
+    }
+
+    /// Requests `p` has served (children count theirs in the table).
+    fn requests_of(&self, p: &Proc) -> u32 {
+        match p.slot {
+            Some(slot) => self.table.read(slot).requests as u32,
+            None => p.requests,
+        }
+    }
+
+    /// Is an idle-here process claimed by a child right now?
+    fn claimed_now(&self, p: &Proc) -> bool {
+        matches!(p.state, ProcState::Idle { .. })
+            && p.slot
+                .is_some_and(|s| self.table.read(s).word.state.claimed())
+    }
+
+    /// Writes class `key`'s slot list into the table.
+    fn sync_slots(&self, key: &str) {
+        let Some(c) = self.classes.get(key) else {
+            return;
+        };
+        if let Some(entry) = c.entry {
+            let slots: Vec<u32> = c
+                .procs
+                .iter()
+                .filter_map(|id| self.procs[id].slot)
+                .collect();
+            self.table.set_class_slots(entry, &slots);
+        }
+    }
+
+    /// How children find class `key` in the table (None: they cannot).
+    pub fn fast_ref(&self, key: &str) -> Option<FastRef> {
+        let c = self.classes.get(key)?;
+        Some(FastRef {
+            table: self.table.generation(),
+            class: c.entry?,
+            stamp: c.stamp,
+        })
+    }
+
+    /// The class of process `proc` (for `fast_ref`).
+    pub fn class_of(&self, proc: ProcId) -> Option<&str> {
+        self.procs.get(&proc).map(|p| p.class.as_str())
+    }
+
+    pub fn table(&self) -> &Table {
+        &self.table
+    }
+
+    pub fn clock(&self) -> Clock {
+        self.clock
+    }
+
+    /// Processes children hold through the table.
+    pub fn claimed_count(&self) -> usize {
+        self.table.claimed_count()
     }
 
     /// `key`'s timer must be recomputed at the end of this event.
@@ -213,6 +374,24 @@ impl Manager {
         for id in &c.procs {
             let p = &self.procs[id];
             match p.state {
+                // In the table, children use it unseen: look again when its
+                // busy timeout could be due at the earliest (and its idle
+                // one, from when it was last seen).
+                ProcState::Idle { since } if p.slot.is_some() => match p.claimed_since {
+                    Some(b) => {
+                        at(b + limits.busy_timeout);
+                        if live > limits.min_processes {
+                            at(p.seen_at + limits.idle_timeout);
+                        }
+                    }
+                    None => {
+                        at(p.seen_at + limits.busy_timeout);
+                        if live > limits.min_processes {
+                            at(since + limits.idle_timeout);
+                            at(p.started + limits.lifetime);
+                        }
+                    }
+                },
                 // Never stopped for idleness at or below the minimum: only
                 // a spawn (an event) can take the class above it.
                 ProcState::Idle { since } if live > limits.min_processes => {
@@ -257,6 +436,13 @@ impl Manager {
         dirty.sort();
         dirty.dedup();
         for key in dirty {
+            if let Some(c) = self.classes.get(&key) {
+                if let Some(entry) = c.entry {
+                    if self.table.waiting(entry) != c.waiters.len() as u64 {
+                        self.table.set_waiting(entry, c.waiters.len() as u64);
+                    }
+                }
+            }
             let due = self.class_due(&key);
             let old = self.class_timer.get(&key).copied();
             if old == due {
@@ -284,6 +470,7 @@ impl Manager {
 
     fn take_actions(&mut self) -> Vec<Action> {
         self.rearm();
+        self.sync_server_waiting();
         std::mem::take(&mut self.actions)
     }
 
@@ -310,26 +497,41 @@ impl Manager {
         now: Instant,
     ) -> Vec<Action> {
         let key = spec.key.clone();
-        let class = self.classes.entry(key.clone()).or_insert_with(|| Class {
-            spec: spec.clone(),
-            procs: Vec::new(),
-            waiters: VecDeque::new(),
-            score: SpawnScore::new(now),
-            spawns: 0,
-            requests: 0,
-            exits: BTreeMap::new(),
-            refusals: BTreeMap::new(),
-            wait: WaitStats::default(),
-            early_deaths: 0,
-            generation: 0,
-            evicting: 0,
-        });
+        if !self.classes.contains_key(&key) {
+            let entry = (self.entry_class.len() < self.table.classes() as usize).then(|| {
+                self.entry_class.push(key.clone());
+                self.entry_class.len() as u32 - 1
+            });
+            let stamp = self.new_stamp();
+            self.classes.insert(
+                key.clone(),
+                Class {
+                    spec: spec.clone(),
+                    procs: Vec::new(),
+                    waiters: VecDeque::new(),
+                    score: SpawnScore::new(now),
+                    spawns: 0,
+                    requests: 0,
+                    exits: BTreeMap::new(),
+                    refusals: BTreeMap::new(),
+                    wait: WaitStats::default(),
+                    early_deaths: 0,
+                    generation: 0,
+                    evicting: 0,
+                    entry,
+                    stamp,
+                },
+            );
+        }
+        let class = self.classes.get_mut(&key).unwrap();
         let changed = class.spec.argv != spec.argv
             || class.spec.env != spec.env
             || class.spec.cwd != spec.cwd;
         class.spec = spec;
         if changed {
             class.generation += 1;
+            let stamp = self.new_stamp();
+            self.classes.get_mut(&key).unwrap().stamp = stamp;
             self.retire_old_generation(&key, now);
         }
         let deadline = now + wait;
@@ -337,10 +539,39 @@ impl Manager {
         self.touch(&key);
         let class = self.classes.get_mut(&key).unwrap();
         class.waiters.push_back(Waiter { conn, since: now });
+        // Raised before looking for an idle process: a child releasing one
+        // meanwhile then sees it and tells us (see `table`).
+        if let Some(entry) = class.entry {
+            self.table.set_waiting(entry, class.waiters.len() as u64);
+        }
         self.waiting.insert(conn, (key.clone(), deadline));
         self.deadlines.insert((deadline, conn));
+        self.sync_server_waiting();
         self.serve_waiters(&key, now);
         self.take_actions()
+    }
+
+    /// Tells releasers whether requests wait on a full server (they then
+    /// report every process going idle: it may be evicted for them).
+    fn sync_server_waiting(&self) {
+        let n = if self.process_count() >= self.global.max_processes {
+            self.waiting.len() as u64
+        } else {
+            0
+        };
+        if self.table.server_waiting() != n {
+            self.table.set_server_waiting(n);
+        }
+    }
+
+    /// A stamp never given before (see `table`): 30 bits, wrapping past 0.
+    fn new_stamp(&mut self) -> u32 {
+        let s = self.next_stamp;
+        self.next_stamp = (s + 1) & ((1 << super::table::STAMP_BITS) - 1);
+        if self.next_stamp == 0 {
+            self.next_stamp = 1;
+        }
+        s
     }
 
     /// Stops the class's idle processes of older generations; busy ones
@@ -357,7 +588,22 @@ impl Manager {
             })
             .collect();
         for id in old {
-            self.stop(id, ExitReason::Reconfigured, now);
+            if self.take_idle(id, now) {
+                self.stop(id, ExitReason::Reconfigured, now);
+            } else {
+                self.flag_retire(id, ExitReason::Reconfigured);
+            }
+        }
+    }
+
+    /// A child has `proc`: it comes back through the manager, to be
+    /// stopped for `reason`.
+    fn flag_retire(&mut self, proc: ProcId, reason: ExitReason) {
+        let p = self.procs.get_mut(&proc).unwrap();
+        if let Some(slot) = p.slot {
+            if self.table.flag_retire(slot) {
+                p.retire.get_or_insert(reason);
+            }
         }
     }
 
@@ -393,8 +639,9 @@ impl Manager {
             if class.waiters.is_empty() {
                 return;
             }
-            // The most recently used idle process: the others can then age out.
-            let idle = class
+            // The most recently used idle process: the others can then age
+            // out. One a child claimed meanwhile is passed over.
+            let mut idle = class
                 .procs
                 .iter()
                 .filter(|id| self.procs[id].generation == class.generation)
@@ -402,8 +649,19 @@ impl Manager {
                     ProcState::Idle { since } => Some((since, *id)),
                     _ => None,
                 })
-                .max();
-            if let Some((_, proc)) = idle {
+                .collect::<Vec<_>>();
+            idle.sort_unstable();
+            let mut taken = None;
+            while let Some((_, id)) = idle.pop() {
+                if self.take_idle(id, now) {
+                    taken = Some(id);
+                    break;
+                }
+            }
+            let Some(class) = self.classes.get(key) else {
+                return;
+            };
+            if let Some(proc) = taken {
                 let class = self.classes.get_mut(key).unwrap();
                 let waiter = class.waiters.pop_front().unwrap();
                 class
@@ -468,18 +726,31 @@ impl Manager {
         // Idle-longest first; a class at its minimum keeps its processes.
         // Only this overload path walks the index, and only past classes
         // held at their minimum.
-        let victim = self.idle_lru.iter().map(|(_, id)| *id).find(|id| {
-            let p = &self.procs[id];
-            p.class != key
-                && self.classes.get(&p.class).is_some_and(|c| {
-                    let live = c
-                        .procs
-                        .iter()
-                        .filter(|q| !matches!(self.procs[q].state, ProcState::Stopping { .. }))
-                        .count() as u32;
-                    live > c.spec.limits.min_processes
-                })
-        });
+        let candidates: Vec<ProcId> = self
+            .idle_lru
+            .iter()
+            .map(|(_, id)| *id)
+            .filter(|id| {
+                let p = &self.procs[id];
+                p.class != key
+                    && self.classes.get(&p.class).is_some_and(|c| {
+                        let live = c
+                            .procs
+                            .iter()
+                            .filter(|q| !matches!(self.procs[q].state, ProcState::Stopping { .. }))
+                            .count() as u32;
+                        live > c.spec.limits.min_processes
+                    })
+            })
+            .collect();
+        // One a child is using is passed over.
+        let mut victim = None;
+        for id in candidates {
+            if self.take_idle(id, now) {
+                victim = Some(id);
+                break;
+            }
+        }
         let Some(victim) = victim else {
             return false;
         };
@@ -553,10 +824,20 @@ impl Manager {
         class.score.add(global.spawn_score);
         class.spawns += 1;
         let generation = class.generation;
+        let stamp = class.stamp;
         let id = self.next_proc;
         self.next_proc += 1;
         class.procs.push(id);
         let spec = class.spec.clone();
+        let slot = if class.entry.is_some() {
+            self.free_slots.pop_front()
+        } else {
+            None
+        };
+        if let Some(s) = slot {
+            self.table.occupy(s, id);
+            self.slot_proc[s as usize] = Some(id);
+        }
         self.procs.insert(
             id,
             Proc {
@@ -570,8 +851,16 @@ impl Manager {
                 stop_reason: None,
                 generation,
                 evicted_for: None,
+                slot,
+                stamp,
+                seen_at: now,
+                claimed_since: None,
+                retire: None,
             },
         );
+        if slot.is_some() {
+            self.sync_slots(key);
+        }
         self.actions.push(Action::Spawn { proc: id, spec });
         Ok(())
     }
@@ -592,6 +881,9 @@ impl Manager {
             Some((pid, socket)) => {
                 p.pid = pid;
                 p.socket = socket;
+                if let Some(slot) = p.slot {
+                    self.table.set_app_pid(slot, pid);
+                }
                 self.by_pid.insert(pid, proc);
                 // A stopping one now has a pid, hence a grace timer.
                 self.touch(&key);
@@ -666,11 +958,19 @@ impl Manager {
             return Vec::new();
         }
         let p = self.procs.get_mut(&proc).unwrap();
-        p.requests += 1;
         p.last_done = now;
+        let served = match p.slot {
+            Some(slot) => self.table.add_request(slot) as u32,
+            None => {
+                p.requests += 1;
+                p.requests
+            }
+        };
         let key = p.class.clone();
         let class = self.classes.get_mut(&key).unwrap();
-        class.requests += 1;
+        if p.slot.is_none() {
+            class.requests += 1;
+        }
         if outcome == Outcome::Done {
             class.early_deaths = 0;
         }
@@ -681,13 +981,100 @@ impl Manager {
             self.stop(proc, ExitReason::ClientAbort, now);
         } else if !current {
             self.stop(proc, ExitReason::Reconfigured, now);
-        } else if policy::retire_after(p.requests, &class.spec.limits) {
+        } else if policy::retire_after(served, &class.spec.limits) {
             self.stop(proc, ExitReason::MaxRequests, now);
         } else {
             self.set_state(proc, ProcState::Idle { since: now });
         }
         self.serve_waiters(&key, now);
         self.offer_idle(&key, now);
+        self.take_actions()
+    }
+
+    /// A child (`pid`) hands back `proc`, which it claimed from the table
+    /// (its request is counted there): requests wait, or it must retire,
+    /// or its request went wrong. Anything else (not claimed by `pid`, or
+    /// gone) changes nothing.
+    pub fn hand_back(
+        &mut self,
+        pid: u32,
+        proc: ProcId,
+        outcome: Outcome,
+        now: Instant,
+    ) -> Vec<Action> {
+        self.now = Some(now);
+        let Some(p) = self.procs.get(&proc) else {
+            return Vec::new();
+        };
+        let Some(slot) = p.slot.filter(|_| matches!(p.state, ProcState::Idle { .. })) else {
+            return Vec::new();
+        };
+        if !self.table.take_from(slot, pid) {
+            return Vec::new();
+        }
+        let served = self.table.read(slot).requests as u32;
+        let p = self.procs.get_mut(&proc).unwrap();
+        p.last_done = now;
+        p.claimed_since = None;
+        p.seen_at = now;
+        let key = p.class.clone();
+        let flagged = p.retire.take();
+        let class = self.classes.get_mut(&key).unwrap();
+        if outcome == Outcome::Done {
+            class.early_deaths = 0;
+        }
+        let current = class.generation == p.generation;
+        let stop = match outcome {
+            Outcome::Broken => Some(ExitReason::Broken),
+            Outcome::ClientGone => Some(ExitReason::ClientAbort),
+            Outcome::Done if flagged.is_some() => flagged,
+            Outcome::Done if !current => Some(ExitReason::Reconfigured),
+            Outcome::Done if policy::retire_after(served, &class.spec.limits) => {
+                Some(ExitReason::MaxRequests)
+            }
+            Outcome::Done => None,
+        };
+        match stop {
+            Some(reason) => self.stop(proc, reason, now),
+            None => {
+                // Idle again, for the first waiter (serve_waiters takes it).
+                let stamp = self.procs[&proc].stamp;
+                self.table.publish_idle(slot, stamp, self.clock.ns(now));
+                self.set_state(proc, ProcState::Idle { since: now });
+            }
+        }
+        self.serve_waiters(&key, now);
+        self.offer_idle(&key, now);
+        self.take_actions()
+    }
+
+    /// A process of the class at table entry `entry` went idle in the
+    /// table while requests started waiting: serve them.
+    pub fn nudge(&mut self, entry: u32, now: Instant) -> Vec<Action> {
+        self.now = Some(now);
+        if let Some(key) = self.entry_class.get(entry as usize).cloned() {
+            self.touch(&key);
+            self.serve_waiters(&key, now);
+            self.offer_idle(&key, now);
+        }
+        self.take_actions()
+    }
+
+    /// httpd child `pid` is gone: what it had claimed from the table is in
+    /// an unknown state (its request was cut), so it is stopped, not held
+    /// against the app.
+    pub fn claimant_died(&mut self, pid: u32, now: Instant) -> Vec<Action> {
+        self.now = Some(now);
+        for slot in self.table.claimed_by(pid) {
+            let Some(proc) = self.slot_proc[slot as usize] else {
+                continue;
+            };
+            if self.table.take_from(slot, pid) {
+                let key = self.procs[&proc].class.clone();
+                self.stop(proc, ExitReason::ClientAbort, now);
+                self.serve_waiters(&key, now);
+            }
+        }
         self.take_actions()
     }
 
@@ -798,9 +1185,19 @@ impl Manager {
             b.evicting -= 1;
         }
         self.touch(&p.class);
+        let mut served = p.requests;
+        if let Some(slot) = p.slot {
+            served = self.table.read(slot).requests as u32;
+            self.table.free(slot);
+            self.slot_proc[slot as usize] = None;
+            self.free_slots.push_back(slot);
+        }
         let global = self.global;
         if let Some(class) = self.classes.get_mut(&p.class) {
             class.procs.retain(|id| *id != proc);
+            if p.slot.is_some() {
+                class.requests += u64::from(served);
+            }
             let reason = p.stop_reason.unwrap_or(reason);
             if reason.counts_toward_spawn_score() {
                 class.score.decay(now, global.time_score);
@@ -809,13 +1206,16 @@ impl Manager {
             // Gone soon after its start, having served nothing: it died on
             // its own, or the request it was lent to could not reach it.
             if matches!(reason, ExitReason::Died | ExitReason::Broken) {
-                if p.requests == 0 && now.saturating_duration_since(p.started) < EARLY_DEATH {
+                if served == 0 && now.saturating_duration_since(p.started) < EARLY_DEATH {
                     class.early_deaths += 1;
                 } else if reason == ExitReason::Died {
                     class.early_deaths = 0;
                 }
             }
             *class.exits.entry(reason).or_insert(0) += 1;
+        }
+        if p.slot.is_some() {
+            self.sync_slots(&p.class);
         }
     }
 
@@ -868,6 +1268,11 @@ impl Manager {
     pub fn tick(&mut self, now: Instant) -> Vec<Action> {
         self.now = Some(now);
         self.expire_waiters(now);
+        // A process that went idle in the table unseen may be evicted for
+        // waiters on a full server (releasers tell, this catches a race).
+        if !self.waiting.is_empty() && self.process_count() >= self.global.max_processes {
+            self.serve_others("", now);
+        }
         // Only the classes whose timer is due: O(due), not O(classes).
         while let Some((due, _)) = self.timers.first() {
             if *due > now {
@@ -896,6 +1301,13 @@ impl Manager {
             match p.state {
                 ProcState::Busy { since, .. }
                     if now.saturating_duration_since(since) >= busy_timeout =>
+                {
+                    to_stop.push(*id);
+                }
+                // Claimed from the table too long: taken from its claimant.
+                ProcState::Idle { .. }
+                    if p.claimed_since
+                        .is_some_and(|b| now.saturating_duration_since(b) >= busy_timeout) =>
                 {
                     to_stop.push(*id);
                 }
@@ -981,6 +1393,15 @@ impl Manager {
     }
 
     fn reap_idle(&mut self, key: &str, now: Instant) {
+        let pooled: Vec<ProcId> = self.classes[key]
+            .procs
+            .iter()
+            .copied()
+            .filter(|id| self.procs[id].slot.is_some())
+            .collect();
+        for id in pooled {
+            self.observe(id, now);
+        }
         let class = &self.classes[key];
         let limits = class.spec.limits;
         let mut live = class
@@ -989,17 +1410,33 @@ impl Manager {
             .filter(|id| !matches!(self.procs[id].state, ProcState::Stopping { .. }))
             .count() as u32;
         let mut stops = Vec::new();
+        let mut retire = Vec::new();
         for id in &class.procs {
             let p = &self.procs[id];
             if let ProcState::Idle { since } = p.state {
+                // A child has it: too old, it retires when handed back.
+                if p.claimed_since.is_some() {
+                    if live > limits.min_processes
+                        && p.retire.is_none()
+                        && now.saturating_duration_since(p.started) >= limits.lifetime
+                    {
+                        retire.push(*id);
+                    }
+                    continue;
+                }
                 if let Some(reason) = policy::idle_verdict(now, p.started, since, &limits, live) {
                     stops.push((*id, reason));
                     live -= 1;
                 }
             }
         }
+        for id in retire {
+            self.flag_retire(id, ExitReason::LifeTime);
+        }
         for (id, reason) in stops {
-            self.stop(id, reason, now);
+            if self.take_idle(id, now) {
+                self.stop(id, reason, now);
+            }
         }
     }
 
@@ -1130,7 +1567,7 @@ impl Manager {
                     executable: words.first().cloned().unwrap_or_default(),
                     waiting: c.waiters.len() as u32,
                     spawns: c.spawns,
-                    requests: c.requests,
+                    requests: self.class_requests(c),
                     spawn_score: c.score.value(),
                     failed_starts: c.early_deaths,
                     exits: c.exits.iter().map(|(r, n)| (*r, *n)).collect(),
@@ -1140,28 +1577,43 @@ impl Manager {
                         .iter()
                         .map(|w| now.saturating_duration_since(w.since))
                         .collect(),
-                    wait: c.wait,
+                    wait: self.waits(c),
                     processes: c
                         .procs
                         .iter()
                         .map(|id| {
                             let p = &self.procs[id];
+                            let claimed = self.claimed_now(p);
+                            let table_since = p.slot.map_or(p.last_done, |s| {
+                                self.clock.instant(self.table.read(s).since_ns)
+                            });
+                            // Idle in the table: its last request ended then.
+                            let last_done = match p.state {
+                                ProcState::Idle { .. } if p.slot.is_some() => {
+                                    table_since.max(p.last_done)
+                                }
+                                _ => p.last_done,
+                            };
                             ProcessReport {
                                 pid: p.pid,
                                 phase: match p.state {
                                     ProcState::Starting => Phase::Starting,
+                                    ProcState::Idle { .. } if claimed => Phase::Busy,
                                     ProcState::Idle { .. } => Phase::Idle,
                                     ProcState::Busy { .. } => Phase::Busy,
                                     ProcState::Stopping { .. } => {
                                         Phase::Stopping(p.stop_reason.unwrap_or(ExitReason::Died))
                                     }
                                 },
-                                requests: p.requests,
+                                requests: self.requests_of(p),
                                 age: now.saturating_duration_since(p.started),
-                                since_last_request: now.saturating_duration_since(p.last_done),
+                                since_last_request: now.saturating_duration_since(last_done),
                                 busy_for: match p.state {
                                     ProcState::Busy { since, .. } => {
                                         Some(now.saturating_duration_since(since))
+                                    }
+                                    ProcState::Idle { .. } if claimed => {
+                                        Some(now.saturating_duration_since(table_since))
                                     }
                                     _ => None,
                                 },
@@ -1180,12 +1632,37 @@ impl Manager {
         }
     }
 
+    /// How long requests of a class waited: those served here, and those
+    /// that claimed from the table (they waited for nobody: 0).
+    fn waits(&self, c: &Class) -> WaitStats {
+        let mut w = c.wait;
+        if let Some(entry) = c.entry {
+            let claims = self.table.claims(entry);
+            w.count += claims;
+            w.buckets[0] += claims;
+        }
+        w
+    }
+
+    /// Requests a class has served: of its gone processes and of the
+    /// live ones (children count in the table).
+    fn class_requests(&self, c: &Class) -> u64 {
+        c.requests
+            + c.procs
+                .iter()
+                .map(|id| &self.procs[id])
+                .filter(|p| p.slot.is_some())
+                .map(|p| u64::from(self.requests_of(p)))
+                .sum::<u64>()
+    }
+
     pub fn view(&self) -> Vec<ClassView> {
         let mut out: Vec<ClassView> = self
             .classes
             .iter()
             .map(|(key, c)| {
                 let states: Vec<&Proc> = c.procs.iter().map(|id| &self.procs[id]).collect();
+                let claimed = states.iter().filter(|p| self.claimed_now(p)).count() as u32;
                 let count = |f: fn(&ProcState) -> bool| {
                     states.iter().filter(|p| f(&p.state)).count() as u32
                 };
@@ -1196,22 +1673,23 @@ impl Manager {
                     )
                     .into_owned(),
                     processes: states.len() as u32,
-                    busy: count(|s| matches!(s, ProcState::Busy { .. })),
-                    idle: count(|s| matches!(s, ProcState::Idle { .. })),
+                    busy: count(|s| matches!(s, ProcState::Busy { .. })) + claimed,
+                    idle: count(|s| matches!(s, ProcState::Idle { .. })) - claimed,
                     waiting: c.waiters.len() as u32,
                     spawns: c.spawns,
-                    requests: c.requests,
+                    requests: self.class_requests(c),
                     exits: c.exits.iter().map(|(r, n)| (r.name(), *n)).collect(),
                     pids: states
                         .iter()
                         .map(|p| {
                             let state = match p.state {
                                 ProcState::Starting => "starting",
+                                ProcState::Idle { .. } if self.claimed_now(p) => "busy",
                                 ProcState::Idle { .. } => "idle",
                                 ProcState::Busy { .. } => "busy",
                                 ProcState::Stopping { .. } => "stopping",
                             };
-                            (p.pid, state, p.requests)
+                            (p.pid, state, self.requests_of(p))
                         })
                         .collect(),
                     spawn_score: c.score.value(),

@@ -34,6 +34,15 @@ pub struct ClassLimits {
     pub max_requests: u32,
 }
 
+/// Where a class is in the shared process table (see `table`): the table's
+/// generation, the class's entry, and the stamp of its current generation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FastRef {
+    pub table: u64,
+    pub class: u32,
+    pub stamp: u32,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
     /// The request completed; the process is ready for another.
@@ -50,11 +59,13 @@ pub enum Message {
     /// child -> PM: lend me a process of this class; wait at most `wait`.
     Acquire { spec: ClassSpec, wait: Duration },
     /// PM -> child: use the process listening at `socket` (its pid `pid`,
-    /// for the request's log notes).
+    /// for the request's log notes). `fast` tells how to claim this
+    /// class's idle processes from the shared table.
     Granted {
         proc_id: u64,
         pid: i32,
         socket: Vec<u8>,
+        fast: Option<FastRef>,
     },
     /// PM -> child: no process could be had; `reason` is for the log.
     Refused { reason: String },
@@ -70,6 +81,18 @@ pub enum Message {
         global: GlobalLimits,
         allow: AllowList,
     },
+    /// child -> PM: a process claimed from the shared table comes back
+    /// through the manager (requests wait, it must retire, or `outcome`
+    /// is not Done). The request is counted in the table already.
+    HandBack {
+        table: u64,
+        slot: u32,
+        proc_id: u64,
+        outcome: Outcome,
+    },
+    /// child -> PM: a process went idle in the table while requests of
+    /// its class started waiting.
+    Nudge { table: u64, class: u32 },
     /// anyone -> PM: describe the pools.
     StatusQuery,
     /// PM -> asker: the description's head (how many classes follow)...
@@ -89,6 +112,8 @@ const RECONFIGURE: u8 = 7;
 const STATUS_HEAD: u8 = 8;
 const STATUS_CLASS: u8 = 9;
 const CANNOT_START: u8 = 10;
+const HAND_BACK: u8 = 11;
+const NUDGE: u8 = 12;
 
 /// A frame larger than this is refused: it can only be corruption.
 pub const MAX_FRAME: usize = 16 * 1024 * 1024;
@@ -153,6 +178,23 @@ impl<'a> Reader<'a> {
     pub(super) fn millis(&mut self) -> Result<Duration, WireError> {
         Ok(Duration::from_millis(self.u64()?))
     }
+}
+
+fn outcome_code(o: Outcome) -> u8 {
+    match o {
+        Outcome::Done => 0,
+        Outcome::Broken => 1,
+        Outcome::ClientGone => 2,
+    }
+}
+
+fn outcome_from(c: u8) -> Result<Outcome, WireError> {
+    Ok(match c {
+        0 => Outcome::Done,
+        1 => Outcome::Broken,
+        2 => Outcome::ClientGone,
+        _ => return Err(WireError("unknown release outcome")),
+    })
 }
 
 /// An Acquire frame for `spec`, from a borrowed spec (the request keeps
@@ -220,11 +262,38 @@ impl Message {
                 proc_id,
                 pid,
                 socket,
+                fast,
             } => {
                 w.u8(GRANTED);
                 w.u64(*proc_id);
                 w.u32(*pid as u32);
                 w.bytes(socket);
+                match fast {
+                    None => w.u8(0),
+                    Some(f) => {
+                        w.u8(1);
+                        w.u64(f.table);
+                        w.u32(f.class);
+                        w.u32(f.stamp);
+                    }
+                }
+            }
+            Message::HandBack {
+                table,
+                slot,
+                proc_id,
+                outcome,
+            } => {
+                w.u8(HAND_BACK);
+                w.u64(*table);
+                w.u32(*slot);
+                w.u64(*proc_id);
+                w.u8(outcome_code(*outcome));
+            }
+            Message::Nudge { table, class } => {
+                w.u8(NUDGE);
+                w.u64(*table);
+                w.u32(*class);
             }
             Message::Refused { reason } => {
                 w.u8(REFUSED);
@@ -237,11 +306,7 @@ impl Message {
             Message::Release { proc_id, outcome } => {
                 w.u8(RELEASE);
                 w.u64(*proc_id);
-                w.u8(match outcome {
-                    Outcome::Done => 0,
-                    Outcome::Broken => 1,
-                    Outcome::ClientGone => 2,
-                });
+                w.u8(outcome_code(*outcome));
             }
             Message::Reconfigure { global: g, allow } => {
                 w.u8(RECONFIGURE);
@@ -343,6 +408,25 @@ impl Message {
                 proc_id: r.u64()?,
                 pid: r.u32()? as i32,
                 socket: r.bytes()?,
+                fast: match r.u8()? {
+                    0 => None,
+                    1 => Some(FastRef {
+                        table: r.u64()?,
+                        class: r.u32()?,
+                        stamp: r.u32()?,
+                    }),
+                    _ => return Err(WireError("bad class reference")),
+                },
+            },
+            HAND_BACK => Message::HandBack {
+                table: r.u64()?,
+                slot: r.u32()?,
+                proc_id: r.u64()?,
+                outcome: outcome_from(r.u8()?)?,
+            },
+            NUDGE => Message::Nudge {
+                table: r.u64()?,
+                class: r.u32()?,
             },
             REFUSED => Message::Refused {
                 reason: r.string()?,
@@ -350,16 +434,10 @@ impl Message {
             CANNOT_START => Message::CannotStart {
                 reason: r.string()?,
             },
-            RELEASE => {
-                let proc_id = r.u64()?;
-                let outcome = match r.u8()? {
-                    0 => Outcome::Done,
-                    1 => Outcome::Broken,
-                    2 => Outcome::ClientGone,
-                    _ => return Err(WireError("unknown release outcome")),
-                };
-                Message::Release { proc_id, outcome }
-            }
+            RELEASE => Message::Release {
+                proc_id: r.u64()?,
+                outcome: outcome_from(r.u8()?)?,
+            },
             RECONFIGURE => {
                 let global = GlobalLimits {
                     max_processes: r.u32()?,

@@ -36,6 +36,27 @@ fn all_messages() -> Vec<Message> {
             proc_id: 7,
             pid: 4321,
             socket: b"/run/fcgid/1-7.sock".to_vec(),
+            fast: None,
+        },
+        Message::Granted {
+            proc_id: 8,
+            pid: 4322,
+            socket: b"/run/fcgid/1-8.sock".to_vec(),
+            fast: Some(FastRef {
+                table: 99,
+                class: 3,
+                stamp: 12,
+            }),
+        },
+        Message::HandBack {
+            table: 99,
+            slot: 4,
+            proc_id: 8,
+            outcome: Outcome::ClientGone,
+        },
+        Message::Nudge {
+            table: 99,
+            class: 3,
         },
         Message::Refused {
             reason: "class at FcgidMaxProcessesPerClass 4".into(),

@@ -1,0 +1,663 @@
+//! The shared process table: what lets an httpd child claim an idle process
+//! with one compare-exchange, without waking the manager.
+//!
+//! The manager creates it (a file, mapped by everyone) and is the only one
+//! to add, remove or link slots; children only flip a slot between Idle and
+//! Busy, and count requests. Everything is a 64-bit atomic word, so the same
+//! code runs on a mapped file and on a plain `Vec` in the tests.
+//!
+//! Layout, in words: a header, then one entry per class (the head of the
+//! list of its slots and its count of waiting requests), then the slots.
+//!
+//! A slot's state word packs (stamp, claimant pid, epoch, state):
+//! - the stamp names a class *and* its generation (drawn from a counter
+//!   that never repeats), so a claim can never take a slot reused by
+//!   another class or one of an older configuration;
+//! - the epoch changes whenever the slot is freed, so a claim on a process
+//!   that has since exited cannot release its successor;
+//! - the pid is the claimant's, written by the same compare-exchange that
+//!   claims: a claimant killed at any instant is known by the manager.
+
+use std::sync::atomic::{AtomicU64, Ordering::*};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Memory the table lives in: a mapped file, or a `Vec` (tests, or a
+/// manager without a file).
+pub trait Region: Send + Sync {
+    fn words(&self) -> &[AtomicU64];
+}
+
+impl Region for Vec<AtomicU64> {
+    fn words(&self) -> &[AtomicU64] {
+        self
+    }
+}
+
+pub const MAGIC: u64 = 0x6663_6769_6474_0001; // "fcgidt", layout 1
+
+// Header words.
+const H_MAGIC: usize = 0;
+const H_GENERATION: usize = 1;
+const H_FLAGS: usize = 2;
+const H_SLOTS: usize = 3;
+const H_CLASSES: usize = 4;
+const H_PREFIX_LEN: usize = 5;
+/// Requests wait with the server at FcgidMaxProcesses: any process going
+/// idle may be wanted (stopped for another class), so releasers tell.
+const H_SERVER_WAITING: usize = 6;
+const H_PREFIX: usize = 8;
+/// Room for the app sockets' common prefix ("IPCDIR/PMPID-").
+pub const PREFIX_MAX: usize = 512;
+const HEADER_WORDS: usize = H_PREFIX + PREFIX_MAX / 8;
+
+/// The manager has let go of this table (it drains, or a new one took
+/// over): claim nothing from it any more.
+const FLAG_CLOSED: u64 = 1;
+
+const CLASS_WORDS: usize = 4;
+const C_HEAD: usize = 0;
+const C_WAITING: usize = 1;
+/// Claims made from the table (the status page counts them as waits of 0).
+const C_CLAIMS: usize = 2;
+/// The slot (+1) released last: tried first, so a claim under load need
+/// not walk past busy slots, and the warmest process serves (the others
+/// can age out, as when the manager lends the most recently used).
+const C_HINT: usize = 3;
+
+const SLOT_WORDS: usize = 16;
+const S_WORD: usize = 0;
+const S_PROC: usize = 1;
+const S_REQUESTS: usize = 2;
+const S_SINCE: usize = 3;
+const S_NEXT: usize = 4;
+const S_SEQ: usize = 5;
+const S_INFO_LEN: usize = 6;
+/// The app process's pid (for the request's log notes).
+const S_APP_PID: usize = 7;
+const S_INFO: usize = 8;
+/// Bytes kept of the current request ("METHOD URI").
+pub const INFO_MAX: usize = (SLOT_WORDS - S_INFO) * 8;
+
+/// What a slot is doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SlotState {
+    /// Unused.
+    Free,
+    /// The manager's: starting, lent through the manager, or stopping.
+    Held,
+    /// Claimable by one compare-exchange.
+    Idle,
+    /// Claimed by a child.
+    Busy,
+    /// Claimed, and the manager wants it back when the request ends.
+    BusyRetire,
+}
+
+impl SlotState {
+    fn code(self) -> u64 {
+        match self {
+            SlotState::Free => 0,
+            SlotState::Held => 1,
+            SlotState::Idle => 2,
+            SlotState::Busy => 3,
+            SlotState::BusyRetire => 4,
+        }
+    }
+    fn from_code(c: u64) -> SlotState {
+        match c {
+            1 => SlotState::Held,
+            2 => SlotState::Idle,
+            3 => SlotState::Busy,
+            4 => SlotState::BusyRetire,
+            _ => SlotState::Free,
+        }
+    }
+    pub fn claimed(self) -> bool {
+        matches!(self, SlotState::Busy | SlotState::BusyRetire)
+    }
+}
+
+/// The state word, unpacked: stamp 30 bits, pid 23, epoch 8, state 3.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Word {
+    pub stamp: u32,
+    pub pid: u32,
+    pub epoch: u8,
+    pub state: SlotState,
+}
+
+pub const STAMP_BITS: u32 = 30;
+const PID_BITS: u32 = 23;
+
+impl Word {
+    pub fn pack(self) -> u64 {
+        (u64::from(self.stamp) & ((1 << STAMP_BITS) - 1)) << 34
+            | (u64::from(self.pid) & ((1 << PID_BITS) - 1)) << 11
+            | u64::from(self.epoch) << 3
+            | self.state.code()
+    }
+    pub fn unpack(w: u64) -> Word {
+        Word {
+            stamp: (w >> 34) as u32,
+            pid: ((w >> 11) & ((1 << PID_BITS) - 1)) as u32,
+            epoch: ((w >> 3) & 0xff) as u8,
+            state: SlotState::from_code(w & 7),
+        }
+    }
+    fn with(self, state: SlotState, pid: u32) -> Word {
+        Word { state, pid, ..self }
+    }
+}
+
+/// Can `pid` be recorded as a claimant? (Linux pids fit 22 bits.)
+pub fn pid_fits(pid: i32) -> bool {
+    pid > 0 && (pid as u64) < (1 << PID_BITS)
+}
+
+/// A monotonic clock shared by the processes (CLOCK_MONOTONIC), in
+/// nanoseconds, tied to `Instant` for the manager's state machine.
+#[derive(Debug, Clone, Copy)]
+pub struct Clock {
+    pub base: Instant,
+    pub base_ns: u64,
+}
+
+impl Clock {
+    pub fn ns(&self, t: Instant) -> u64 {
+        self.base_ns
+            .saturating_add(t.saturating_duration_since(self.base).as_nanos() as u64)
+    }
+    pub fn instant(&self, ns: u64) -> Instant {
+        self.base + Duration::from_nanos(ns.saturating_sub(self.base_ns))
+    }
+}
+
+/// A slot as the manager reads it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SlotView {
+    pub word: Word,
+    pub requests: u64,
+    pub since_ns: u64,
+}
+
+/// A child's claim on a slot: what it needs to give it back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Claim {
+    pub slot: u32,
+    pub word: u64,
+    pub proc_id: u64,
+    /// The app process's pid.
+    pub pid: i32,
+}
+
+/// Why a claim found nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoClaim {
+    /// Requests wait at the manager: queue behind them (first come, first served).
+    Waiters,
+    /// No idle process of this class (generation).
+    NoneIdle,
+    /// The table is closed or the class index is not in it.
+    Unusable,
+}
+
+/// What the releasing child must still do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Released {
+    /// Nothing: the process is idle in the table.
+    Idle,
+    /// It is idle, but a request started waiting meanwhile: tell the manager.
+    Nudge,
+    /// Give it to the manager (waiters, retirement, or a bad outcome).
+    HandBack,
+    /// The manager took it meanwhile (the process exited): nothing to do.
+    Gone,
+}
+
+/// The shared table; cheap to clone (the region is shared).
+#[derive(Clone)]
+pub struct Table {
+    region: Arc<dyn Region>,
+    slots: u32,
+    classes: u32,
+}
+
+/// Words a table of `slots` slots and `classes` class entries needs.
+pub fn words_for(slots: u32, classes: u32) -> usize {
+    HEADER_WORDS + classes as usize * CLASS_WORDS + slots as usize * SLOT_WORDS
+}
+
+impl Table {
+    /// Lays out a new table in `region` (all zero, `words_for` long).
+    pub fn create(region: Arc<dyn Region>, slots: u32, classes: u32, generation: u64) -> Table {
+        let w = region.words();
+        assert!(w.len() >= words_for(slots, classes), "region too small");
+        w[H_SLOTS].store(slots.into(), Relaxed);
+        w[H_CLASSES].store(classes.into(), Relaxed);
+        w[H_GENERATION].store(generation, Relaxed);
+        w[H_MAGIC].store(MAGIC, Release);
+        Table {
+            region,
+            slots,
+            classes,
+        }
+    }
+
+    /// A table in plain memory.
+    pub fn in_memory(slots: u32, classes: u32) -> Table {
+        let words: Vec<AtomicU64> = (0..words_for(slots, classes))
+            .map(|_| AtomicU64::new(0))
+            .collect();
+        Table::create(Arc::new(words), slots, classes, 1)
+    }
+
+    /// An existing table (a child's mapping); None if the region does not
+    /// hold one.
+    pub fn open(region: Arc<dyn Region>) -> Option<Table> {
+        let w = region.words();
+        if w.len() < HEADER_WORDS || w[H_MAGIC].load(Acquire) != MAGIC {
+            return None;
+        }
+        let slots = u32::try_from(w[H_SLOTS].load(Relaxed)).ok()?;
+        let classes = u32::try_from(w[H_CLASSES].load(Relaxed)).ok()?;
+        if w.len() < words_for(slots, classes) {
+            return None;
+        }
+        Some(Table {
+            region,
+            slots,
+            classes,
+        })
+    }
+
+    fn w(&self, i: usize) -> &AtomicU64 {
+        &self.region.words()[i]
+    }
+    fn class_word(&self, class: u32, field: usize) -> &AtomicU64 {
+        self.w(HEADER_WORDS + class as usize * CLASS_WORDS + field)
+    }
+    fn slot_word(&self, slot: u32, field: usize) -> &AtomicU64 {
+        self.w(HEADER_WORDS
+            + self.classes as usize * CLASS_WORDS
+            + slot as usize * SLOT_WORDS
+            + field)
+    }
+
+    pub fn slots(&self) -> u32 {
+        self.slots
+    }
+    pub fn classes(&self) -> u32 {
+        self.classes
+    }
+    pub fn generation(&self) -> u64 {
+        self.w(H_GENERATION).load(Relaxed)
+    }
+    pub fn closed(&self) -> bool {
+        self.w(H_FLAGS).load(Acquire) & FLAG_CLOSED != 0
+    }
+    pub fn close(&self) {
+        self.w(H_FLAGS).fetch_or(FLAG_CLOSED, Release);
+    }
+
+    /// Sets the app sockets' common prefix; false if it does not fit.
+    pub fn set_socket_prefix(&self, prefix: &[u8]) -> bool {
+        if prefix.len() > PREFIX_MAX {
+            return false;
+        }
+        for (i, chunk) in prefix.chunks(8).enumerate() {
+            let mut b = [0u8; 8];
+            b[..chunk.len()].copy_from_slice(chunk);
+            self.w(H_PREFIX + i).store(u64::from_le_bytes(b), Relaxed);
+        }
+        self.w(H_PREFIX_LEN).store(prefix.len() as u64, Release);
+        true
+    }
+
+    pub fn socket_prefix(&self) -> Vec<u8> {
+        let len = (self.w(H_PREFIX_LEN).load(Acquire) as usize).min(PREFIX_MAX);
+        let mut out = Vec::with_capacity(len + 24);
+        for i in 0..len.div_ceil(8) {
+            out.extend_from_slice(&self.w(H_PREFIX + i).load(Relaxed).to_le_bytes());
+        }
+        out.truncate(len);
+        out
+    }
+
+    // --- the children's side ---
+
+    /// Claims an idle process of class `class` in generation `stamp` for
+    /// `pid`: one compare-exchange on the first idle slot of its list. The
+    /// list is walked at most `max_steps` slots (the class limit): it is
+    /// a hint, the compare-exchange is what decides.
+    pub fn claim(
+        &self,
+        class: u32,
+        stamp: u32,
+        pid: u32,
+        now_ns: u64,
+        max_steps: u32,
+    ) -> Result<Claim, NoClaim> {
+        if class >= self.classes || self.closed() {
+            return Err(NoClaim::Unusable);
+        }
+        // SeqCst: pairs with the manager's raise of `waiting` before it
+        // looks for an idle slot itself.
+        if self.class_word(class, C_WAITING).load(SeqCst) > 0 {
+            return Err(NoClaim::Waiters);
+        }
+        let hint = self.class_word(class, C_HINT).load(Relaxed);
+        if hint != 0 {
+            if let Some(c) = self.try_claim((hint - 1) as u32, class, stamp, pid, now_ns) {
+                return Ok(c);
+            }
+        }
+        let mut next = self.class_word(class, C_HEAD).load(Acquire);
+        let mut steps = 0;
+        while next != 0 && steps < max_steps.max(1) {
+            steps += 1;
+            let slot = (next - 1) as u32;
+            if slot >= self.slots {
+                break;
+            }
+            if let Some(c) = self.try_claim(slot, class, stamp, pid, now_ns) {
+                return Ok(c);
+            }
+            next = self.slot_word(slot, S_NEXT).load(Acquire);
+        }
+        Err(NoClaim::NoneIdle)
+    }
+
+    /// One compare-exchange on `slot`: Idle of `stamp` -> Busy by `pid`.
+    fn try_claim(&self, slot: u32, class: u32, stamp: u32, pid: u32, now_ns: u64) -> Option<Claim> {
+        if slot >= self.slots {
+            return None;
+        }
+        let cur = self.slot_word(slot, S_WORD).load(Acquire);
+        let w = Word::unpack(cur);
+        if w.state != SlotState::Idle || w.stamp != stamp {
+            return None;
+        }
+        let busy = w.with(SlotState::Busy, pid).pack();
+        self.slot_word(slot, S_WORD)
+            .compare_exchange(cur, busy, SeqCst, Relaxed)
+            .ok()?;
+        self.slot_word(slot, S_SINCE).store(now_ns, Relaxed);
+        self.class_word(class, C_CLAIMS).fetch_add(1, Relaxed);
+        Some(Claim {
+            slot,
+            word: busy,
+            proc_id: self.slot_word(slot, S_PROC).load(Relaxed),
+            pid: self.slot_word(slot, S_APP_PID).load(Relaxed) as i32,
+        })
+    }
+
+    /// Ends a claim's request (counted here): back to Idle unless it must
+    /// go to the manager (`hand_back`: a bad outcome, or the process has
+    /// served its `max_requests`, 0 = unlimited).
+    pub fn release(
+        &self,
+        claim: &Claim,
+        class: u32,
+        max_requests: u32,
+        hand_back: bool,
+        now_ns: u64,
+    ) -> Released {
+        let word = self.slot_word(claim.slot, S_WORD);
+        let mine = Word::unpack(claim.word);
+        if !self.still_claimed(claim) {
+            return Released::Gone;
+        }
+        let served = self.slot_word(claim.slot, S_REQUESTS).fetch_add(1, Relaxed) + 1;
+        let waiting = self.class_word(class, C_WAITING);
+        if hand_back
+            || (max_requests > 0 && served >= u64::from(max_requests))
+            || waiting.load(SeqCst) > 0
+        {
+            return Released::HandBack;
+        }
+        self.slot_word(claim.slot, S_SINCE).store(now_ns, Relaxed);
+        let idle = mine.with(SlotState::Idle, 0).pack();
+        match word.compare_exchange(claim.word, idle, SeqCst, Acquire) {
+            // Dekker's pairing: we made it Idle, then look; the manager
+            // raised `waiting`, then looks for Idle slots. One sees the other.
+            Ok(_) if waiting.load(SeqCst) > 0 || self.w(H_SERVER_WAITING).load(SeqCst) > 0 => {
+                Released::Nudge
+            }
+            Ok(_) => {
+                self.class_word(class, C_HINT)
+                    .store(u64::from(claim.slot) + 1, Relaxed);
+                Released::Idle
+            }
+            Err(now) if Word::unpack(now).state == SlotState::BusyRetire => Released::HandBack,
+            Err(_) => Released::Gone,
+        }
+    }
+
+    /// Is the claim still its holder's? (A request that never reached the
+    /// process is handed back uncounted, as a cut connection would be.)
+    pub fn still_claimed(&self, claim: &Claim) -> bool {
+        let w = Word::unpack(self.slot_word(claim.slot, S_WORD).load(Acquire));
+        let mine = Word::unpack(claim.word);
+        w.state.claimed() && w.pid == mine.pid && w.epoch == mine.epoch
+    }
+
+    /// Records the request a claimed slot serves (for the status page),
+    /// under a sequence lock: readers detect a torn copy.
+    pub fn set_request_info(&self, slot: u32, info: &[u8]) {
+        let seq = self.slot_word(slot, S_SEQ);
+        let s = seq.load(Relaxed);
+        seq.store(s.wrapping_add(1), Relaxed);
+        std::sync::atomic::fence(Release);
+        let info = &info[..info.len().min(INFO_MAX)];
+        for (i, chunk) in info.chunks(8).enumerate() {
+            let mut b = [0u8; 8];
+            b[..chunk.len()].copy_from_slice(chunk);
+            self.slot_word(slot, S_INFO + i)
+                .store(u64::from_le_bytes(b), Relaxed);
+        }
+        self.slot_word(slot, S_INFO_LEN)
+            .store(info.len() as u64, Relaxed);
+        seq.store(s.wrapping_add(2), Release);
+    }
+
+    /// The request a slot serves, if a consistent copy could be read.
+    pub fn request_info(&self, slot: u32) -> Option<Vec<u8>> {
+        let seq = self.slot_word(slot, S_SEQ);
+        for _ in 0..4 {
+            let before = seq.load(Acquire);
+            if before % 2 == 1 {
+                continue;
+            }
+            let len = (self.slot_word(slot, S_INFO_LEN).load(Relaxed) as usize).min(INFO_MAX);
+            let mut out = Vec::with_capacity(len);
+            for i in 0..len.div_ceil(8) {
+                out.extend_from_slice(
+                    &self.slot_word(slot, S_INFO + i).load(Relaxed).to_le_bytes(),
+                );
+            }
+            out.truncate(len);
+            std::sync::atomic::fence(Acquire);
+            if seq.load(Relaxed) == before {
+                return Some(out);
+            }
+        }
+        None
+    }
+
+    // --- the manager's side ---
+
+    pub fn read(&self, slot: u32) -> SlotView {
+        SlotView {
+            word: Word::unpack(self.slot_word(slot, S_WORD).load(Acquire)),
+            requests: self.slot_word(slot, S_REQUESTS).load(Relaxed),
+            since_ns: self.slot_word(slot, S_SINCE).load(Relaxed),
+        }
+    }
+
+    /// Takes a Free slot for process `proc` (Held, no request counted yet).
+    pub fn occupy(&self, slot: u32, proc: u64) {
+        let w = Word::unpack(self.slot_word(slot, S_WORD).load(Acquire));
+        debug_assert_eq!(w.state, SlotState::Free);
+        self.slot_word(slot, S_PROC).store(proc, Relaxed);
+        self.slot_word(slot, S_APP_PID).store(0, Relaxed);
+        self.slot_word(slot, S_REQUESTS).store(0, Relaxed);
+        self.slot_word(slot, S_INFO_LEN).store(0, Relaxed);
+        self.slot_word(slot, S_WORD)
+            .store(w.with(SlotState::Held, 0).pack(), Release);
+    }
+
+    /// The app process in a Held slot has started as `pid`.
+    pub fn set_app_pid(&self, slot: u32, pid: i32) {
+        self.slot_word(slot, S_APP_PID)
+            .store(pid as u32 as u64, Relaxed);
+    }
+
+    /// Makes a Held slot claimable by class generation `stamp`.
+    pub fn publish_idle(&self, slot: u32, stamp: u32, since_ns: u64) {
+        let word = self.slot_word(slot, S_WORD);
+        let w = Word::unpack(word.load(Acquire));
+        self.slot_word(slot, S_SINCE).store(since_ns, Relaxed);
+        let idle = Word {
+            stamp,
+            pid: 0,
+            epoch: w.epoch,
+            state: SlotState::Idle,
+        };
+        word.store(idle.pack(), SeqCst);
+    }
+
+    /// Idle -> Held, unless a child claimed it first.
+    pub fn hold(&self, slot: u32) -> bool {
+        let word = self.slot_word(slot, S_WORD);
+        let cur = word.load(Acquire);
+        let w = Word::unpack(cur);
+        w.state == SlotState::Idle
+            && word
+                .compare_exchange(cur, w.with(SlotState::Held, 0).pack(), SeqCst, Relaxed)
+                .is_ok()
+    }
+
+    /// Takes a slot whatever it was doing (the claimant's release will find
+    /// it gone). Returns what it was.
+    pub fn seize(&self, slot: u32) -> Word {
+        let word = self.slot_word(slot, S_WORD);
+        let mut cur = word.load(Acquire);
+        loop {
+            let w = Word::unpack(cur);
+            match word.compare_exchange(cur, w.with(SlotState::Held, 0).pack(), SeqCst, Acquire) {
+                Ok(_) => return w,
+                Err(now) => cur = now,
+            }
+        }
+    }
+
+    /// Claimed by `pid` -> Held (a child hands it back, or died).
+    pub fn take_from(&self, slot: u32, pid: u32) -> bool {
+        let word = self.slot_word(slot, S_WORD);
+        let cur = word.load(Acquire);
+        let w = Word::unpack(cur);
+        w.state.claimed()
+            && w.pid == pid
+            && word
+                .compare_exchange(cur, w.with(SlotState::Held, 0).pack(), SeqCst, Relaxed)
+                .is_ok()
+    }
+
+    /// Busy -> BusyRetire: its claimant hands it back when done. False if
+    /// it is not claimed (any more).
+    pub fn flag_retire(&self, slot: u32) -> bool {
+        let word = self.slot_word(slot, S_WORD);
+        let mut cur = word.load(Acquire);
+        loop {
+            let w = Word::unpack(cur);
+            match w.state {
+                SlotState::BusyRetire => return true,
+                SlotState::Busy => {}
+                _ => return false,
+            }
+            match word.compare_exchange(
+                cur,
+                w.with(SlotState::BusyRetire, w.pid).pack(),
+                SeqCst,
+                Acquire,
+            ) {
+                Ok(_) => return true,
+                Err(now) => cur = now,
+            }
+        }
+    }
+
+    /// The process left: the slot is Free, under a new epoch.
+    pub fn free(&self, slot: u32) {
+        let word = self.slot_word(slot, S_WORD);
+        let w = Word::unpack(word.load(Acquire));
+        let free = Word {
+            stamp: 0,
+            pid: 0,
+            epoch: w.epoch.wrapping_add(1),
+            state: SlotState::Free,
+        };
+        word.store(free.pack(), SeqCst);
+    }
+
+    /// Requests counted by the manager (processes it lent itself).
+    pub fn add_request(&self, slot: u32) -> u64 {
+        self.slot_word(slot, S_REQUESTS).fetch_add(1, Relaxed) + 1
+    }
+
+    /// Sets class `class`'s count of waiting requests. SeqCst: a raise is
+    /// seen by every claim and release that comes after it.
+    pub fn set_waiting(&self, class: u32, n: u64) {
+        self.class_word(class, C_WAITING).store(n, SeqCst);
+    }
+
+    /// Sets whether requests wait on a full server (see H_SERVER_WAITING).
+    pub fn set_server_waiting(&self, n: u64) {
+        self.w(H_SERVER_WAITING).store(n, SeqCst);
+    }
+
+    pub fn server_waiting(&self) -> u64 {
+        self.w(H_SERVER_WAITING).load(SeqCst)
+    }
+
+    /// Claims made from the table for class `class`.
+    pub fn claims(&self, class: u32) -> u64 {
+        self.class_word(class, C_CLAIMS).load(Relaxed)
+    }
+
+    pub fn waiting(&self, class: u32) -> u64 {
+        self.class_word(class, C_WAITING).load(SeqCst)
+    }
+
+    /// Writes class `class`'s list of slots (the manager's own copy is
+    /// the truth; children read this one as a hint).
+    pub fn set_class_slots(&self, class: u32, slots: &[u32]) {
+        for pair in slots.windows(2) {
+            self.slot_word(pair[0], S_NEXT)
+                .store(u64::from(pair[1]) + 1, Release);
+        }
+        if let Some(last) = slots.last() {
+            self.slot_word(*last, S_NEXT).store(0, Release);
+        }
+        let head = slots.first().map_or(0, |s| u64::from(*s) + 1);
+        self.class_word(class, C_HEAD).store(head, Release);
+    }
+
+    /// Slots claimed by `pid`.
+    pub fn claimed_by(&self, pid: u32) -> Vec<u32> {
+        (0..self.slots)
+            .filter(|s| {
+                let w = self.read(*s).word;
+                w.state.claimed() && w.pid == pid
+            })
+            .collect()
+    }
+
+    /// How many slots children hold.
+    pub fn claimed_count(&self) -> usize {
+        (0..self.slots)
+            .filter(|s| self.read(*s).word.state.claimed())
+            .count()
+    }
+}

@@ -1,0 +1,241 @@
+//! The claim/release protocol of the shared table, races included: each
+//! race is written out as the interleaving it stands for.
+
+use super::table::*;
+
+const PID: u32 = 4242;
+const OTHER: u32 = 4343;
+
+/// A table with process 7 idle in slot 0 for class 0, stamp 5.
+fn one_idle() -> Table {
+    let t = Table::in_memory(4, 4);
+    t.occupy(0, 7);
+    t.set_class_slots(0, &[0]);
+    t.publish_idle(0, 5, 100);
+    t
+}
+
+#[test]
+fn a_claim_is_one_compare_exchange_and_a_release_makes_it_idle_again() {
+    let t = one_idle();
+    let c = t.claim(0, 5, PID, 200, 10).unwrap();
+    assert_eq!((c.slot, c.proc_id), (0, 7));
+    let v = t.read(0);
+    assert_eq!(
+        (v.word.state, v.word.pid, v.since_ns),
+        (SlotState::Busy, PID, 200)
+    );
+    assert_eq!(t.claim(0, 5, OTHER, 210, 10), Err(NoClaim::NoneIdle));
+    assert_eq!(t.release(&c, 0, 0, false, 300), Released::Idle);
+    let v = t.read(0);
+    assert_eq!(
+        (v.word.state, v.requests, v.since_ns),
+        (SlotState::Idle, 1, 300)
+    );
+    assert!(t.claim(0, 5, OTHER, 310, 10).is_ok());
+}
+
+#[test]
+fn a_claim_names_its_class_generation() {
+    let t = one_idle();
+    // Another class, or this class's older generation, finds nothing.
+    assert_eq!(t.claim(0, 6, PID, 1, 10), Err(NoClaim::NoneIdle));
+    // A slot reused by another class under the same list entry.
+    let t2 = one_idle();
+    t2.hold(0);
+    t2.free(0);
+    t2.occupy(0, 8);
+    t2.publish_idle(0, 9, 1);
+    assert_eq!(t2.claim(0, 5, PID, 1, 10), Err(NoClaim::NoneIdle));
+}
+
+#[test]
+fn waiters_come_first() {
+    let t = one_idle();
+    t.set_waiting(0, 1);
+    assert_eq!(t.claim(0, 5, PID, 1, 10), Err(NoClaim::Waiters));
+}
+
+#[test]
+fn a_release_with_requests_waiting_hands_the_process_to_the_manager() {
+    let t = one_idle();
+    let c = t.claim(0, 5, PID, 1, 10).unwrap();
+    t.set_waiting(0, 1);
+    assert_eq!(t.release(&c, 0, 0, false, 2), Released::HandBack);
+    // Still the claimant's until the manager takes it.
+    assert!(t.take_from(0, PID));
+    assert_eq!(t.read(0).word.state, SlotState::Held);
+}
+
+#[test]
+fn a_release_racing_a_new_waiter_is_seen_by_one_side() {
+    // Releaser: checks waiting (0) ... manager: raises waiting, finds no
+    // idle slot (still Busy) ... releaser: makes it Idle, looks again.
+    let t = one_idle();
+    let c = t.claim(0, 5, PID, 1, 10).unwrap();
+    // The interleaving: waiting is raised between the check and the swap,
+    // which `release` cannot be stopped in; the same order of the two
+    // shared words is had by raising it after the manager's look failed.
+    assert!(!t.hold(0), "the manager finds it busy");
+    t.set_waiting(0, 1);
+    // Now the releaser's first look sees the waiter: hand back.
+    assert_eq!(t.release(&c, 0, 0, false, 2), Released::HandBack);
+
+    // And the other order: the releaser made it Idle first; the manager,
+    // raising waiting after, finds it idle and takes it (no nudge needed).
+    let t = one_idle();
+    let c = t.claim(0, 5, PID, 1, 10).unwrap();
+    assert_eq!(t.release(&c, 0, 0, false, 2), Released::Idle);
+    t.set_waiting(0, 1);
+    assert!(t.hold(0));
+}
+
+#[test]
+fn max_requests_and_bad_outcomes_go_to_the_manager() {
+    let t = one_idle();
+    let c = t.claim(0, 5, PID, 1, 10).unwrap();
+    assert_eq!(t.release(&c, 0, 2, false, 2), Released::Idle);
+    let c = t.claim(0, 5, PID, 3, 10).unwrap();
+    assert_eq!(t.release(&c, 0, 2, false, 4), Released::HandBack);
+    assert_eq!(t.read(0).requests, 2);
+    let t = one_idle();
+    let c = t.claim(0, 5, PID, 1, 10).unwrap();
+    assert_eq!(t.release(&c, 0, 0, true, 2), Released::HandBack);
+}
+
+#[test]
+fn a_flagged_claim_comes_back_and_a_seized_one_is_gone() {
+    let t = one_idle();
+    let c = t.claim(0, 5, PID, 1, 10).unwrap();
+    assert!(t.flag_retire(0));
+    assert_eq!(t.release(&c, 0, 0, false, 2), Released::HandBack);
+
+    let t = one_idle();
+    let c = t.claim(0, 5, PID, 1, 10).unwrap();
+    let was = t.seize(0);
+    assert_eq!(was.state, SlotState::Busy);
+    assert_eq!(t.release(&c, 0, 0, false, 2), Released::Gone);
+    assert_eq!(t.read(0).word.state, SlotState::Held);
+}
+
+#[test]
+fn a_stale_claim_cannot_release_the_slots_next_process() {
+    // Thread A claims process 7; it exits; the slot is freed and reused
+    // by process 8 of the same class, which thread B of the same child
+    // claims. A's late release must not touch B's claim.
+    let t = one_idle();
+    let a = t.claim(0, 5, PID, 1, 10).unwrap();
+    t.seize(0);
+    t.free(0);
+    t.occupy(0, 8);
+    t.publish_idle(0, 5, 2);
+    let b = t.claim(0, 5, PID, 3, 10).unwrap();
+    assert_eq!(b.proc_id, 8);
+    assert_eq!(t.release(&a, 0, 0, false, 4), Released::Gone);
+    assert_eq!(t.read(0).word.state, SlotState::Busy);
+    assert_eq!(t.read(0).requests, 0);
+    assert_eq!(t.release(&b, 0, 0, false, 5), Released::Idle);
+}
+
+#[test]
+fn a_dead_claimants_slots_are_found_by_its_pid() {
+    let t = Table::in_memory(3, 1);
+    for s in 0..3 {
+        t.occupy(s, u64::from(s) + 10);
+        t.publish_idle(s, 5, 0);
+    }
+    t.set_class_slots(0, &[0, 1, 2]);
+    t.claim(0, 5, PID, 1, 10).unwrap();
+    t.claim(0, 5, OTHER, 1, 10).unwrap();
+    t.claim(0, 5, PID, 1, 10).unwrap();
+    assert_eq!(t.claimed_by(PID).len(), 2);
+    assert_eq!(t.claimed_count(), 3);
+    for s in t.claimed_by(PID) {
+        assert!(t.take_from(s, PID));
+    }
+    assert_eq!(t.claimed_count(), 1);
+    // Only the claimant's pid takes it.
+    let s = t.claimed_by(OTHER)[0];
+    assert!(!t.take_from(s, PID));
+}
+
+#[test]
+fn a_claim_walks_only_its_class_and_is_bounded() {
+    let t = Table::in_memory(4, 2);
+    for s in 0..4 {
+        t.occupy(s, u64::from(s));
+    }
+    t.set_class_slots(0, &[0, 1]);
+    t.set_class_slots(1, &[2, 3]);
+    t.publish_idle(0, 5, 0);
+    t.publish_idle(1, 5, 0);
+    t.publish_idle(2, 6, 0);
+    t.publish_idle(3, 6, 0);
+    assert_eq!(t.claim(1, 6, PID, 0, 10).unwrap().slot, 2);
+    assert_eq!(t.claim(0, 5, PID, 0, 1).unwrap().slot, 0);
+    // One step allowed, the second idle one is out of reach.
+    assert_eq!(t.claim(0, 5, PID, 0, 1), Err(NoClaim::NoneIdle));
+    assert_eq!(t.claim(0, 5, PID, 0, 2).unwrap().slot, 1);
+    assert_eq!(t.claim(9, 5, PID, 0, 2), Err(NoClaim::Unusable));
+}
+
+#[test]
+fn a_closed_table_lends_nothing_but_takes_releases() {
+    let t = one_idle();
+    let c = t.claim(0, 5, PID, 1, 10).unwrap();
+    t.close();
+    assert_eq!(t.claim(0, 5, OTHER, 1, 10), Err(NoClaim::Unusable));
+    assert_eq!(t.release(&c, 0, 0, false, 2), Released::Idle);
+}
+
+#[test]
+fn the_word_round_trips_and_the_header_holds_the_socket_prefix() {
+    let w = Word {
+        stamp: (1 << STAMP_BITS) - 1,
+        pid: 4_194_303,
+        epoch: 255,
+        state: SlotState::BusyRetire,
+    };
+    assert_eq!(Word::unpack(w.pack()), w);
+    assert!(pid_fits(4_194_304) && !pid_fits(0) && !pid_fits(1 << 23));
+    let t = Table::in_memory(1, 1);
+    assert!(t.set_socket_prefix(b"/run/fcgid/123-"));
+    assert_eq!(t.socket_prefix(), b"/run/fcgid/123-");
+    assert!(!t.set_socket_prefix(&[b'x'; PREFIX_MAX + 1]));
+    let opened = Table::open(std::sync::Arc::new(
+        (0..words_for(1, 1))
+            .map(|_| std::sync::atomic::AtomicU64::new(0))
+            .collect::<Vec<_>>(),
+    ));
+    assert!(opened.is_none(), "no magic, no table");
+}
+
+#[test]
+fn request_info_is_read_whole_or_not_at_all() {
+    let t = one_idle();
+    t.set_request_info(0, b"GET /index.php?x=1");
+    assert_eq!(t.request_info(0).unwrap(), b"GET /index.php?x=1");
+    let long = vec![b'a'; INFO_MAX + 10];
+    t.set_request_info(0, &long);
+    assert_eq!(t.request_info(0).unwrap().len(), INFO_MAX);
+}
+
+#[test]
+fn the_process_released_last_is_claimed_first() {
+    let t = Table::in_memory(3, 1);
+    for s in 0..3 {
+        t.occupy(s, u64::from(s));
+        t.publish_idle(s, 5, 0);
+    }
+    t.set_class_slots(0, &[0, 1, 2]);
+    let a = t.claim(0, 5, PID, 0, 10).unwrap();
+    let b = t.claim(0, 5, PID, 0, 10).unwrap();
+    let c = t.claim(0, 5, PID, 0, 10).unwrap();
+    assert_eq!((a.slot, b.slot, c.slot), (0, 1, 2));
+    assert_eq!(t.release(&c, 0, 0, false, 1), Released::Idle);
+    assert_eq!(t.claim(0, 5, OTHER, 2, 10).unwrap().slot, 2);
+    // A stale hint (the slot is busy) falls back to the walk.
+    assert_eq!(t.release(&a, 0, 0, false, 3), Released::Idle);
+    assert_eq!(t.claim(0, 5, OTHER, 4, 10).unwrap().slot, 0);
+    assert_eq!(t.claim(0, 5, OTHER, 5, 10), Err(NoClaim::NoneIdle));
+}

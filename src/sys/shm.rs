@@ -1,0 +1,162 @@
+//! The shared process table's memory: a file mapped MAP_SHARED by the
+//! manager and every httpd child, seen as 64-bit atomic words (the layout
+//! and every rule on them live in `fcgid_core::pm::table`).
+
+use fcgid_core::pm::table::Region;
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicU64;
+
+/// A mapping of a table file; unmapped when dropped.
+pub struct SharedWords {
+    ptr: *mut AtomicU64,
+    words: usize,
+    /// The file's (device, inode): tells whether the path still names it.
+    pub file_id: (u64, u64),
+}
+
+// SAFETY: the mapping is only ever accessed through atomics, which any
+// thread may use at once; the pointer itself is never changed.
+unsafe impl Send for SharedWords {}
+// SAFETY: as above.
+unsafe impl Sync for SharedWords {}
+
+impl Region for SharedWords {
+    fn words(&self) -> &[AtomicU64] {
+        // SAFETY: `ptr` is a live MAP_SHARED mapping of `words` 8-byte
+        // words (page aligned, so aligned for AtomicU64) until drop; other
+        // processes change it only through atomic operations, and
+        // AtomicU64 has the layout of u64.
+        unsafe { std::slice::from_raw_parts(self.ptr, self.words) }
+    }
+}
+
+impl Drop for SharedWords {
+    fn drop(&mut self) {
+        // SAFETY: unmapping exactly what `map` mapped; no slice of it
+        // outlives `self` (they borrow it).
+        unsafe { libc::munmap(self.ptr.cast(), self.words * 8) };
+    }
+}
+
+fn map(file: &File, words: usize) -> io::Result<SharedWords> {
+    let meta = file.metadata()?;
+    if words == 0 || meta.len() < (words * 8) as u64 {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "the process table file is too short",
+        ));
+    }
+    // SAFETY: a new shared read-write mapping of an open file of at least
+    // that length; the kernel picks the address.
+    let ptr = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            words * 8,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED,
+            file.as_raw_fd(),
+            0,
+        )
+    };
+    if ptr == libc::MAP_FAILED {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(SharedWords {
+        ptr: ptr.cast(),
+        words,
+        file_id: (meta.dev(), meta.ino()),
+    })
+}
+
+/// Maps the table file at `path` whole (a child's view).
+pub fn map_table_file(path: &Path) -> io::Result<SharedWords> {
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(path)?;
+    let words = (file.metadata()?.len() / 8) as usize;
+    map(&file, words)
+}
+
+/// The (device, inode) the path names now, if any.
+pub fn file_id(path: &Path) -> Option<(u64, u64)> {
+    std::fs::symlink_metadata(path)
+        .ok()
+        .map(|m| (m.dev(), m.ino()))
+}
+
+/// A new table file, not yet in place: map it, lay the table out, then
+/// `install` it, so that no child ever maps a half-made one.
+pub struct NewTableFile {
+    temp: PathBuf,
+    path: PathBuf,
+}
+
+impl NewTableFile {
+    /// Creates it beside `path`, 0600, zeroed, `words` long, owned by
+    /// `owner` (when running as root), and maps it.
+    pub fn create(
+        path: &Path,
+        words: usize,
+        owner: Option<(u32, u32)>,
+    ) -> io::Result<(NewTableFile, SharedWords)> {
+        let temp = path.with_file_name(format!(
+            "{}.new.{}",
+            path.file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or("fcgid_shm"),
+            std::process::id()
+        ));
+        let _ = std::fs::remove_file(&temp);
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(&temp)?;
+        let made = (|| {
+            file.set_len((words * 8) as u64)?;
+            if let Some((uid, gid)) = owner {
+                std::os::unix::fs::fchown(&file, Some(uid), Some(gid))?;
+            }
+            map(&file, words)
+        })();
+        match made {
+            Ok(words) => Ok((
+                NewTableFile {
+                    temp,
+                    path: path.to_path_buf(),
+                },
+                words,
+            )),
+            Err(e) => {
+                let _ = std::fs::remove_file(&temp);
+                Err(e)
+            }
+        }
+    }
+
+    /// Puts it at its path (replacing an earlier generation's).
+    pub fn install(self) -> io::Result<()> {
+        std::fs::rename(&self.temp, &self.path).inspect_err(|_| {
+            let _ = std::fs::remove_file(&self.temp);
+        })
+    }
+}
+
+/// CLOCK_MONOTONIC in nanoseconds: one clock for every process.
+pub fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes the timespec we own.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &raw mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
