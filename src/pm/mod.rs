@@ -7,7 +7,7 @@
 //! - `launch`: forking the manager from httpd and restarting it
 //! - `ipc_dir`: the directory of their sockets, the User's alone
 
-pub use fcgid_core::pm::{allow, policy, report, state, wire};
+pub use fcgid_core::pm::{allow, policy, refuse_kind, report, state, wire};
 
 pub mod client;
 pub mod daemon;

@@ -3,6 +3,7 @@
 //! touches a socket, a process or the clock, so tests can replay anything.
 
 use super::policy::{self, ExitReason, GlobalLimits, Hold, SpawnScore};
+use super::refuse_kind::RefuseKind;
 use super::report::{ClassReport, Phase, ProcessReport, Refusal, StatusReport, WaitStats};
 use super::wire::{ClassSpec, Outcome};
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
@@ -32,8 +33,13 @@ pub enum Action {
         proc: ProcId,
         socket: Vec<u8>,
     },
-    /// Tell the request on `conn` that no process can be had.
-    Refuse { conn: ConnId, reason: String },
+    /// Tell the request on `conn` that no process can be had; `kind` says
+    /// whether it answers 503 or 500.
+    Refuse {
+        conn: ConnId,
+        reason: String,
+        kind: RefuseKind,
+    },
     /// Send SIGTERM (`kill == false`) or SIGKILL to a process.
     Signal { pid: i32, kill: bool },
 }
@@ -519,6 +525,7 @@ impl Manager {
             self.actions.push(Action::Refuse {
                 conn,
                 reason: reason.clone(),
+                kind: RefuseKind::Unavailable,
             });
         }
     }
@@ -621,9 +628,15 @@ impl Manager {
 
     /// The daemon could not start `proc` at all (`reason` says why, e.g. the
     /// program cannot be executed). If the class has no other process that
-    /// could serve, its waiters are refused at once with that reason instead
-    /// of waiting out their deadline for a program that will not run.
-    pub fn spawn_failed(&mut self, proc: ProcId, reason: &str, now: Instant) -> Vec<Action> {
+    /// could serve, its waiters are refused at once with that reason and
+    /// `kind` instead of waiting out their deadline.
+    pub fn spawn_failed(
+        &mut self,
+        proc: ProcId,
+        reason: &str,
+        kind: RefuseKind,
+        now: Instant,
+    ) -> Vec<Action> {
         self.now = Some(now);
         let Some(key) = self.procs.get(&proc).map(|p| p.class.clone()) else {
             return Vec::new();
@@ -647,6 +660,7 @@ impl Manager {
                 self.actions.push(Action::Refuse {
                     conn,
                     reason: reason.to_string(),
+                    kind,
                 });
             }
         }
@@ -976,6 +990,7 @@ impl Manager {
                     "no process of class {cmd} was free: {why} ({} busy)",
                     class.procs.len()
                 ),
+                kind: RefuseKind::Unavailable,
             });
         }
     }
@@ -1022,6 +1037,7 @@ impl Manager {
             self.actions.push(Action::Refuse {
                 conn,
                 reason: "the server is stopping".into(),
+                kind: RefuseKind::Unavailable,
             });
         }
         let ids: Vec<ProcId> = self.procs.keys().copied().collect();
