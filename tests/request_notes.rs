@@ -118,3 +118,60 @@ fn a_request_over_the_slow_threshold_gets_one_warn_line() {
     let secs: f64 = app.split(' ').next().unwrap().parse().unwrap();
     assert!(secs >= 0.9, "{line}");
 }
+
+/// The slow-request lines of the error log for the URI `uri` exactly.
+fn slow_lines(httpd: &Httpd, uri: &str) -> Vec<String> {
+    let want = format!("mod_fcgid: slow request {uri}: ");
+    httpd
+        .error_log()
+        .lines()
+        .filter(|l| l.contains(&want))
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn a_503_after_the_wait_has_its_wait_note_and_a_slow_line() {
+    let conf = LOG_CONF.to_string()
+        + "FcgidMaxProcessesPerClass 1\n\
+           FcgidProcessWaitTimeout 1\n\
+           FcgidSlowRequestLog 500ms\n";
+    let httpd = Httpd::new("refused-notes", Mpm::Event, &["echo"], &conf).start();
+    assert_eq!(httpd.get("/echo.fcgi/warm?pid").status, 200);
+    // The class's only process is held by a long request...
+    let hold = std::process::Command::new("curl")
+        .args(["-s", "-o", "/dev/null", "--max-time", "60"])
+        .arg(httpd.url("/echo.fcgi/hold?sleep_ms=6000"))
+        .spawn()
+        .expect("run curl");
+    common::eventually(20, "the process is busy", || {
+        httpd.pm_report().classes.iter().any(|c| {
+            c.processes
+                .iter()
+                .any(|p| p.phase == fcgid_core::pm::report::Phase::Busy)
+        })
+    });
+    // ...so this one waits its second and is refused.
+    let res = httpd.get("/echo.fcgi/refused");
+    assert_eq!(res.status, 503);
+    let (wait, app, pid, class) = notes(&line_for(&httpd, "/echo.fcgi/refused"));
+    let wait: u64 = wait.parse().expect("wait in µs");
+    // Measured from before asking; the manager refuses at its deadline.
+    assert!(wait >= 900_000, "wait {wait} µs, for a 1 s limit");
+    assert_eq!(
+        (app.as_str(), pid.as_str()),
+        ("-", "-"),
+        "no process served it"
+    );
+    assert_eq!(class, httpd.pm_report().classes[0].key);
+    httpd.wait_for_log("the refused request's slow line", |log| {
+        log.contains("slow request /echo.fcgi/refused: ")
+    });
+    let lines = slow_lines(&httpd, "/echo.fcgi/refused");
+    assert_eq!(lines.len(), 1, "{}", httpd.error_log());
+    for want in ["waiting for a process 1.", "app none", "pid none, class "] {
+        assert!(lines[0].contains(want), "{want:?} in {}", lines[0]);
+    }
+    let mut hold = hold;
+    let _ = hold.wait();
+}

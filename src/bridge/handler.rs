@@ -186,7 +186,11 @@ pub fn handle(req: &mut Request) -> HookResult {
     };
     let mut answer = match exchange::start(req, job, &log_stderr) {
         Ok(answer) => answer,
-        Err(status) => return status.into(),
+        Err(failed) => {
+            timing::note(req, &failed.times);
+            timing::log_if_slow(req, &failed.times, server.slow_request_log());
+            return failed.status.into();
+        }
     };
     let result = match respond(req, &mut answer, server.output_buffer_size()) {
         Ok(result) => result,
