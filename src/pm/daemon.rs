@@ -100,7 +100,8 @@ pub fn run(settings: DaemonSettings) -> i32 {
         }
     };
     let _ = std::fs::remove_file(&settings.socket);
-    let stale = super::ipc_dir::remove_stale_sockets(&settings.ipc_dir, sys::is_running);
+    let me = sys::getpid();
+    let stale = super::ipc_dir::remove_stale_sockets(&settings.ipc_dir, me, sys::is_running);
     if stale > 0 {
         log(
             Level::Info,
