@@ -30,7 +30,7 @@ fn raw_get(port: u16, path: &str) -> u16 {
     let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
         return 0;
     };
-    s.set_read_timeout(Some(Duration::from_secs(300))).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(700))).unwrap();
     let req = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
     if s.write_all(req.as_bytes()).is_err() {
         return 0;
@@ -184,18 +184,23 @@ fn a_soft_limit_of_1024_descriptors_is_raised_and_the_manager_serves_past_it() {
 #[test]
 fn a_burst_of_first_requests_to_1000_new_classes_gets_no_503() {
     const N: usize = 1000;
+    /// First requests in flight at once: a burst, and bounded.
+    const AT_ONCE: usize = 64;
     // Exactly room for them all, and the default minimum of 3 per class,
     // so nothing can be evicted: every class must get its own first process.
+    // Threads for all the burst at once (3 x 32); each waits only for its
+    // own spawn, and a loaded machine may take long over a thousand.
     let httpd = Httpd::new(
         "burst",
         Mpm::Worker,
         &[],
-        "FcgidMaxProcesses 1000\nFcgidProcessWaitTimeout 240\n",
+        "StartServers 3\nThreadsPerChild 32\nMaxRequestWorkers 96\nMinSpareThreads 96\n\
+         FcgidMaxProcesses 1000\nFcgidProcessWaitTimeout 600\n",
     );
     let names = copies(&httpd.www(), "hello", N);
     let httpd = httpd.start();
     let paths: Vec<String> = names.iter().map(|n| format!("/{n}")).collect();
-    let failed = get_all(httpd.port, &paths, 8);
+    let failed = get_all(httpd.port, &paths, AT_ONCE);
     assert!(
         failed.is_empty(),
         "{} of {N} not served, e.g. {:?}; log tail:\n{}",
