@@ -15,13 +15,23 @@ pub mod page;
 pub mod procfs;
 
 use crate::pm::policy::ExitReason;
-use crate::pm::report::{ClassReport, Phase, ProcessReport, StatusReport};
+use crate::pm::report::{ClassReport, Phase, ProcessReport, StatusReport, Usage};
 use std::fmt::Write;
 use std::time::Duration;
 
 /// Seconds with millisecond precision (`1.500`), for machines.
 pub(crate) fn seconds(d: Duration) -> String {
     format!("{}.{:03}", d.as_secs(), d.subsec_millis())
+}
+
+/// What the class's processes use together (resident memory, CPU time),
+/// of those whose usage could be read; None when none could.
+pub(crate) fn class_usage(c: &ClassReport) -> Option<Usage> {
+    let known: Vec<Usage> = c.processes.iter().filter_map(|p| p.usage).collect();
+    (!known.is_empty()).then(|| Usage {
+        rss_bytes: known.iter().map(|u| u.rss_bytes).sum(),
+        cpu: known.iter().map(|u| u.cpu).sum(),
+    })
 }
 
 /// Machine words for a process's state (JSON, OpenMetrics).
