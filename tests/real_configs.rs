@@ -10,20 +10,25 @@ use std::path::PathBuf;
 
 /// Debian's /etc/apache2/mods-available/fcgid.conf, from the C package
 /// unpacked beside ours (as the differential suite has it), else the
-/// system's.
-fn debian_fcgid_conf() -> Option<PathBuf> {
+/// system's. The test setup provides it: missing, the test fails.
+fn debian_fcgid_conf() -> PathBuf {
     let unpacked = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("target/c-mod_fcgid/etc/apache2/mods-available/fcgid.conf");
     let system = PathBuf::from("/etc/apache2/mods-available/fcgid.conf");
-    [unpacked, system].into_iter().find(|p| p.exists())
+    let found = [&unpacked, &system].into_iter().find(|p| p.exists());
+    found.cloned().unwrap_or_else(|| {
+        panic!(
+            "Debian's fcgid.conf is missing at {}: run scripts/setup-debian, which unpacks \
+             libapache2-mod-fcgid into target/c-mod_fcgid (or `apt-get download \
+             libapache2-mod-fcgid && dpkg-deb -x libapache2-mod-fcgid_*.deb target/c-mod_fcgid`)",
+            unpacked.display()
+        )
+    })
 }
 
 #[test]
 fn debians_stock_fcgid_conf_loads_and_serves() {
-    let Some(stock) = debian_fcgid_conf() else {
-        eprintln!("SKIPPED: no Debian fcgid.conf (run scripts/setup-debian)");
-        return;
-    };
+    let stock = debian_fcgid_conf();
     let text = std::fs::read_to_string(&stock).unwrap();
     assert!(text.contains("<IfModule mod_fcgid.c>"), "{text}");
     let httpd = Httpd::new("debian-conf", Mpm::Event, &["hello"], "");

@@ -83,6 +83,7 @@ for c in d["classes"]:
           len(c["queue_seconds"]), c["wait"]["count"], c["wait"]["buckets"][-1]["le"],
           c["wait"]["buckets"][-1]["count"], sorted(c["exits"]) == sorted(set(c["exits"])),
           "refusals" in c)
+    print("usage", cmd, (c["rss_bytes"] or 0) > 0, c["cpu_seconds"] is not None)
     for p in c["processes"]:
         cur = p["current_request"]
         print("proc", cmd, p["pid"], p["state"], p["requests"],
@@ -226,6 +227,8 @@ fn json_and_openmetrics_without_mod_status() {
         !facts.contains("proc "),
         "no process in the summary: {facts}"
     );
+    // But each class's processes' memory and CPU, summed.
+    assert!(has_line(&facts, "usage hello.fcgi True True"), "{facts}");
     assert!(
         !summary.text().contains("\"processes\":["),
         "{}",
@@ -238,6 +241,16 @@ fn json_and_openmetrics_without_mod_status() {
         "{found}"
     );
     assert!(!found.contains("fcgid_process_"), "{found}");
+    let rss = format!("sample fcgid_class_resident_memory_bytes class={hello_class} ");
+    let rss: f64 = found
+        .lines()
+        .find_map(|l| l.strip_prefix(&rss))
+        .unwrap_or_else(|| panic!("no {rss:?} in\n{found}"))
+        .parse()
+        .unwrap();
+    assert!(rss > 0.0, "{found}");
+    let cpu = format!("sample fcgid_class_cpu_seconds class={hello_class} ");
+    assert!(found.lines().any(|l| l.starts_with(&cpu)), "{found}");
 
     // The parser is strict: the same text without its EOF is refused.
     let cut = text.trim_end_matches("# EOF\n");

@@ -168,7 +168,7 @@ fn run(req: &mut Request, command: &Command, params: &[Pair]) -> Result<(), Http
         params,
         body: &mut Body::new(0, 0),
     };
-    let mut answer = exchange::start(req, job, &log_stderr)?;
+    let mut answer = exchange::start(req, job, &log_stderr).map_err(|f| f.status)?;
     if let Err(e) = answer.drain_and_give_back() {
         exchange::log_failure(req, &command.path, &e);
         return Err(HttpStatus::INTERNAL_SERVER_ERROR);

@@ -107,12 +107,31 @@ pub const NOT_IN_REQUEST: &[&[u8]] = &HOP_BY_HOP;
 
 /// ...and these variables of `params` are set: those that are ours (an
 /// owned value: set or changed here, not httpd's as it built them), less
-/// httpd's TZ, which httpd adds to a child's environment only.
-pub fn back_to_request<'e>(params: &'e Env) -> impl Iterator<Item = (&'e [u8], &'e [u8])> {
-    params.iter().filter_map(|(k, v)| match v {
-        Cow::Owned(v) if **k != *b"TZ" => Some((&**k, v.as_slice())),
+/// httpd's TZ, which httpd adds to a child's environment only. The
+/// `FcgidPassHeader` headers `passed` go under the name configured
+/// (`X-Pass`, as C stores them), not the variable name the app gets
+/// (`X_Pass`): users read them as `%{X-Pass}e`, `%{ENV:X-Pass}`,
+/// `REDIRECT_X-Pass`.
+pub fn back_to_request<'e>(
+    params: &'e Env,
+    passed: &'e [(String, Vec<u8>)],
+) -> impl Iterator<Item = (&'e [u8], &'e [u8])> {
+    let passed: Vec<&(String, Vec<u8>)> = passed
+        .iter()
+        .filter(|(name, _)| !name.eq_ignore_ascii_case("proxy"))
+        .collect();
+    let app_names: Vec<Vec<u8>> = passed.iter().map(|(n, _)| env_name(n.as_bytes())).collect();
+    let ours = params.iter().filter_map(move |(k, v)| match v {
+        Cow::Owned(v) if **k != *b"TZ" && !app_names.iter().any(|n| **n == **k) => {
+            Some((&**k, v.as_slice()))
+        }
         _ => None,
-    })
+    });
+    ours.chain(
+        passed
+            .into_iter()
+            .map(|(n, v)| (n.as_bytes(), v.as_slice())),
+    )
 }
 
 /// The body was read whole (de-chunked): tell the app its real length,
@@ -270,16 +289,22 @@ mod tests {
             .map(|(k, v)| (Cow::Borrowed(&k[..]), Cow::Borrowed(&v[..])))
             .collect();
         for_cgi(&mut e);
-        pass_headers(&mut e, &[("X-Pass".into(), "1".into())]);
+        let passed = [
+            ("X-Pass".to_string(), b"1".to_vec()),
+            ("Proxy".to_string(), b"evil:8080".to_vec()),
+        ];
+        pass_headers(&mut e, &passed);
         set_content_length(&mut e, 0);
         assert!(NOT_IN_REQUEST.contains(&&b"HTTP_TE"[..]));
-        let mut set: Vec<(&[u8], &[u8])> = back_to_request(&e).collect();
+        assert_eq!(get(&e, "X_Pass"), Some(&b"1"[..]), "the app's name");
+        let mut set: Vec<(&[u8], &[u8])> = back_to_request(&e, &passed).collect();
         set.sort();
+        // The request keeps the passed header under its configured name.
         let want: [(&[u8], &[u8]); 4] = [
             (b"CONTENT_LENGTH", b"0"),
             (b"HTTP_CONNECTION", b"close"),
             (b"HTTP_X_PASS", b"1"),
-            (b"X_Pass", b"1"),
+            (b"X-Pass", b"1"),
         ];
         assert_eq!(set, want, "httpd's own and TZ are not written back");
     }

@@ -9,6 +9,7 @@ use super::body::Body;
 use super::env::Pair;
 use super::loan::Loan;
 use super::retry;
+use super::timing::Failed;
 use crate::config::ProcessOptions;
 use crate::fcgi::Role;
 use crate::ffi::answer_buf::BucketAlloc;
@@ -53,12 +54,12 @@ impl Answer<'_> {
 }
 
 /// Runs `job` up to the scanned headers. On failure the cause is logged
-/// (once) and the status to answer returned.
+/// (once) and the status to answer returned, with the request's times.
 pub fn start<'l>(
     req: &mut Request,
     job: Job<'_>,
     log_stderr: &'l dyn Fn(&str),
-) -> Result<Answer<'l>, HttpStatus> {
+) -> Result<Answer<'l>, Failed> {
     let Job {
         what,
         spec,
@@ -101,7 +102,8 @@ pub fn start<'l>(
             continue;
         }
         log_failure(req, what, &error);
-        return Err(status);
+        let times = *loan.times();
+        return Err(Failed { status, times });
     }
     unreachable!("the last attempt returns")
 }

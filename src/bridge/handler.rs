@@ -159,7 +159,8 @@ pub fn handle(req: &mut Request) -> HookResult {
 
     let mut params = req.cgi_environment();
     env::for_cgi(&mut params);
-    env::pass_headers(&mut params, &exchange::passed_headers(req));
+    let passed = exchange::passed_headers(req);
+    env::pass_headers(&mut params, &passed);
     env::set_content_length(&mut params, body.len());
     if server.fix_pathinfo() {
         env::fix_pathinfo(&mut params, req.uri().unwrap_or_default());
@@ -169,7 +170,7 @@ pub fn handle(req: &mut Request) -> HookResult {
     for name in env::NOT_IN_REQUEST {
         req.unset_env(name);
     }
-    for (name, value) in env::back_to_request(&params) {
+    for (name, value) in env::back_to_request(&params, &passed) {
         req.set_env_bytes(name, value);
     }
 
@@ -186,7 +187,11 @@ pub fn handle(req: &mut Request) -> HookResult {
     };
     let mut answer = match exchange::start(req, job, &log_stderr) {
         Ok(answer) => answer,
-        Err(status) => return status.into(),
+        Err(failed) => {
+            timing::note(req, &failed.times);
+            timing::log_if_slow(req, &failed.times, server.slow_request_log());
+            return failed.status.into();
+        }
     };
     let result = match respond(req, &mut answer, server.output_buffer_size()) {
         Ok(result) => result,

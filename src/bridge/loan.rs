@@ -1,6 +1,6 @@
 //! A process borrowed from the manager for one request.
 
-use super::timing::LoanTimes;
+use super::timing::{Failed, LoanTimes};
 use crate::ffi::http_status::HttpStatus;
 use crate::ffi::log::Level;
 use crate::ffi::request::Request;
@@ -19,18 +19,31 @@ impl Loan {
     /// Borrows a process of `spec`'s class, waiting up to `wait`. On failure,
     /// logs one line naming `what` and the cause, and gives the status: 500
     /// when its program cannot be started (as C answers a failed exec),
-    /// else 503.
+    /// else 503, with the time it waited.
     pub fn borrow(
         req: &Request,
         spec: &ClassSpec,
         wait: Duration,
         what: &str,
+    ) -> Result<Loan, Failed> {
+        let asked = Instant::now();
+        Loan::ask(req, spec, wait, what, asked).map_err(|status| Failed {
+            status,
+            times: LoanTimes::refused(asked),
+        })
+    }
+
+    fn ask(
+        req: &Request,
+        spec: &ClassSpec,
+        wait: Duration,
+        what: &str,
+        asked: Instant,
     ) -> Result<Loan, HttpStatus> {
         let Some(pm_socket) = crate::pm::launch::manager_socket() else {
             req.log(Level::Err, "mod_fcgid: the process manager is not running");
             return Err(HttpStatus::SERVICE_UNAVAILABLE);
         };
-        let asked = Instant::now();
         match client::acquire(&pm_socket, spec, wait) {
             Ok(lease) => {
                 let times = LoanTimes::new(lease.pid, asked);

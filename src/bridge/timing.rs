@@ -1,6 +1,7 @@
 //! How long a request spent in mod_fcgid: request notes that `LogFormat`
 //! reads with `%{NAME}n`, and the slow-request line (FcgidSlowRequestLog).
 
+use crate::ffi::http_status::HttpStatus;
 use crate::ffi::log::Level;
 use crate::ffi::request::Request;
 use std::time::{Duration, Instant};
@@ -38,21 +39,43 @@ impl LoanTimes {
         }
     }
 
+    /// A request that got no process (refused, or the manager could not be
+    /// asked): only its wait, and no pid.
+    pub fn refused(asked: Instant) -> LoanTimes {
+        LoanTimes::new(0, asked)
+    }
+
     /// The app's time, once it has ended the request.
     pub fn app(&self) -> Option<Duration> {
         self.returned
             .map(|r| r.saturating_duration_since(self.granted))
     }
+
+    /// The app's time, or for a process that failed the request the time
+    /// until now; none for a request that got no process.
+    fn app_so_far(&self) -> Option<Duration> {
+        self.app()
+            .or_else(|| (self.pid > 0).then(|| self.granted.elapsed()))
+    }
+}
+
+/// A request mod_fcgid could not answer from an app: the status to give,
+/// and its times so far, so that its notes and slow line are written too
+/// (a 503 after the whole wait is among the slowest requests there are).
+#[derive(Debug, Clone, Copy)]
+pub struct Failed {
+    pub status: HttpStatus,
+    pub times: LoanTimes,
 }
 
 fn micros(d: Duration) -> String {
     d.as_micros().to_string()
 }
 
-/// Sets the notes of a request that was served by a process.
+/// Sets the notes of a request that asked for a process.
 pub fn note(req: &mut Request, times: &LoanTimes) {
     req.set_note(WAIT_NOTE, &micros(times.waited));
-    if let Some(app) = times.app() {
+    if let Some(app) = times.app_so_far() {
         req.set_note(APP_NOTE, &micros(app));
     }
     if times.pid > 0 {
@@ -71,11 +94,15 @@ pub fn log_if_slow(req: &Request, times: &LoanTimes, threshold: Duration) {
     if threshold.is_zero() {
         return;
     }
-    let app = times.app().unwrap_or_else(|| times.granted.elapsed());
-    let total = times.waited + app;
+    let app = times.app_so_far();
+    let total = times.waited + app.unwrap_or_default();
     if total <= threshold {
         return;
     }
+    let pid = match times.pid {
+        0 => "none".to_string(),
+        pid => pid.to_string(),
+    };
     let uri = String::from_utf8_lossy(req.uri().unwrap_or_default());
     req.log(
         Level::Warn,
@@ -84,9 +111,9 @@ pub fn log_if_slow(req: &Request, times: &LoanTimes, threshold: Duration) {
              app {}), over FcgidSlowRequestLog {}; pid {}, class {}",
             seconds(total),
             seconds(times.waited),
-            seconds(app),
+            app.map_or_else(|| "none".to_string(), seconds),
             seconds(threshold),
-            times.pid,
+            pid,
             req.note(CLASS_NOTE).unwrap_or("-"),
         ),
     );

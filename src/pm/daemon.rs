@@ -3,6 +3,7 @@
 //! out what the `Manager` state machine decides.
 
 use super::policy::GlobalLimits;
+use super::refuse_kind::{RefuseKind, SpawnStage};
 use super::state::{Action, ConnId, Manager};
 use super::wire::{ClassSpec, Message};
 use crate::ffi::log::{main_server as log, Level};
@@ -123,7 +124,8 @@ pub fn run(settings: DaemonSettings) -> i32 {
         }
     };
     let _ = std::fs::remove_file(&settings.socket);
-    let stale = super::ipc_dir::remove_stale_sockets(&settings.ipc_dir, sys::is_running);
+    let me = sys::getpid();
+    let stale = super::ipc_dir::remove_stale_sockets(&settings.ipc_dir, me, sys::is_running);
     if stale > 0 {
         log(
             Level::Info,
@@ -750,12 +752,13 @@ impl Daemon {
                         let more = self.mgr.spawned(proc, Some(started), Instant::now());
                         self.pending.extend(more);
                     }
-                    Err(reason) => {
-                        let more = self.mgr.spawn_failed(proc, &reason, Instant::now());
+                    Err((kind, reason)) => {
+                        let more = self.mgr.spawn_failed(proc, &reason, kind, Instant::now());
                         // Each request told logs the reason itself, with its client.
-                        if self.cannot_start(more, &reason) == 0 {
+                        if !more.iter().any(|a| matches!(a, Action::Refuse { .. })) {
                             log(Level::Err, &format!("mod_fcgid: {reason}"));
                         }
+                        self.pending.extend(more);
                     }
                 },
                 Action::Grant { conn, proc, socket } => {
@@ -781,32 +784,25 @@ impl Daemon {
                     }
                 }
                 // The request logs the refusal, with its client and URL.
-                Action::Refuse { conn, reason } => self.send(conn, &Message::Refused { reason }),
+                Action::Refuse { conn, reason, kind } => {
+                    let msg = match kind {
+                        RefuseKind::Unavailable => Message::Refused { reason },
+                        RefuseKind::CannotStart => Message::CannotStart { reason },
+                    };
+                    self.send(conn, &msg);
+                }
                 Action::Signal { pid, kill } => sys::signal(pid, kill),
             }
         }
     }
 
-    /// The waiters refused because the program could not be started (their
-    /// refusal carries the spawn's `reason`) are told so: they answer 500,
-    /// not the 503 of a busy class. The other actions are queued as usual.
-    /// Returns how many were told.
-    fn cannot_start(&mut self, acts: Vec<Action>, reason: &str) -> usize {
-        let mut told = 0;
-        for act in acts {
-            match act {
-                Action::Refuse { conn, reason: r } if r == reason => {
-                    self.send(conn, &Message::CannotStart { reason: r });
-                    told += 1;
-                }
-                other => self.pending.push_back(other),
-            }
-        }
-        told
-    }
-
-    /// Starts one app process; on failure, the reason (for the log).
-    fn spawn(&mut self, proc: u64, spec: &ClassSpec) -> Result<(i32, Vec<u8>), String> {
+    /// Starts one app process; on failure, the reason (for the log) and
+    /// whether the program cannot run at all (500) or may later (503).
+    fn spawn(
+        &mut self,
+        proc: u64,
+        spec: &ClassSpec,
+    ) -> Result<(i32, Vec<u8>), (RefuseKind, String)> {
         let path = self
             .settings
             .ipc_dir
@@ -816,19 +812,22 @@ impl Daemon {
         let via_suexec = (spec.uid, spec.gid) != self.suexec.user;
         let (argv, cwd) = if via_suexec {
             if !self.suexec.enabled {
-                return Err(format!(
-                    "cannot start {cmd} as uid {} gid {}: httpd's suexec is not enabled ({})",
-                    spec.uid,
-                    spec.gid,
-                    process::suexec_disabled_reason()
+                return Err((
+                    RefuseKind::CannotStart,
+                    format!(
+                        "cannot start {cmd} as uid {} gid {}: httpd's suexec is not enabled ({})",
+                        spec.uid,
+                        spec.gid,
+                        process::suexec_disabled_reason()
+                    ),
                 ));
             }
             match suexec_command(&self.suexec.bin, &spec.argv, spec.uid, spec.gid) {
                 Some(c) => c,
                 None => {
-                    return Err(format!(
-                        "cannot start {cmd} through suexec: its command must be an absolute path"
-                    ))
+                    let why = "its command must be an absolute path";
+                    let reason = format!("cannot start {cmd} through suexec: {why}");
+                    return Err((RefuseKind::CannotStart, reason));
                 }
             }
         } else {
@@ -873,7 +872,11 @@ impl Daemon {
         };
         let _ = std::fs::remove_file(&path);
         // Only the httpd User (the manager's, and the children's) may connect.
-        let result = sys::bind_unix(&path, 0o600).and_then(|l| sys::spawn_app(&app, l.into()));
+        let result = sys::bind_unix(&path, 0o600)
+            .map_err(|e| (SpawnStage::Prepare, e))
+            .and_then(|l| {
+                sys::spawn_app(&app, l.into()).map_err(|e| (SpawnStage::Exec(e.raw_os_error()), e))
+            });
         match result {
             Ok(pid) => {
                 let how = if via_suexec {
@@ -896,14 +899,17 @@ impl Daemon {
                 );
                 Ok((pid, path.as_os_str().as_bytes().to_vec()))
             }
-            Err(e) => {
+            Err((stage, e)) => {
                 let _ = std::fs::remove_file(&path);
                 let through = if via_suexec {
                     format!(" through {}", String::from_utf8_lossy(&self.suexec.bin))
                 } else {
                     String::new()
                 };
-                Err(format!("cannot start {cmd}{through}: {e}"))
+                Err((
+                    RefuseKind::of_spawn(stage),
+                    format!("cannot start {cmd}{through}: {e}"),
+                ))
             }
         }
     }

@@ -98,11 +98,19 @@ fn socket_owner(name: &str) -> Option<i32> {
         .flatten()
 }
 
+/// Is the manager whose pid named a socket gone? A manager starting (`me`)
+/// has no sockets yet, so one under its own pid is a dead manager's that
+/// had the same pid: in a container httpd is PID 1 in a fresh pid
+/// namespace each time, and so may its manager's pid repeat.
+fn manager_gone(pid: i32, me: i32, manager_alive: impl Fn(i32) -> bool) -> bool {
+    pid == me || !manager_alive(pid)
+}
+
 /// Removes the app sockets in `dir` left by managers that are gone (one
 /// killed with its httpd leaves them: nothing else would ever remove them).
 /// A socket of a live manager (a graceful restart's draining one) stays.
-/// Returns how many were removed.
-pub fn remove_stale_sockets(dir: &Path, manager_alive: impl Fn(i32) -> bool) -> usize {
+/// `me` is the starting manager's pid. Returns how many were removed.
+pub fn remove_stale_sockets(dir: &Path, me: i32, manager_alive: impl Fn(i32) -> bool) -> usize {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return 0;
     };
@@ -113,7 +121,7 @@ pub fn remove_stale_sockets(dir: &Path, manager_alive: impl Fn(i32) -> bool) -> 
             e.file_name()
                 .to_str()
                 .and_then(socket_owner)
-                .is_some_and(|pid| !manager_alive(pid))
+                .is_some_and(|pid| manager_gone(pid, me, &manager_alive))
         })
         .filter(|e| std::fs::remove_file(e.path()).is_ok())
         .count()
@@ -134,6 +142,14 @@ mod tests {
     }
 
     #[test]
+    fn a_socket_under_the_starting_managers_own_pid_is_a_dead_ones() {
+        let alive = |pid: i32| pid == 1 || pid == 200;
+        assert!(manager_gone(1, 1, alive), "same pid as a killed manager");
+        assert!(!manager_gone(200, 1, alive), "a draining manager's stay");
+        assert!(manager_gone(100, 1, alive));
+    }
+
+    #[test]
     fn only_sockets_of_gone_managers_are_removed() {
         let dir = std::env::temp_dir().join(format!("fcgid-stale-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
@@ -145,7 +161,7 @@ mod tests {
             .collect();
         // Not a socket: never touched.
         std::fs::write(dir.join("100-3.sock"), "").unwrap();
-        assert_eq!(remove_stale_sockets(&dir, |pid| pid == 200), 2);
+        assert_eq!(remove_stale_sockets(&dir, 300, |pid| pid == 200), 2);
         let mut left: Vec<String> = std::fs::read_dir(&dir)
             .unwrap()
             .map(|e| e.unwrap().file_name().into_string().unwrap())

@@ -8,7 +8,7 @@
 //! - `ipc_dir`: the directory of their sockets, the User's alone
 //! - `shared_table`: the file behind the table children claim processes from
 
-pub use fcgid_core::pm::{allow, policy, report, state, table, wire};
+pub use fcgid_core::pm::{allow, policy, refuse_kind, report, state, table, wire};
 
 pub mod client;
 pub mod daemon;

@@ -283,7 +283,9 @@ pub fn is_root() -> bool {
 /// Does process `pid` exist (a zombie counts)?
 pub fn is_alive(pid: i32) -> bool {
     // SAFETY: kill(2) with signal 0 only checks for the process.
-    pid > 0 && unsafe { libc::kill(pid, 0) } == 0
+    let found = pid > 0 && unsafe { libc::kill(pid, 0) } == 0;
+    // EPERM: it exists, and belongs to someone we may not signal.
+    found || (pid > 0 && io::Error::last_os_error().raw_os_error() == Some(libc::EPERM))
 }
 
 /// Is process `pid` running, not a zombie (a dead process that its parent

@@ -245,6 +245,7 @@ pub fn all() -> Vec<Case> {
         get("passheader_lowercase", APP).header("x-pass-me", "lower"),
         get("passheader_absent", APP),
         get("passheader_non_utf8", APP).header("X-Pass-Me", b"\xe9t\xe9"),
+        get("passheader_in_request_env", q("reqenv")).header("X-Pass-Me", "seen"),
         // Status and Location.
         get("status_404", q("status=404")),
         get("status_500", q("status=500")),

@@ -20,6 +20,7 @@ LoadModule env_module {MODULES}/mod_env.so
 LoadModule unique_id_module {MODULES}/mod_unique_id.so
 LoadModule authn_core_module {MODULES}/mod_authn_core.so
 LoadModule authz_user_module {MODULES}/mod_authz_user.so
+LoadModule headers_module {MODULES}/mod_headers.so
 FileETag None
 # Debian builds C mod_fcgid with /var/lib/apache2/fcgid as its default.
 FcgidIPCDir {ROOT}/logs/fcgidsock
@@ -27,6 +28,9 @@ FcgidProcessTableFile {ROOT}/logs/fcgid_shm
 SetEnv DIFF_SETENV from-mod-env
 FcgidPassHeader X-Pass-Me
 FcgidPassHeader Authorization
+# The request's own environment, as a LogFormat's %{X-Pass-Me}e reads it.
+Header set X-Env-Pass-Me "%{X-Pass-Me}e" "expr=%{QUERY_STRING} == 'reqenv'"
+Header set X-Env-X_Pass_Me "%{X_Pass_Me}e" "expr=%{QUERY_STRING} == 'reqenv'"
 FcgidInitialEnv DIFF_INITIAL main
 FcgidInitialEnv DIFF_INITIAL_EMPTY
 <Directory {ROOT}/www/oddenv>

@@ -8,19 +8,30 @@
 //! needed): a page of its own (`page`), JSON (`json`) and OpenMetrics
 //! (`openmetrics`). `procfs` adds what the kernel knows of each process.
 
+mod c_order;
 pub mod json;
 pub mod openmetrics;
 pub mod page;
 pub mod procfs;
 
 use crate::pm::policy::ExitReason;
-use crate::pm::report::{ClassReport, Phase, ProcessReport, StatusReport};
+use crate::pm::report::{ClassReport, Phase, ProcessReport, StatusReport, Usage};
 use std::fmt::Write;
 use std::time::Duration;
 
 /// Seconds with millisecond precision (`1.500`), for machines.
 pub(crate) fn seconds(d: Duration) -> String {
     format!("{}.{:03}", d.as_secs(), d.subsec_millis())
+}
+
+/// What the class's processes use together (resident memory, CPU time),
+/// of those whose usage could be read; None when none could.
+pub(crate) fn class_usage(c: &ClassReport) -> Option<Usage> {
+    let known: Vec<Usage> = c.processes.iter().filter_map(|p| p.usage).collect();
+    (!known.is_empty()).then(|| Usage {
+        rss_bytes: known.iter().map(|u| u.rss_bytes).sum(),
+        cpu: known.iter().map(|u| u.cpu).sum(),
+    })
 }
 
 /// Machine words for a process's state (JSON, OpenMetrics).
@@ -169,20 +180,10 @@ pub(crate) fn basename(path: &str) -> &str {
     path.rsplit('/').next().unwrap_or(path)
 }
 
-/// Where a process's row goes in its class's table, as C orders them:
-/// ready ones first, then working, then exiting.
-fn row_rank(phase: Phase) -> u8 {
-    match phase {
-        Phase::Idle | Phase::Starting => 0,
-        Phase::Busy => 1,
-        Phase::Stopping(_) => 2,
-    }
-}
-
 /// C mod_fcgid's section: the total, then per class with processes a
 /// heading and a table of Pid, Active, Idle, Accesses and State. Classes
-/// come in C's order (by executable path, then command line), so a page
-/// reads the same from one refresh to the next.
+/// and rows come in C's order (`c_order`), so a page reads as C's and the
+/// same from one refresh to the next.
 fn c_section(rep: &StatusReport, out: &mut String) {
     out.push_str("<hr />\n<h1>mod_fcgid status:</h1>\n");
     let _ = writeln!(out, "Total FastCGI processes: {}", rep.process_count());
@@ -191,9 +192,7 @@ fn c_section(rep: &StatusReport, out: &mut String) {
         .iter()
         .filter(|c| !c.processes.is_empty())
         .collect();
-    with_procs.sort_by(|a, b| {
-        (&a.executable, &a.command_line, &a.key).cmp(&(&b.executable, &b.command_line, &b.key))
-    });
+    with_procs.sort_by(|a, b| c_order::classes(a, b));
     for c in &with_procs {
         let _ = write!(
             out,
@@ -206,7 +205,7 @@ fn c_section(rep: &StatusReport, out: &mut String) {
              <th>Accesses</th><th>State</th></tr>\n",
         );
         let mut rows: Vec<&ProcessReport> = c.processes.iter().collect();
-        rows.sort_by_key(|p| row_rank(p.phase));
+        rows.sort_by_key(|p| c_order::row(p.phase));
         for p in rows {
             let _ = write!(
                 out,

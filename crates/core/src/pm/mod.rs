@@ -4,9 +4,11 @@
 //! - `wire`: messages between httpd children and the manager
 //! - `policy`: spawn and stop rules (takes time as input)
 //! - `state`: the manager's bookkeeping as a state machine
+//! - `refuse_kind`: whether a refusal answers 503 or 500
 
 pub mod allow;
 pub mod policy;
+pub mod refuse_kind;
 pub mod report;
 pub mod state;
 pub mod table;

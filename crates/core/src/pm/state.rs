@@ -3,6 +3,7 @@
 //! touches a socket, a process or the clock, so tests can replay anything.
 
 use super::policy::{self, ExitReason, GlobalLimits, Hold, SpawnScore};
+use super::refuse_kind::RefuseKind;
 use super::report::{ClassReport, Phase, ProcessReport, Refusal, StatusReport, WaitStats};
 use super::table::{Clock, Table};
 use super::wire::{ClassSpec, FastRef, Outcome};
@@ -33,8 +34,13 @@ pub enum Action {
         proc: ProcId,
         socket: Vec<u8>,
     },
-    /// Tell the request on `conn` that no process can be had.
-    Refuse { conn: ConnId, reason: String },
+    /// Tell the request on `conn` that no process can be had; `kind` says
+    /// whether it answers 503 or 500.
+    Refuse {
+        conn: ConnId,
+        reason: String,
+        kind: RefuseKind,
+    },
     /// Send SIGTERM (`kill == false`) or SIGKILL to a process.
     Signal { pid: i32, kill: bool },
 }
@@ -790,6 +796,7 @@ impl Manager {
             self.actions.push(Action::Refuse {
                 conn,
                 reason: reason.clone(),
+                kind: RefuseKind::Unavailable,
             });
         }
     }
@@ -913,9 +920,15 @@ impl Manager {
 
     /// The daemon could not start `proc` at all (`reason` says why, e.g. the
     /// program cannot be executed). If the class has no other process that
-    /// could serve, its waiters are refused at once with that reason instead
-    /// of waiting out their deadline for a program that will not run.
-    pub fn spawn_failed(&mut self, proc: ProcId, reason: &str, now: Instant) -> Vec<Action> {
+    /// could serve, its waiters are refused at once with that reason and
+    /// `kind` instead of waiting out their deadline.
+    pub fn spawn_failed(
+        &mut self,
+        proc: ProcId,
+        reason: &str,
+        kind: RefuseKind,
+        now: Instant,
+    ) -> Vec<Action> {
         self.now = Some(now);
         let Some(key) = self.procs.get(&proc).map(|p| p.class.clone()) else {
             return Vec::new();
@@ -939,6 +952,7 @@ impl Manager {
                 self.actions.push(Action::Refuse {
                     conn,
                     reason: reason.to_string(),
+                    kind,
                 });
             }
         }
@@ -1388,6 +1402,7 @@ impl Manager {
                     "no process of class {cmd} was free: {why} ({} busy)",
                     class.procs.len()
                 ),
+                kind: RefuseKind::Unavailable,
             });
         }
     }
@@ -1459,6 +1474,7 @@ impl Manager {
             self.actions.push(Action::Refuse {
                 conn,
                 reason: "the server is stopping".into(),
+                kind: RefuseKind::Unavailable,
             });
         }
         let ids: Vec<ProcId> = self.procs.keys().copied().collect();

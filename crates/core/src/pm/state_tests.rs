@@ -7,6 +7,7 @@
 //! synthetic: a base `Instant` plus durations.
 
 use super::policy::GlobalLimits;
+use super::refuse_kind::RefuseKind;
 use super::state::{Action, ClassView, ConnId, Manager, ProcId, FAILING_AFTER, STOP_GRACE};
 use super::wire::{ClassLimits, ClassSpec, Message, Outcome};
 use std::collections::{BTreeMap, BTreeSet};
@@ -88,7 +89,7 @@ fn grants(acts: &[Action]) -> Vec<(ConnId, ProcId)> {
 fn refusals(acts: &[Action]) -> Vec<(ConnId, String)> {
     acts.iter()
         .filter_map(|a| match a {
-            Action::Refuse { conn, reason } => Some((*conn, reason.clone())),
+            Action::Refuse { conn, reason, .. } => Some((*conn, reason.clone())),
             _ => None,
         })
         .collect()
@@ -1452,7 +1453,7 @@ impl Fuzz {
                     m.lent.insert(proc, conn);
                     m.holding.insert(conn, proc);
                 }
-                Action::Refuse { conn, reason } => {
+                Action::Refuse { conn, reason, .. } => {
                     let key = m.waiting.remove(&conn).unwrap_or_else(|| {
                         panic!("{ctx}: Refuse to conn {conn}, which is not waiting")
                     });
@@ -1862,17 +1863,64 @@ fn a_program_that_cannot_start_refuses_its_waiters_at_once() {
     let acts = r.m.spawn_failed(
         proc,
         "cannot start /srv/broken.fcgi: Permission denied",
+        RefuseKind::CannotStart,
         r.at(secs(0)),
     );
     assert_eq!(
         acts,
         vec![Action::Refuse {
             conn: 1,
-            reason: "cannot start /srv/broken.fcgi: Permission denied".into()
+            reason: "cannot start /srv/broken.fcgi: Permission denied".into(),
+            kind: RefuseKind::CannotStart,
         }]
     );
     assert_eq!(r.m.process_count(), 0);
     assert_eq!(r.m.view()[0].waiting, 0);
+}
+
+#[test]
+fn a_transient_spawn_failure_refuses_as_unavailable_and_a_wait_that_ran_out_too() {
+    let mut r = Rig::new(no_throttle());
+    let s = spec_named("k", "/srv/app.fcgi", roomy());
+    let proc = only_spawn(&r.acquire(1, &s, secs(0)));
+    let acts = r.m.spawn_failed(
+        proc,
+        "cannot start /srv/app.fcgi: Too many open files",
+        RefuseKind::Unavailable,
+        r.at(secs(0)),
+    );
+    assert!(
+        matches!(
+            &acts[..],
+            [Action::Refuse {
+                conn: 1,
+                kind: RefuseKind::Unavailable,
+                ..
+            }]
+        ),
+        "{acts:?}"
+    );
+    // A class at its limit: the wait runs out, and that is a 503 too.
+    let full = ClassLimits {
+        max_processes: 1,
+        ..roomy()
+    };
+    let s = spec_named("k", "/srv/app.fcgi", full);
+    let mut r = Rig::new(no_throttle());
+    r.lend_new(1, &s, 10, secs(0));
+    assert!(r.acquire_wait(2, &s, secs(1), secs(0)).is_empty());
+    let acts = r.tick(secs(2));
+    assert!(
+        matches!(
+            &acts[..],
+            [Action::Refuse {
+                conn: 2,
+                kind: RefuseKind::Unavailable,
+                ..
+            }]
+        ),
+        "{acts:?}"
+    );
 }
 
 #[test]
@@ -1883,7 +1931,12 @@ fn a_failed_spawn_leaves_waiters_alone_while_another_process_can_serve() {
     let proc = only_spawn(&r.acquire(2, &s, secs(0)));
     assert!(r
         .m
-        .spawn_failed(proc, "cannot start: EAGAIN", r.at(secs(0)))
+        .spawn_failed(
+            proc,
+            "cannot start: EAGAIN",
+            RefuseKind::Unavailable,
+            r.at(secs(0)),
+        )
         .is_empty());
     // The waiter gets the running process when it is released.
     assert!(grants(&r.release(1, first, secs(1))).contains(&(2, first)));

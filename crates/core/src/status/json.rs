@@ -11,17 +11,19 @@
 //!     "spawn_score", "failed_starts",
 //!     "exits": {reason: n, ...}, "refusals": {reason: n, ...},
 //!     "wait": {"count", "sum_seconds", "buckets": [{"le", "count"}, ...]},
+//!     "rss_bytes", "cpu_seconds",
 //!     "processes": [{ "pid", "state", "stop_reason", "requests",
 //!       "uptime_seconds", "idle_seconds", "current_request": {"seconds"},
 //!       "rss_bytes", "cpu_seconds" }] }] }
 //! ```
 //! `processes` (per class) only with `?full`: by default each class is a
-//! summary, so the answer stays small with thousands of processes.
+//! summary, so the answer stays small with thousands of processes. A
+//! class's `rss_bytes` and `cpu_seconds` are its processes' sums.
 //! Unknown figures are `null`; every exit and refusal reason is listed,
 //! with 0 for those that never happened; buckets are cumulative, as in
 //! OpenMetrics, the last with `"le": "+Inf"`.
 
-use super::{phase_word, seconds};
+use super::{class_usage, phase_word, seconds};
 use crate::pm::policy::ExitReason;
 use crate::pm::report::{ClassReport, Phase, ProcessReport, Refusal, StatusReport, WAIT_BOUNDS_US};
 use std::fmt::Write;
@@ -113,6 +115,7 @@ fn class(c: &ClassReport, full: bool) -> String {
         })
         .collect();
     let queue: Vec<String> = c.queue.iter().map(|d| seconds(*d)).collect();
+    let usage = class_usage(c);
     let procs = if full {
         let list: Vec<String> = c.processes.iter().map(process).collect();
         format!(",\"processes\":[{}]", list.join(","))
@@ -124,7 +127,8 @@ fn class(c: &ClassReport, full: bool) -> String {
          \"counts\":{{\"total\":{},\"starting\":{},\"idle\":{},\"busy\":{},\"stopping\":{}}},\
          \"waiting\":{},\"queue_seconds\":[{}],\"spawns\":{},\"requests\":{},\"spawn_score\":{},\
          \"failed_starts\":{},\"exits\":{},\"refusals\":{},\
-         \"wait\":{{\"count\":{},\"sum_seconds\":{},\"buckets\":[{}]}}{}}}",
+         \"wait\":{{\"count\":{},\"sum_seconds\":{},\"buckets\":[{}]}},\
+         \"rss_bytes\":{},\"cpu_seconds\":{}{}}}",
         string(&c.key),
         string(&c.command_line),
         string(&c.executable),
@@ -144,6 +148,8 @@ fn class(c: &ClassReport, full: bool) -> String {
         c.wait.count,
         seconds(c.wait.sum),
         buckets.join(","),
+        usage.map_or_else(|| "null".into(), |u| u.rss_bytes.to_string()),
+        opt_secs(usage.map(|u| u.cpu)),
         procs,
     )
 }
@@ -213,6 +219,15 @@ mod tests {
         let j = render(&report(), false);
         assert!(!j.contains("\"processes\":["), "{j}");
         assert!(!j.contains("\"pid\":100"), "{j}");
+        // The processes' usage summed per class (3 of 3 MiB and 1.25 s each).
+        assert!(
+            j.contains("\"rss_bytes\":9437184,\"cpu_seconds\":3.750}"),
+            "{j}"
+        );
+        assert!(
+            j.contains("\"rss_bytes\":null,\"cpu_seconds\":null}"),
+            "{j}"
+        );
         assert!(
             j.contains(
                 "\"counts\":{\"total\":3,\"starting\":0,\"idle\":1,\"busy\":1,\"stopping\":1}"
@@ -223,7 +238,7 @@ mod tests {
             j.contains("\"buckets\":[{\"le\":0.001,\"count\":1},"),
             "{j}"
         );
-        assert!(j.contains("}]}}]}\n") || j.ends_with("]}}]}\n"), "{j}");
+        assert!(j.ends_with("\"cpu_seconds\":null}]}\n"), "{j}");
         assert_eq!(j.matches(['{', '[']).count(), j.matches(['}', ']']).count());
     }
 }

@@ -4,7 +4,7 @@
 //! `_total`, the wait as a histogram (`_bucket`, `_sum`, `_count`), and
 //! `# EOF` last.
 
-use super::{phase_word, seconds};
+use super::{class_usage, phase_word, seconds};
 use crate::pm::policy::ExitReason;
 use crate::pm::report::{ClassReport, Phase, ProcessReport, Refusal, StatusReport};
 use std::fmt::Write;
@@ -213,11 +213,44 @@ pub fn render(rep: &StatusReport, full: bool) -> String {
             seconds(c.wait.sum),
         );
     }
+    class_usage_families(&mut o, rep);
     if full {
         per_process_families(&mut o, rep);
     }
     o.0.push_str("# EOF\n");
     o.0
+}
+
+/// What each class's processes use together, for classes where it could
+/// be read. Gauges: a process that exits takes its share along.
+fn class_usage_families(o: &mut Out, rep: &StatusReport) {
+    o.family(
+        "fcgid_class_resident_memory_bytes",
+        "gauge",
+        Some("bytes"),
+        "Resident memory of the class's processes, summed.",
+    );
+    for c in &rep.classes {
+        if let Some(u) = class_usage(c) {
+            let name = "fcgid_class_resident_memory_bytes";
+            o.sample(name, &[("class", &c.key)], u.rss_bytes);
+        }
+    }
+    o.family(
+        "fcgid_class_cpu_seconds",
+        "gauge",
+        Some("seconds"),
+        "CPU time (user and system) of the class's live processes, summed.",
+    );
+    for c in &rep.classes {
+        if let Some(u) = class_usage(c) {
+            o.sample(
+                "fcgid_class_cpu_seconds",
+                &[("class", &c.key)],
+                seconds(u.cpu),
+            );
+        }
+    }
 }
 
 fn per_process_families(o: &mut Out, rep: &StatusReport) {
@@ -377,5 +410,12 @@ mod tests {
         assert!(m.contains("fcgid_wait_seconds_count{class=\"8:1|/srv/a.fcgi\"} 3"));
         assert!(!m.contains("fcgid_process_"), "{m}");
         assert!(!m.contains("pid=\""), "{m}");
+        // Usage summed per class (3 processes of 3 MiB and 1.25 s); none
+        // for a class without a process whose usage is known.
+        assert!(
+            m.contains("fcgid_class_resident_memory_bytes{class=\"8:1|/srv/a.fcgi\"} 9437184\n")
+        );
+        assert!(m.contains("fcgid_class_cpu_seconds{class=\"8:1|/srv/a.fcgi\"} 3.750\n"));
+        assert!(!m.contains("fcgid_class_cpu_seconds{class=\"8:2"), "{m}");
     }
 }

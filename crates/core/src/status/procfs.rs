@@ -14,21 +14,33 @@ pub struct Units {
     pub page_size: u64,
 }
 
-/// /proc/PID/stat fields after the command name: (utime, stime,
-/// starttime), in clock ticks.
-pub fn parse_stat(text: &str) -> Option<(u64, u64, u64)> {
+/// What /proc/PID/stat says of a process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stat {
+    /// User and system CPU time, in clock ticks.
+    pub utime: u64,
+    pub stime: u64,
+    /// When it started, in clock ticks after boot.
+    pub starttime: u64,
+    /// The resident set, in pages (statm's second field, read in the
+    /// same file: one read per process, not two).
+    pub rss_pages: u64,
+}
+
+/// /proc/PID/stat's fields after the command name.
+pub fn parse_stat(text: &str) -> Option<Stat> {
     // The command name (field 2) is in parentheses and may hold spaces or
     // parentheses itself: the fields go on after the last ')'.
     let (_, rest) = text.rsplit_once(')')?;
     let f: Vec<&str> = rest.split_whitespace().collect();
     // rest starts at field 3 (state): field n is f[n - 3].
     let num = |n: usize| f.get(n - 3)?.parse::<u64>().ok();
-    Some((num(14)?, num(15)?, num(22)?))
-}
-
-/// /proc/PID/statm: the resident set, in pages (the second field).
-pub fn parse_statm(text: &str) -> Option<u64> {
-    text.split_whitespace().nth(1)?.parse().ok()
+    Some(Stat {
+        utime: num(14)?,
+        stime: num(15)?,
+        starttime: num(22)?,
+        rss_pages: num(24)?,
+    })
 }
 
 /// /proc/uptime: seconds since boot (the first field).
@@ -58,7 +70,7 @@ pub fn fill_manager(rep: &mut StatusReport, units: Units, read: impl Fn(&str) ->
         let started = read(&format!("/proc/{}/stat", rep.manager_pid))
             .as_deref()
             .and_then(parse_stat)
-            .map(|(_, _, start)| ticks(start, units));
+            .map(|st| ticks(st.starttime, units));
         rep.manager_uptime = match (boot_age, started) {
             (Some(up), Some(start)) => Some(up.saturating_sub(start)),
             _ => None,
@@ -66,22 +78,17 @@ pub fn fill_manager(rep: &mut StatusReport, units: Units, read: impl Fn(&str) ->
     }
 }
 
-/// Every process's usage.
+/// Every process's usage: one read of /proc/PID/stat each.
 pub fn fill_processes(rep: &mut StatusReport, units: Units, read: impl Fn(&str) -> Option<String>) {
     for p in rep.classes.iter_mut().flat_map(|c| c.processes.iter_mut()) {
         if p.pid <= 0 {
             continue;
         }
-        let stat = read(&format!("/proc/{}/stat", p.pid))
-            .as_deref()
-            .and_then(parse_stat);
-        let rss = read(&format!("/proc/{}/statm", p.pid))
-            .as_deref()
-            .and_then(parse_statm);
-        if let (Some((utime, stime, _)), Some(pages)) = (stat, rss) {
+        let stat = read(&format!("/proc/{}/stat", p.pid));
+        if let Some(st) = stat.as_deref().and_then(parse_stat) {
             p.usage = Some(Usage {
-                rss_bytes: pages.saturating_mul(units.page_size),
-                cpu: ticks(utime.saturating_add(stime), units),
+                rss_bytes: st.rss_pages.saturating_mul(units.page_size),
+                cpu: ticks(st.utime.saturating_add(st.stime), units),
             });
         }
     }
@@ -97,9 +104,14 @@ mod tests {
 
     #[test]
     fn stat_fields_come_after_the_last_parenthesis() {
-        assert_eq!(parse_stat(STAT), Some((250, 75, 1000)));
+        let want = Stat {
+            utime: 250,
+            stime: 75,
+            starttime: 1000,
+            rss_pages: 300,
+        };
+        assert_eq!(parse_stat(STAT), Some(want));
         assert_eq!(parse_stat("12 (x) S 1"), None, "truncated");
-        assert_eq!(parse_statm("2000 300 100 1 0 50 0\n"), Some(300));
         assert_eq!(
             parse_uptime("350.25 1000.00\n"),
             Some(Duration::from_millis(350_250))
@@ -133,7 +145,6 @@ mod tests {
         fill(&mut rep, units, |path| match path {
             "/proc/uptime" => Some("350.25 1.0".into()),
             "/proc/4242/stat" => Some(STAT.into()),
-            "/proc/4242/statm" => Some("2000 300 100".into()),
             _ => None,
         });
         // Started 1000 ticks (10 s) after boot, 350.25 s ago: up 340.25 s.
