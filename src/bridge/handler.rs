@@ -158,6 +158,13 @@ pub fn handle(req: &mut Request) -> HookResult {
     }
 
     let mut params = req.cgi_environment();
+    // Of the names that go from the request's environment, those it has
+    // (most requests: none; each unset walks the whole table).
+    let not_in_request: Vec<&[u8]> = env::NOT_IN_REQUEST
+        .iter()
+        .copied()
+        .filter(|name| params.iter().any(|(k, _)| k.eq_ignore_ascii_case(name)))
+        .collect();
     env::for_cgi(&mut params);
     env::pass_headers(&mut params, &exchange::passed_headers(req));
     env::set_content_length(&mut params, body.len());
@@ -166,7 +173,7 @@ pub fn handle(req: &mut Request) -> HookResult {
     }
     // As C, the request's environment holds what the app gets: an
     // ErrorDocument after the app's answer sees REDIRECT_ copies of it.
-    for name in env::NOT_IN_REQUEST {
+    for name in not_in_request {
         req.unset_env(name);
     }
     for (name, value) in env::back_to_request(&params) {
