@@ -160,10 +160,15 @@ pub fn handle(req: &mut Request) -> HookResult {
     let mut params = req.cgi_environment();
     // Of the names that go from the request's environment, those it has
     // (most requests: none; each unset walks the whole table).
-    let not_in_request: Vec<&[u8]> = env::NOT_IN_REQUEST
+    let not_in_request: Vec<&[u8]> = params
         .iter()
-        .copied()
-        .filter(|name| params.iter().any(|(k, _)| k.eq_ignore_ascii_case(name)))
+        .filter(|(k, _)| k.len() > 5 && k[..5].eq_ignore_ascii_case(b"HTTP_"))
+        .filter_map(|(k, _)| {
+            env::NOT_IN_REQUEST
+                .iter()
+                .copied()
+                .find(|name| k.eq_ignore_ascii_case(name))
+        })
         .collect();
     env::for_cgi(&mut params);
     env::pass_headers(&mut params, &exchange::passed_headers(req));
