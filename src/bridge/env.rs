@@ -40,9 +40,8 @@ pub fn for_cgi(env: &mut Env) {
     env.retain(|(k, _)| **k != *b"HTTP_PROXY" && !HOP_BY_HOP.contains(&&**k));
     set(env, b"HTTP_CONNECTION", b"close".to_vec());
     if !env.iter().any(|(k, _)| **k == *b"TZ") {
-        if let Some(tz) = std::env::var_os("TZ") {
-            use std::os::unix::ffi::OsStringExt;
-            env.insert(0, (Cow::Borrowed(&b"TZ"[..]), tz.into_vec().into()));
+        if let Some(tz) = httpd_tz() {
+            env.insert(0, (Cow::Borrowed(&b"TZ"[..]), Cow::Borrowed(tz)));
         }
     }
     // Renamed only where needed: most names stay borrowed from httpd.
@@ -53,11 +52,30 @@ pub fn for_cgi(env: &mut Env) {
     }
 }
 
-/// Is `name` already as `env_name` would make it?
+/// httpd's own TZ, read once per process: reading the environment takes
+/// std's environment lock, and httpd does not change its TZ while serving.
+fn httpd_tz() -> Option<&'static [u8]> {
+    static TZ: std::sync::OnceLock<Option<Vec<u8>>> = std::sync::OnceLock::new();
+    TZ.get_or_init(|| std::env::var_os("TZ").map(|v| v.into_encoded_bytes()))
+        .as_deref()
+}
+
+/// The bytes a variable name keeps as they are: ASCII letters, digits, `_`.
+const NAME_BYTE: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        t[b] = c.is_ascii_alphanumeric() || c == b'_';
+        b += 1;
+    }
+    t
+};
+
+/// Is `name` already as `env_name` would make it? (One table look-up a
+/// byte: every name of every request passes here.)
 fn is_env_name(name: &[u8]) -> bool {
-    name.iter()
-        .enumerate()
-        .all(|(i, &b)| (b.is_ascii_alphanumeric() || b == b'_') && !(i == 0 && b.is_ascii_digit()))
+    !name.first().is_some_and(u8::is_ascii_digit) && name.iter().all(|&b| NAME_BYTE[b as usize])
 }
 
 /// A variable name as httpd's `ap_create_environment` makes it (and so C

@@ -158,6 +158,18 @@ pub fn handle(req: &mut Request) -> HookResult {
     }
 
     let mut params = req.cgi_environment();
+    // Of the names that go from the request's environment, those it has
+    // (most requests: none; each unset walks the whole table).
+    let not_in_request: Vec<&[u8]> = params
+        .iter()
+        .filter(|(k, _)| k.len() > 5 && k[..5].eq_ignore_ascii_case(b"HTTP_"))
+        .filter_map(|(k, _)| {
+            env::NOT_IN_REQUEST
+                .iter()
+                .copied()
+                .find(|name| k.eq_ignore_ascii_case(name))
+        })
+        .collect();
     env::for_cgi(&mut params);
     let passed = exchange::passed_headers(req);
     env::pass_headers(&mut params, &passed);
@@ -167,7 +179,7 @@ pub fn handle(req: &mut Request) -> HookResult {
     }
     // As C, the request's environment holds what the app gets: an
     // ErrorDocument after the app's answer sees REDIRECT_ copies of it.
-    for name in env::NOT_IN_REQUEST {
+    for name in not_in_request {
         req.unset_env(name);
     }
     for (name, value) in env::back_to_request(&params, &passed) {

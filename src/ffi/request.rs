@@ -616,10 +616,11 @@ impl<'a> Request<'a> {
     }
 
     /// Sets request note `name` (for `%{name}n` in a LogFormat).
-    pub fn set_note(&mut self, name: &CStr, value: &str) {
+    pub fn set_note(&mut self, name: &'static CStr, value: &str) {
         let pool = self.pool();
-        // SAFETY: both strings are copied into the request pool first.
-        unsafe { b::apr_table_setn(self.r.notes, pool.strdup_c(name), pool.strdup(value)) }
+        // SAFETY: the name is static, the value is copied into the request
+        // pool first.
+        unsafe { b::apr_table_setn(self.r.notes, name.as_ptr(), pool.strdup(value)) }
     }
 
     /// Request note `name`, if set.
