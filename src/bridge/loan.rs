@@ -31,7 +31,9 @@ impl Loan {
             return Err(HttpStatus::SERVICE_UNAVAILABLE);
         };
         let asked = Instant::now();
-        match client::acquire(&pm_socket, spec, wait) {
+        // Recorded in the process's table slot for the status page.
+        let request: [&[u8]; 3] = [req.method(), b" ", req.unparsed_uri()];
+        match client::acquire(&pm_socket, spec, wait, &request) {
             Ok(lease) => {
                 let times = LoanTimes::new(lease.pid, asked);
                 Ok(Loan(Some(lease), times))

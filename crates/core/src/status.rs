@@ -8,6 +8,7 @@
 //! needed): a page of its own (`page`), JSON (`json`) and OpenMetrics
 //! (`openmetrics`). `procfs` adds what the kernel knows of each process.
 
+pub mod current;
 pub mod json;
 pub mod openmetrics;
 pub mod page;
@@ -274,6 +275,7 @@ pub fn html(rep: &StatusReport) -> String {
     let mut out = String::new();
     c_section(rep, &mut out);
     pools_section(rep, &mut out);
+    current::section(rep, &mut out);
     out
 }
 
@@ -302,6 +304,11 @@ pub(crate) mod sample {
             usage: Some(Usage {
                 rss_bytes: 3 << 20,
                 cpu: Duration::from_millis(1250),
+            }),
+            current: (phase == Phase::Busy).then(|| crate::pm::report::CurrentRequest {
+                method: "GET".into(),
+                uri: "/slow?q=<b>&r=\"1\"".into(),
+                cut: false,
             }),
         }
     }
