@@ -451,18 +451,25 @@ fn live_page_in_headless_chromium() {
     assert_ne!(echo[col("Longest wait")], "-");
     // Per class: the process table, with the busy one's current request.
     let procs = rows(&cells, "proc");
-    assert!(
-        procs
-            .iter()
-            .any(|r| r[1] == "Pid" && r[6] == "Current request"),
-        "{cells}"
+    let head = procs
+        .iter()
+        .find(|r| r[1] == "Pid")
+        .unwrap_or_else(|| panic!("{cells}"));
+    assert_eq!(
+        head[6..11],
+        ["Current request", "Method", "URI", "Memory (RSS)", "CPU"]
     );
     let busy = procs
         .iter()
         .find(|r| r[2] == "Working")
         .unwrap_or_else(|| panic!("no Working process:\n{cells}"));
     assert_ne!(busy[6], "-", "seconds so far: {busy:?}");
-    assert!(busy[7].ends_with("iB"), "resident memory: {busy:?}");
+    assert_eq!(
+        (busy[7], busy[8]),
+        ("GET", "/echo.fcgi?sleep_ms=20000"),
+        "its request: {busy:?}"
+    );
+    assert!(busy[9].ends_with("iB"), "resident memory: {busy:?}");
     let idle = procs.iter().find(|r| r[2] == "Ready").unwrap();
     assert_eq!(idle[3], "2", "hello served 2: {idle:?}");
     assert!(
@@ -519,6 +526,11 @@ fn big_report() -> fcgid_core::pm::report::StatusReport {
                             age: Duration::from_secs(3600 + p as u64),
                             since_last_request: Duration::from_secs(p as u64),
                             busy_for: busy.then(|| Duration::from_millis(1200)),
+                            current: busy.then(|| CurrentRequest {
+                                method: "POST".into(),
+                                uri: format!("/site{c}/index.php?page={p}&sort=name"),
+                                cut: false,
+                            }),
                             usage: Some(Usage {
                                 rss_bytes: (20 + p as u64) << 20,
                                 cpu: Duration::from_millis(4500),

@@ -44,7 +44,9 @@ impl Loan {
             req.log(Level::Err, "mod_fcgid: the process manager is not running");
             return Err(HttpStatus::SERVICE_UNAVAILABLE);
         };
-        match client::acquire(&pm_socket, spec, wait) {
+        // Recorded in the process's table slot for the status page.
+        let request: [&[u8]; 3] = [req.method(), b" ", req.unparsed_uri()];
+        match client::acquire(&pm_socket, spec, wait, &request) {
             Ok(lease) => {
                 let times = LoanTimes::new(lease.pid, asked);
                 Ok(Loan(Some(lease), times))

@@ -187,6 +187,18 @@ impl<'a> Request<'a> {
         unsafe { c_bytes_opt(self.r.uri) }
     }
 
+    /// The request's method as the client sent it (`r->method`).
+    pub fn method(&self) -> &[u8] {
+        // SAFETY: a request-pool string (or a static one), borrowed with `self`.
+        unsafe { c_bytes_opt(self.r.method) }.unwrap_or_default()
+    }
+
+    /// The URL as the client sent it, path and query (`r->unparsed_uri`).
+    pub fn unparsed_uri(&self) -> &[u8] {
+        // SAFETY: a request-pool string, borrowed with `self`.
+        unsafe { c_bytes_opt(self.r.unparsed_uri) }.unwrap_or_default()
+    }
+
     pub fn file_kind(&self) -> FileKind {
         let f = &self.r.finfo;
         match f.filetype {

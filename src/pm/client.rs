@@ -16,7 +16,7 @@
 
 use super::shared_table::{self, Mapped};
 use super::table::{Claim, Released};
-use super::wire::{self, ClassSpec, FastRef, Message, Outcome};
+use super::wire::{self, ClassSpec, FastRef, Message, Outcome, TableSlot};
 use crate::sys;
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -37,6 +37,9 @@ pub struct Lease {
     /// the child's watch connection.
     learn: Option<(String, FastRef)>,
     pm_socket: PathBuf,
+    /// Where a granted process's current request is recorded (the table
+    /// and the slot), to be cleared when it is given back.
+    recorded: Option<(Arc<Mapped>, u32)>,
     pub proc_id: u64,
     /// The process's pid, as the manager knows it.
     pub pid: i32,
@@ -212,8 +215,9 @@ fn learn_class(key: &str, f: FastRef) {
 }
 
 /// Claims an idle process of `spec`'s class from the table, if this
-/// child knows the class there and one is idle with nobody waiting.
-fn claim(pm_socket: &Path, spec: &ClassSpec) -> Option<Lease> {
+/// child knows the class there and one is idle with nobody waiting, and
+/// records `request` in its slot.
+fn claim(pm_socket: &Path, spec: &ClassSpec, request: &[&[u8]]) -> Option<Lease> {
     let f = class_ref(&spec.key)?;
     let mapped = shared_table::current(super::launch::table_file)?;
     if f.table != mapped.table.generation() {
@@ -230,10 +234,12 @@ fn claim(pm_socket: &Path, spec: &ClassSpec) -> Option<Lease> {
             spec.limits.max_processes,
         )
         .ok()?;
+    mapped.table.set_request_info(claim.slot, request);
     let _ = pm_socket;
     Some(Lease {
         counted: false,
         learn: None,
+        recorded: None,
         // Looked up again if it is needed (rarely): no copy per request.
         pm_socket: PathBuf::new(),
         proc_id: claim.proc_id,
@@ -310,16 +316,23 @@ fn ask_fresh(
     }
 }
 
-/// Borrows a process of `spec`'s class, waiting up to `wait` for one.
-pub fn acquire(pm_socket: &Path, spec: &ClassSpec, wait: Duration) -> Result<Lease, AcquireError> {
-    if let Some(lease) = claim(pm_socket, spec) {
+/// Borrows a process of `spec`'s class, waiting up to `wait` for one;
+/// `request` (its parts joined: "METHOD URI") is what the status page
+/// shows it serving.
+pub fn acquire(
+    pm_socket: &Path,
+    spec: &ClassSpec,
+    wait: Duration,
+    request: &[&[u8]],
+) -> Result<Lease, AcquireError> {
+    if let Some(lease) = claim(pm_socket, spec, request) {
         return Ok(lease);
     }
     SCRATCH.with(|scratch| {
         let (frame, inbox) = &mut *scratch.borrow_mut();
         frame.clear();
         wire::encode_acquire(frame, spec, wait);
-        acquire_with(pm_socket, &spec.key, frame, inbox, wait)
+        acquire_with(pm_socket, &spec.key, frame, inbox, wait, request)
     })
 }
 
@@ -329,6 +342,7 @@ fn acquire_with(
     frame: &[u8],
     inbox: &mut Vec<u8>,
     wait: Duration,
+    request: &[&[u8]],
 ) -> Result<Lease, AcquireError> {
     let kept = take_idle_conn(pm_socket).map(|(path, mut stream)| {
         ask(&mut stream, frame, inbox, wait).map(|answer| (path, stream, answer))
@@ -348,6 +362,7 @@ fn acquire_with(
             pid,
             socket,
             fast,
+            slot,
         } => {
             // A class is claimed from only once this child keeps its watch
             // connection (this one, when the lease ends well).
@@ -362,6 +377,7 @@ fn acquire_with(
             Ok(Lease {
                 counted: false,
                 learn,
+                recorded: slot.and_then(|s| record(s, request)),
                 how: Some(How::Granted(stream)),
                 pm_socket: path,
                 proc_id,
@@ -386,6 +402,17 @@ fn acquire_with(
     }
 }
 
+/// Records `request` in a granted process's slot: it is this child's
+/// until given back (the manager cleared it before the grant).
+fn record(at: TableSlot, request: &[&[u8]]) -> Option<(Arc<Mapped>, u32)> {
+    let mapped = shared_table::current(super::launch::table_file)?;
+    if mapped.table.generation() != at.table {
+        return None;
+    }
+    mapped.table.set_request_info(at.slot, request);
+    Some((mapped, at.slot))
+}
+
 impl Lease {
     /// Gives the process back. Dropping a lease without this gives it
     /// back as Broken.
@@ -395,12 +422,14 @@ impl Lease {
     }
 
     fn give_back(&mut self, outcome: Outcome) {
+        self.clear_record();
         match self.how.take() {
             None => {}
             Some(How::Claimed { mapped, claim, .. })
                 if outcome == Outcome::Broken && !self.counted =>
             {
                 if mapped.table.still_claimed(&claim) {
+                    mapped.table.set_request_info(claim.slot, &[]);
                     self.hand_back(&mapped, &claim, outcome);
                 }
                 self.revalidate(&mapped);
@@ -450,6 +479,14 @@ impl Lease {
         }
     }
 
+    /// A granted process's request has ended: before the manager hears
+    /// of it, so it is never cleared under the next holder.
+    fn clear_record(&mut self) {
+        if let Some((mapped, slot)) = self.recorded.take() {
+            mapped.table.set_request_info(slot, &[]);
+        }
+    }
+
     /// The manager's socket (a claimed lease keeps none).
     fn manager(&self) -> Option<PathBuf> {
         if self.pm_socket.as_os_str().is_empty() {
@@ -489,7 +526,10 @@ impl Drop for Lease {
         self.counted = false;
         match &self.how {
             // Closing the connection tells the manager.
-            Some(How::Granted(_)) => self.how = None,
+            Some(How::Granted(_)) => {
+                self.clear_record();
+                self.how = None
+            }
             _ => self.give_back(Outcome::Broken),
         }
     }

@@ -5,7 +5,7 @@
 use super::policy::GlobalLimits;
 use super::refuse_kind::{RefuseKind, SpawnStage};
 use super::state::{Action, ConnId, Manager};
-use super::wire::{ClassSpec, Message};
+use super::wire::{ClassSpec, Message, TableSlot};
 use crate::ffi::log::{main_server as log, Level};
 use crate::ffi::process;
 use crate::sys;
@@ -769,6 +769,15 @@ impl Daemon {
                         let fast = (self.claimants.enabled && watched)
                             .then(|| self.mgr.class_of(proc).and_then(|k| self.mgr.fast_ref(k)))
                             .flatten();
+                        // The child records its request there; what an
+                        // earlier holder left (it died) goes first.
+                        let slot = self.mgr.slot_of(proc).map(|slot| {
+                            self.mgr.table().set_request_info(slot, &[]);
+                            TableSlot {
+                                table: self.mgr.table().generation(),
+                                slot,
+                            }
+                        });
                         self.send(
                             conn,
                             &Message::Granted {
@@ -776,6 +785,7 @@ impl Daemon {
                                 pid: self.mgr.pid_of(proc),
                                 socket,
                                 fast,
+                                slot,
                             },
                         );
                     } else {

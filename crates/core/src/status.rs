@@ -9,6 +9,7 @@
 //! (`openmetrics`). `procfs` adds what the kernel knows of each process.
 
 mod c_order;
+pub mod current;
 pub mod json;
 pub mod openmetrics;
 pub mod page;
@@ -273,6 +274,7 @@ pub fn html(rep: &StatusReport) -> String {
     let mut out = String::new();
     c_section(rep, &mut out);
     pools_section(rep, &mut out);
+    current::section(rep, &mut out);
     out
 }
 
@@ -301,6 +303,11 @@ pub(crate) mod sample {
             usage: Some(Usage {
                 rss_bytes: 3 << 20,
                 cpu: Duration::from_millis(1250),
+            }),
+            current: (phase == Phase::Busy).then(|| crate::pm::report::CurrentRequest {
+                method: "GET".into(),
+                uri: "/slow?q=<b>&r=\"1\"".into(),
+                cut: false,
             }),
         }
     }

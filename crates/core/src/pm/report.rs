@@ -148,7 +148,7 @@ pub enum Phase {
     Stopping(ExitReason),
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ProcessReport {
     pub pid: i32,
     pub phase: Phase,
@@ -159,9 +159,61 @@ pub struct ProcessReport {
     pub since_last_request: Duration,
     /// While busy: how long its current request has had it.
     pub busy_for: Option<Duration>,
+    /// While busy: the request it serves, when the child recorded it.
+    pub current: Option<CurrentRequest>,
     /// What the kernel says it uses, when it could be read (not known to
     /// the state machine: the status handler reads /proc).
     pub usage: Option<Usage>,
+}
+
+/// The request a busy process serves.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CurrentRequest {
+    pub method: String,
+    /// As the client sent it (path and query), made printable: bytes
+    /// that are not UTF-8 and control characters are %-escaped, so no
+    /// format can be broken by it; still to be escaped for each format.
+    pub uri: String,
+    /// The URI was longer than the table keeps (`table::INFO_MAX`).
+    pub cut: bool,
+}
+
+impl CurrentRequest {
+    /// From the table's "METHOD URI" bytes.
+    pub fn from_info(info: &super::table::RequestInfo) -> CurrentRequest {
+        let text = &info.text;
+        let (method, uri) = match text.iter().position(|b| *b == b' ') {
+            Some(i) => (&text[..i], &text[i + 1..]),
+            None => (&text[..], &[][..]),
+        };
+        CurrentRequest {
+            method: printable(method),
+            uri: printable(uri),
+            cut: info.cut,
+        }
+    }
+}
+
+/// `bytes` as text: valid UTF-8 kept (a cut may leave half a character at
+/// the end: escaped too), control characters and the rest as %XX.
+pub fn printable(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len());
+    for chunk in bytes.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            if c.is_control() {
+                let mut b = [0u8; 4];
+                for byte in c.encode_utf8(&mut b).bytes() {
+                    out.push_str(&format!("%{byte:02X}"));
+                }
+            } else {
+                out.push(c);
+            }
+        }
+        for byte in chunk.invalid() {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -334,6 +386,14 @@ pub(super) fn encode_class(w: &mut Writer, c: &ClassReport) {
                 }
                 None => w.u8(0),
             }
+            match &p.current {
+                Some(cur) => {
+                    w.u8(1 | u8::from(cur.cut) << 1);
+                    w.bytes(cur.method.as_bytes());
+                    w.bytes(cur.uri.as_bytes());
+                }
+                None => w.u8(0),
+            }
         }
     }
 }
@@ -403,6 +463,15 @@ pub(super) fn decode_class(r: &mut Reader) -> Result<ClassReport, WireError> {
                     cpu: r.millis()?,
                 }),
             };
+            let current = match r.u8()? {
+                0 => None,
+                flags @ (1 | 3) => Some(CurrentRequest {
+                    method: r.string()?,
+                    uri: r.string()?,
+                    cut: flags == 3,
+                }),
+                _ => return Err(WireError("bad current request")),
+            };
             processes.push(ProcessReport {
                 pid,
                 phase,
@@ -411,6 +480,7 @@ pub(super) fn decode_class(r: &mut Reader) -> Result<ClassReport, WireError> {
                 since_last_request,
                 busy_for,
                 usage,
+                current,
             });
         }
         Ok(ClassReport {
@@ -455,6 +525,28 @@ mod tests {
     }
 
     #[test]
+    fn a_request_is_split_at_its_first_space_and_made_printable() {
+        use super::super::table::RequestInfo;
+        let info = |t: &[u8], cut| RequestInfo {
+            text: t.to_vec(),
+            cut,
+        };
+        let c = CurrentRequest::from_info(&info(b"GET /x?q=a b", false));
+        assert_eq!(
+            (c.method.as_str(), c.uri.as_str(), c.cut),
+            ("GET", "/x?q=a b", false)
+        );
+        let c = CurrentRequest::from_info(&info(b"GET /caf\xc3\xa9/\xff\r\n\x1b<b>", true));
+        assert_eq!(c.uri, "/caf\u{e9}/%FF%0D%0A%1B<b>");
+        assert!(c.cut);
+        // A cut through a character leaves half of it: escaped, not lost.
+        let c = CurrentRequest::from_info(&info(b"GET /\xc3", true));
+        assert_eq!(c.uri, "/%C3");
+        let c = CurrentRequest::from_info(&info(b"OPTIONS", false));
+        assert_eq!((c.method.as_str(), c.uri.as_str()), ("OPTIONS", ""));
+    }
+
+    #[test]
     fn new_fields_round_trip() {
         let mut wait = WaitStats::default();
         wait.observe(Duration::from_micros(1234));
@@ -474,6 +566,11 @@ mod tests {
                         usage: Some(Usage {
                             rss_bytes: 4096,
                             cpu: Duration::from_millis(70),
+                        }),
+                        current: Some(CurrentRequest {
+                            method: "POST".into(),
+                            uri: "/a?b=\"c\"".into(),
+                            cut: true,
                         }),
                         ..Default::default()
                     },

@@ -4,7 +4,9 @@
 
 use super::policy::{self, ExitReason, GlobalLimits, Hold, SpawnScore};
 use super::refuse_kind::RefuseKind;
-use super::report::{ClassReport, Phase, ProcessReport, Refusal, StatusReport, WaitStats};
+use super::report::{
+    ClassReport, CurrentRequest, Phase, ProcessReport, Refusal, StatusReport, WaitStats,
+};
 use super::table::{Clock, Table};
 use super::wire::{ClassSpec, FastRef, Outcome};
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
@@ -343,6 +345,11 @@ impl Manager {
     /// The class of process `proc` (for `fast_ref`).
     pub fn class_of(&self, proc: ProcId) -> Option<&str> {
         self.procs.get(&proc).map(|p| p.class.as_str())
+    }
+
+    /// `proc`'s slot in the shared table, if it has one.
+    pub fn slot_of(&self, proc: ProcId) -> Option<u32> {
+        self.procs.get(&proc).and_then(|p| p.slot)
     }
 
     pub fn table(&self) -> &Table {
@@ -1610,7 +1617,7 @@ impl Manager {
                                 }
                                 _ => p.last_done,
                             };
-                            ProcessReport {
+                            let mut report = ProcessReport {
                                 pid: p.pid,
                                 phase: match p.state {
                                     ProcState::Starting => Phase::Starting,
@@ -1634,7 +1641,16 @@ impl Manager {
                                     _ => None,
                                 },
                                 usage: None,
+                                current: None,
+                            };
+                            // Only while busy: an idle slot's record is stale.
+                            if report.phase == Phase::Busy {
+                                report.current = p
+                                    .slot
+                                    .and_then(|s| self.table.request_info(s))
+                                    .map(|i| CurrentRequest::from_info(&i));
                             }
+                            report
                         })
                         .collect(),
                 }

@@ -34,7 +34,7 @@ impl Region for Vec<AtomicU64> {
     }
 }
 
-pub const MAGIC: u64 = 0x6663_6769_6474_0001; // "fcgidt", layout 1
+pub const MAGIC: u64 = 0x6663_6769_6474_0002; // "fcgidt", layout 2
 
 // Header words.
 const H_MAGIC: usize = 0;
@@ -65,19 +65,31 @@ const C_CLAIMS: usize = 2;
 /// can age out, as when the manager lends the most recently used).
 const C_HINT: usize = 3;
 
-const SLOT_WORDS: usize = 16;
+const SLOT_WORDS: usize = 32;
 const S_WORD: usize = 0;
 const S_PROC: usize = 1;
 const S_REQUESTS: usize = 2;
 const S_SINCE: usize = 3;
 const S_NEXT: usize = 4;
 const S_SEQ: usize = 5;
+/// Bytes of the current request kept (low 32 bits) and its whole length
+/// (high 32 bits): a reader can tell a cut one.
 const S_INFO_LEN: usize = 6;
 /// The app process's pid (for the request's log notes).
 const S_APP_PID: usize = 7;
 const S_INFO: usize = 8;
-/// Bytes kept of the current request ("METHOD URI").
+/// Bytes kept of the current request ("METHOD URI"): longer ones are cut
+/// here, so a slot stays a fixed size.
 pub const INFO_MAX: usize = (SLOT_WORDS - S_INFO) * 8;
+
+/// The request a slot serves, as read from the table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestInfo {
+    /// "METHOD URI", at most `INFO_MAX` bytes.
+    pub text: Vec<u8>,
+    /// The whole was longer than `text`.
+    pub cut: bool,
+}
 
 /// What a slot is doing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -408,6 +420,7 @@ impl Table {
         if !self.still_claimed(claim) {
             return Released::Gone;
         }
+        self.set_request_info(claim.slot, &[]);
         let served = self.slot_word(claim.slot, S_REQUESTS).fetch_add(1, Relaxed) + 1;
         let waiting = self.class_word(class, C_WAITING);
         if hand_back
@@ -442,44 +455,68 @@ impl Table {
         w.state.claimed() && w.pid == mine.pid && w.epoch == mine.epoch
     }
 
-    /// Records the request a claimed slot serves (for the status page),
-    /// under a sequence lock: readers detect a torn copy.
-    pub fn set_request_info(&self, slot: u32, info: &[u8]) {
+    /// Records the request a claimed slot serves (for the status page):
+    /// `parts` joined, cut at `INFO_MAX` bytes; no parts clears it. Under
+    /// a sequence lock, so readers detect a torn copy. One writer at a
+    /// time: the slot's claimant, or the manager while nobody holds it.
+    pub fn set_request_info(&self, slot: u32, parts: &[&[u8]]) {
+        if slot >= self.slots {
+            return;
+        }
+        let mut buf = [0u8; INFO_MAX];
+        let mut kept = 0;
+        let mut whole = 0usize;
+        for p in parts {
+            let n = p.len().min(INFO_MAX - kept);
+            buf[kept..kept + n].copy_from_slice(&p[..n]);
+            kept += n;
+            whole = whole.saturating_add(p.len());
+        }
         let seq = self.slot_word(slot, S_SEQ);
         let s = seq.load(Relaxed);
         seq.store(s.wrapping_add(1), Relaxed);
         std::sync::atomic::fence(Release);
-        let info = &info[..info.len().min(INFO_MAX)];
-        for (i, chunk) in info.chunks(8).enumerate() {
+        for (i, chunk) in buf[..kept].chunks(8).enumerate() {
             let mut b = [0u8; 8];
             b[..chunk.len()].copy_from_slice(chunk);
             self.slot_word(slot, S_INFO + i)
                 .store(u64::from_le_bytes(b), Relaxed);
         }
+        let whole = whole.min(u32::MAX as usize) as u64;
         self.slot_word(slot, S_INFO_LEN)
-            .store(info.len() as u64, Relaxed);
+            .store(whole << 32 | kept as u64, Relaxed);
         seq.store(s.wrapping_add(2), Release);
     }
 
-    /// The request a slot serves, if a consistent copy could be read.
-    pub fn request_info(&self, slot: u32) -> Option<Vec<u8>> {
+    /// The request a slot serves: None if none is recorded or no
+    /// consistent copy could be read (a writer kept changing it).
+    pub fn request_info(&self, slot: u32) -> Option<RequestInfo> {
+        if slot >= self.slots {
+            return None;
+        }
         let seq = self.slot_word(slot, S_SEQ);
         for _ in 0..4 {
             let before = seq.load(Acquire);
             if before % 2 == 1 {
+                std::hint::spin_loop();
                 continue;
             }
-            let len = (self.slot_word(slot, S_INFO_LEN).load(Relaxed) as usize).min(INFO_MAX);
-            let mut out = Vec::with_capacity(len);
+            let lens = self.slot_word(slot, S_INFO_LEN).load(Relaxed);
+            let len = ((lens & 0xffff_ffff) as usize).min(INFO_MAX);
+            let whole = (lens >> 32) as usize;
+            let mut text = Vec::with_capacity(len);
             for i in 0..len.div_ceil(8) {
-                out.extend_from_slice(
+                text.extend_from_slice(
                     &self.slot_word(slot, S_INFO + i).load(Relaxed).to_le_bytes(),
                 );
             }
-            out.truncate(len);
+            text.truncate(len);
             std::sync::atomic::fence(Acquire);
             if seq.load(Relaxed) == before {
-                return Some(out);
+                return (len > 0).then_some(RequestInfo {
+                    text,
+                    cut: whole > len,
+                });
             }
         }
         None

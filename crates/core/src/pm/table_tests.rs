@@ -213,11 +213,71 @@ fn the_word_round_trips_and_the_header_holds_the_socket_prefix() {
 #[test]
 fn request_info_is_read_whole_or_not_at_all() {
     let t = one_idle();
-    t.set_request_info(0, b"GET /index.php?x=1");
-    assert_eq!(t.request_info(0).unwrap(), b"GET /index.php?x=1");
+    assert_eq!(t.request_info(0), None, "nothing recorded");
+    t.set_request_info(0, &[b"GET", b" ", b"/index.php?x=1"]);
+    let info = t.request_info(0).unwrap();
+    assert_eq!(
+        (&info.text[..], info.cut),
+        (&b"GET /index.php?x=1"[..], false)
+    );
     let long = vec![b'a'; INFO_MAX + 10];
-    t.set_request_info(0, &long);
-    assert_eq!(t.request_info(0).unwrap().len(), INFO_MAX);
+    t.set_request_info(0, &[b"GET ", &long]);
+    let info = t.request_info(0).unwrap();
+    assert_eq!(info.text.len(), INFO_MAX);
+    assert!(
+        info.text.starts_with(b"GET aaa") && info.cut,
+        "cut, and says so"
+    );
+    t.set_request_info(0, &[]);
+    assert_eq!(t.request_info(0), None, "cleared");
+    assert_eq!(t.request_info(7), None, "no such slot");
+}
+
+#[test]
+fn a_reader_never_sees_half_of_one_request_and_half_of_another() {
+    let t = one_idle();
+    let a = vec![b'a'; INFO_MAX];
+    let b = vec![b'b'; INFO_MAX / 2];
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let (t, stop) = (t.clone(), stop.clone());
+        std::thread::spawn(move || {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                t.set_request_info(0, &[&a]);
+                t.set_request_info(0, &[&b]);
+            }
+        })
+    };
+    for _ in 0..20_000 {
+        if let Some(info) = t.request_info(0) {
+            let whole_a = info.text.len() == INFO_MAX && info.text.iter().all(|c| *c == b'a');
+            let whole_b = info.text.len() == INFO_MAX / 2 && info.text.iter().all(|c| *c == b'b');
+            assert!(
+                whole_a || whole_b,
+                "a torn copy: {:?}",
+                String::from_utf8_lossy(&info.text)
+            );
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    writer.join().unwrap();
+}
+
+#[test]
+fn a_release_clears_the_request_of_its_slot_only_while_it_holds_it() {
+    let t = one_idle();
+    let c = t.claim(0, 5, PID, 0, 10).unwrap();
+    t.set_request_info(c.slot, &[b"GET /slow"]);
+    assert_eq!(t.release(&c, 0, 0, false, 1), Released::Idle);
+    assert_eq!(t.request_info(0), None, "the request ended with the claim");
+    let c = t.claim(0, 5, PID, 2, 10).unwrap();
+    t.seize(0);
+    t.set_request_info(0, &[b"GET /the-next-one"]);
+    assert_eq!(t.release(&c, 0, 0, false, 3), Released::Gone);
+    assert!(
+        t.request_info(0).is_some(),
+        "not the old claimant's to clear"
+    );
 }
 
 #[test]

@@ -43,6 +43,13 @@ pub struct FastRef {
     pub stamp: u32,
 }
 
+/// A process's slot in the shared table of generation `table`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TableSlot {
+    pub table: u64,
+    pub slot: u32,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
     /// The request completed; the process is ready for another.
@@ -60,12 +67,14 @@ pub enum Message {
     Acquire { spec: ClassSpec, wait: Duration },
     /// PM -> child: use the process listening at `socket` (its pid `pid`,
     /// for the request's log notes). `fast` tells how to claim this
-    /// class's idle processes from the shared table.
+    /// class's idle processes from the shared table; `slot` where the
+    /// child records the request it serves (for the status page).
     Granted {
         proc_id: u64,
         pid: i32,
         socket: Vec<u8>,
         fast: Option<FastRef>,
+        slot: Option<TableSlot>,
     },
     /// PM -> child: no process could be had; `reason` is for the log.
     Refused { reason: String },
@@ -263,6 +272,7 @@ impl Message {
                 pid,
                 socket,
                 fast,
+                slot,
             } => {
                 w.u8(GRANTED);
                 w.u64(*proc_id);
@@ -275,6 +285,14 @@ impl Message {
                         w.u64(f.table);
                         w.u32(f.class);
                         w.u32(f.stamp);
+                    }
+                }
+                match slot {
+                    None => w.u8(0),
+                    Some(s) => {
+                        w.u8(1);
+                        w.u64(s.table);
+                        w.u32(s.slot);
                     }
                 }
             }
@@ -416,6 +434,14 @@ impl Message {
                         stamp: r.u32()?,
                     }),
                     _ => return Err(WireError("bad class reference")),
+                },
+                slot: match r.u8()? {
+                    0 => None,
+                    1 => Some(TableSlot {
+                        table: r.u64()?,
+                        slot: r.u32()?,
+                    }),
+                    _ => return Err(WireError("bad table slot")),
                 },
             },
             HAND_BACK => Message::HandBack {

@@ -37,6 +37,7 @@ fn all_messages() -> Vec<Message> {
             pid: 4321,
             socket: b"/run/fcgid/1-7.sock".to_vec(),
             fast: None,
+            slot: None,
         },
         Message::Granted {
             proc_id: 8,
@@ -47,6 +48,7 @@ fn all_messages() -> Vec<Message> {
                 class: 3,
                 stamp: 12,
             }),
+            slot: Some(TableSlot { table: 99, slot: 5 }),
         },
         Message::HandBack {
             table: 99,

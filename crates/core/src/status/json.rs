@@ -13,7 +13,8 @@
 //!     "wait": {"count", "sum_seconds", "buckets": [{"le", "count"}, ...]},
 //!     "rss_bytes", "cpu_seconds",
 //!     "processes": [{ "pid", "state", "stop_reason", "requests",
-//!       "uptime_seconds", "idle_seconds", "current_request": {"seconds"},
+//!       "uptime_seconds", "idle_seconds", "current_request":
+//!         {"seconds", "method", "uri", "cut"},
 //!       "rss_bytes", "cpu_seconds" }] }] }
 //! ```
 //! `processes` (per class) only with `?full`: by default each class is a
@@ -59,9 +60,19 @@ fn process(p: &ProcessReport) -> String {
         Phase::Stopping(r) => string(r.name()),
         _ => "null".into(),
     };
+    // `method` and `uri` are null when the child did not record them.
     let current = p.busy_for.map_or_else(
         || "null".into(),
-        |d| format!("{{\"seconds\":{}}}", seconds(d)),
+        |d| {
+            let (method, uri, cut) = match &p.current {
+                Some(c) => (string(&c.method), string(&c.uri), c.cut),
+                None => ("null".into(), "null".into(), false),
+            };
+            format!(
+                "{{\"seconds\":{},\"method\":{method},\"uri\":{uri},\"cut\":{cut}}}",
+                seconds(d)
+            )
+        },
     );
     format!(
         "{{\"pid\":{},\"state\":{},\"stop_reason\":{},\"requests\":{},\"uptime_seconds\":{},\
@@ -202,7 +213,8 @@ mod tests {
             "\"wait\":{\"count\":3,\"sum_seconds\":0.703,\"buckets\":[{\"le\":0.001,\"count\":1},{\"le\":0.005,\"count\":2},",
             "{\"le\":\"+Inf\",\"count\":3}]}",
             "{\"pid\":100,\"state\":\"busy\",\"stop_reason\":null,\"requests\":20,\"uptime_seconds\":90.000,\
-             \"idle_seconds\":4.000,\"current_request\":{\"seconds\":2.500},\"rss_bytes\":3145728,\"cpu_seconds\":1.250}",
+             \"idle_seconds\":4.000,\"current_request\":{\"seconds\":2.500,\"method\":\"GET\",\
+             \"uri\":\"/slow?q=<b>&r=\\\"1\\\"\",\"cut\":false},\"rss_bytes\":3145728,\"cpu_seconds\":1.250}",
             "\"state\":\"stopping\",\"stop_reason\":\"busy_timeout\"",
             "{\"pid\":0,\"state\":\"starting\",\"stop_reason\":null,\"requests\":0,\"uptime_seconds\":90.000,\
              \"idle_seconds\":4.000,\"current_request\":null,\"rss_bytes\":null,\"cpu_seconds\":null}",

@@ -327,6 +327,36 @@ fn per_process_families(o: &mut Out, rep: &StatusReport) {
     o.per_process(rep, "fcgid_process_current_request_seconds", |p| {
         p.busy_for.map(seconds)
     });
+    // Method and URI as labels of an info metric: a new series per
+    // request, so it is only in the ?full form (see the README).
+    o.family(
+        "fcgid_process_current_request",
+        "info",
+        None,
+        "The request the busy process serves (a URI cut short ends in …).",
+    );
+    for c in &rep.classes {
+        for p in c.processes.iter().filter(|p| p.pid > 0) {
+            if let Some(cur) = &p.current {
+                let pid = p.pid.to_string();
+                let uri = if cur.cut {
+                    format!("{}…", cur.uri)
+                } else {
+                    cur.uri.clone()
+                };
+                o.sample(
+                    "fcgid_process_current_request_info",
+                    &[
+                        ("class", &c.key),
+                        ("pid", &pid),
+                        ("method", &cur.method),
+                        ("uri", &uri),
+                    ],
+                    1,
+                );
+            }
+        }
+    }
     o.family(
         "fcgid_process_resident_memory_bytes",
         "gauge",
@@ -358,6 +388,24 @@ mod tests {
     }
 
     #[test]
+    fn a_uri_never_breaks_a_line_or_a_label() {
+        let mut rep = report();
+        rep.classes[0].processes[0].current = Some(crate::pm::report::CurrentRequest {
+            method: "GET".into(),
+            uri: "/a\"}\n# EOF\n\\".into(),
+            cut: true,
+        });
+        let m = render(&rep, true);
+        assert_eq!(m.lines().filter(|l| *l == "# EOF").count(), 1, "{m}");
+        assert!(m.contains("uri=\"/a\\\"}\\n# EOF\\n\\\\…\"} 1\n"), "{m}");
+        assert!(
+            m.lines()
+                .all(|l| l.starts_with('#') || l.starts_with("fcgid_")),
+            "{m}"
+        );
+    }
+
+    #[test]
     fn families_samples_and_eof() {
         let mut rep = report();
         rep.classes[1].processes.push(starting());
@@ -385,6 +433,10 @@ mod tests {
             format!("fcgid_process_stop_reason_info{{{k},pid=\"103\",reason=\"busy_timeout\"}} 1"),
             format!("fcgid_process_requests_total{{{k},pid=\"101\"}} 21"),
             format!("fcgid_process_current_request_seconds{{{k},pid=\"100\"}} 2.500"),
+            format!(
+                "fcgid_process_current_request_info{{{k},pid=\"100\",method=\"GET\",\
+                 uri=\"/slow?q=<b>&r=\\\"1\\\"\"}} 1"
+            ),
             format!("fcgid_process_resident_memory_bytes{{{k},pid=\"100\"}} 3145728"),
             format!("fcgid_process_cpu_seconds_total{{{k},pid=\"100\"}} 1.250"),
         ] {

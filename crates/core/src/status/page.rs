@@ -61,6 +61,7 @@ th,td{border:1px solid #ccc;padding:2px 6px;text-align:right;white-space:nowrap}
 th{background:#eee;white-space:normal;vertical-align:bottom}\
 td.cmd,th.cmd{text-align:left;white-space:normal;min-width:22em;max-width:36em;overflow-wrap:anywhere}\
 td.words{text-align:left;white-space:normal;min-width:10em}\
+td.uri{text-align:left;white-space:normal;min-width:12em;max-width:32em;overflow-wrap:anywhere}\
 tr.waiting td{background:#fff3cd}tr.failing td{background:#f8d7da}\
 details{margin:.3em 0;border:1px solid #ddd;padding:.2em .6em}\
 summary{cursor:pointer}.busy{font-weight:bold}.note{color:#555;font-size:90%}";
@@ -148,6 +149,7 @@ fn process_row(out: &mut String, p: &ProcessReport) {
         "-".into()
     };
     let current = p.busy_for.map_or_else(|| "-".into(), human_duration);
+    let [method, uri] = super::current::cells(p);
     let [rss, cpu] = usage_cells(p.usage);
     let busy = if p.busy_for.is_some() {
         " class=\"busy\""
@@ -162,11 +164,14 @@ fn process_row(out: &mut String, p: &ProcessReport) {
         human_duration(p.age),
         human_duration(p.since_last_request),
         current,
-        rss,
-        cpu,
+        method,
     ] {
         let _ = write!(out, "<td>{cell}</td>");
     }
+    let _ = write!(
+        out,
+        "<td class=\"uri\">{uri}</td><td>{rss}</td><td>{cpu}</td>"
+    );
     out.push_str("</tr>\n");
 }
 
@@ -195,6 +200,8 @@ fn class_section(out: &mut String, i: usize, c: &ClassReport, open: bool) {
             "Uptime",
             "Idle",
             "Current request",
+            "Method",
+            "URI",
             "Memory (RSS)",
             "CPU",
         ] {
@@ -361,7 +368,8 @@ mod tests {
         );
         assert!(page.contains(
             "<tr class=\"busy\"><td>100</td><td>Working</td><td>20</td><td>1 min 30 s</td><td>4 s</td>\
-             <td>2.5 s</td><td>3.0 MiB</td><td>1.25 s</td></tr>"
+             <td>2.5 s</td><td>GET</td><td class=\"uri\">/slow?q=&lt;b&gt;&amp;r=&quot;1&quot;</td>\
+             <td>3.0 MiB</td><td>1.25 s</td></tr>"
         ), "{page}");
         assert!(page.contains("<td>Exiting(busy timeout)</td>"));
         assert_eq!(page.matches("<details ").count(), 2);
@@ -372,7 +380,7 @@ mod tests {
     #[test]
     fn many_processes_start_closed() {
         let mut rep = report();
-        let p = rep.classes[0].processes[1];
+        let p = rep.classes[0].processes[1].clone();
         rep.classes[0].processes = vec![p; OPEN_UP_TO + 1];
         let full = Options {
             full: true,
