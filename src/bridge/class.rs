@@ -1,5 +1,6 @@
 //! Which process class serves a request, and how its processes are started.
 
+use super::decimal::Decimal;
 use crate::config::{Command, ProcessOptions, ServerConfig, Wrapper};
 use crate::pm::wire::{ClassLimits, ClassSpec};
 use std::os::unix::ffi::OsStrExt;
@@ -112,19 +113,8 @@ fn class_key(file_id: (u64, u64), argv: &[Vec<u8>], vhost: &str, uid: u32, gid: 
 }
 
 /// Appends `n` in decimal.
-fn push_number(s: &mut String, mut n: u64) {
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    // Only ASCII digits were written.
-    s.push_str(std::str::from_utf8(&digits[at..]).unwrap_or_default());
+fn push_number(s: &mut String, n: u64) {
+    s.push_str(Decimal::new(n).as_str());
 }
 
 fn build(

@@ -1,6 +1,7 @@
 //! Adjustments to the CGI environment httpd built, before it goes to the
 //! app as FastCGI PARAMS. Pure functions over byte pairs.
 
+use super::decimal::Decimal;
 use std::borrow::Cow;
 
 /// One variable. httpd's own are borrowed from the request pool (copying
@@ -206,7 +207,11 @@ pub fn back_to_request<'e>(
 /// app doing `atoi(getenv("CONTENT_LENGTH"))` must not crash), the
 /// de-chunked length for a chunked one.
 pub fn set_content_length(env: &mut Env, len: u64) {
-    set(env, b"CONTENT_LENGTH", len.to_string().into_bytes());
+    set(
+        env,
+        b"CONTENT_LENGTH",
+        Decimal::new(len).as_bytes().to_vec(),
+    );
 }
 
 /// `FcgidFixPathinfo 1`: SCRIPT_NAME as PHP's `cgi.fix_pathinfo=1` expects,

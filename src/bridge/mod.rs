@@ -6,6 +6,7 @@ pub mod auth;
 pub mod body;
 pub mod class;
 pub mod class_cache;
+pub mod decimal;
 pub mod env;
 pub mod exchange;
 pub mod handler;
