@@ -37,22 +37,36 @@ const HOP_BY_HOP: [&[u8]; 5] = [
 ///   adds it for a CGI);
 /// - and every name as `ap_create_environment` writes it for a CGI (see
 ///   `env_name`): `SetEnv my-var` reaches the app as `my_var`.
-pub fn for_cgi(env: &mut Env) {
+///
+/// Returns the names of `NOT_IN_REQUEST` the environment had, as the
+/// request's table matches them (without regard to case): most requests
+/// have none, and each unset walks the whole table.
+pub fn for_cgi(env: &mut Env) -> Vec<&'static [u8]> {
     // One pass over httpd's some 25 variables (every request runs this).
+    let mut not_in_request = Vec::new();
     let mut has_connection = false;
     let mut has_tz = false;
     env.retain_mut(|(k, v)| {
-        match &**k {
-            b"HTTP_PROXY" => return false,
-            name if HOP_BY_HOP.contains(&name) => return false,
-            b"HTTP_CONNECTION" if !has_connection => {
-                has_connection = true;
-                *v = b"close".to_vec().into();
+        if k.len() > 5 && k[..5].eq_ignore_ascii_case(b"HTTP_") {
+            if let Some(name) = NOT_IN_REQUEST.iter().find(|n| k.eq_ignore_ascii_case(n)) {
+                not_in_request.push(*name);
             }
-            b"TZ" => has_tz = true,
-            // Renamed only where needed: most names stay borrowed from httpd.
-            name if !is_env_name(name) => *k = env_name(name).into(),
-            _ => {}
+            match &**k {
+                b"HTTP_PROXY" => return false,
+                name if HOP_BY_HOP.contains(&name) => return false,
+                b"HTTP_CONNECTION" if !has_connection => {
+                    has_connection = true;
+                    *v = b"close".to_vec().into();
+                    return true;
+                }
+                _ => {}
+            }
+        } else if **k == *b"TZ" {
+            has_tz = true;
+        }
+        // Renamed only where needed: most names stay borrowed from httpd.
+        if !is_env_name(k) {
+            *k = env_name(k).into();
         }
         true
     });
@@ -67,6 +81,7 @@ pub fn for_cgi(env: &mut Env) {
             env.insert(0, (Cow::Borrowed(&b"TZ"[..]), Cow::Borrowed(tz)));
         }
     }
+    not_in_request
 }
 
 /// httpd's own TZ, read once per process: reading the environment takes
@@ -379,6 +394,19 @@ mod tests {
             (b"X-Pass", b"1"),
         ];
         assert_eq!(set, want, "httpd's own and TZ are not written back");
+    }
+
+    #[test]
+    fn the_names_to_unset_from_the_request_are_found_without_regard_to_case() {
+        let mut e = env(&[
+            ("HTTP_TE", "trailers"),
+            ("http_upgrade", "x"),
+            ("HTTP_HOST", "h"),
+        ]);
+        assert_eq!(for_cgi(&mut e), [&b"HTTP_TE"[..], &b"HTTP_UPGRADE"[..]]);
+        assert_eq!(get(&e, "http_upgrade"), Some(&b"x"[..]), "passed as before");
+        let mut e = env(&[("HTTP_HOST", "h")]);
+        assert!(for_cgi(&mut e).is_empty());
     }
 
     #[test]

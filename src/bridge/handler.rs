@@ -161,19 +161,8 @@ pub fn handle(req: &mut Request) -> HookResult {
     }
 
     let mut params = req.cgi_environment();
-    // Of the names that go from the request's environment, those it has
-    // (most requests: none; each unset walks the whole table).
-    let not_in_request: Vec<&[u8]> = params
-        .iter()
-        .filter(|(k, _)| k.len() > 5 && k[..5].eq_ignore_ascii_case(b"HTTP_"))
-        .filter_map(|(k, _)| {
-            env::NOT_IN_REQUEST
-                .iter()
-                .copied()
-                .find(|name| k.eq_ignore_ascii_case(name))
-        })
-        .collect();
-    env::for_cgi(&mut params);
+    // Of the names that go from the request's environment, those it has.
+    let not_in_request = env::for_cgi(&mut params);
     let passed = exchange::passed_headers(req);
     env::pass_headers(&mut params, &passed);
     env::set_content_length(&mut params, body.len());
