@@ -47,7 +47,8 @@ pub fn for_cgi(env: &mut Env) -> Vec<&'static [u8]> {
     let mut has_connection = false;
     let mut has_tz = false;
     env.retain_mut(|(k, v)| {
-        if k.len() > 5 && k[..5].eq_ignore_ascii_case(b"HTTP_") {
+        // Only a name starting with h or H can be an HTTP_ one.
+        if k.len() > 5 && k[0] | 0x20 == b'h' && k[..5].eq_ignore_ascii_case(b"HTTP_") {
             if let Some(name) = NOT_IN_REQUEST.iter().find(|n| k.eq_ignore_ascii_case(n)) {
                 not_in_request.push(*name);
             }
