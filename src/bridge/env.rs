@@ -137,10 +137,10 @@ fn word_is_name(w: u64) -> bool {
     let within = |x: u64, lo: u8, hi: u8| {
         (x + ONES * u64::from(0x80 - lo)) & !(x + ONES * u64::from(0x7f - hi))
     };
-    let letters = within(w | ONES * 0x20, b'a', b'z');
+    let letters = within(w | (ONES * 0x20), b'a', b'z');
     let digits = within(w, b'0', b'9');
     // A byte of 0 in `w ^ '_'` is an underscore: its high bit stays clear.
-    let underscores = !((w ^ ONES * u64::from(b'_')) + ONES * 0x7f);
+    let underscores = !((w ^ (ONES * u64::from(b'_'))) + ONES * 0x7f);
     (letters | digits | underscores) & HIGH == HIGH
 }
 
