@@ -55,6 +55,8 @@ struct Fcgid;
 
 impl ffi::hooks::Hooks for Fcgid {
     fn post_config(pconf: Pool, s: Server<'_>) -> Result<(), String> {
+        // Classes built under the configuration read before are not this one's.
+        bridge::class_cache::forget_all();
         ffi::server::add_version_component(pconf, concat!("mod_fcgid/", env!("CARGO_PKG_VERSION")));
         let cfg = s.config();
         let ipc_dir = ffi::server::root_relative(pconf, cfg.ipc_dir());

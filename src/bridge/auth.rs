@@ -161,7 +161,7 @@ fn run(req: &mut Request, command: &Command, params: &[Pair]) -> Result<(), Http
     let log_stderr = exchange::stderr_logger(req);
     let job = Job {
         what: &command.path,
-        spec,
+        spec: &spec,
         opts: &opts,
         wait: server.wait_timeout(),
         role: Role::Authorizer,

@@ -1,6 +1,7 @@
 //! Which process class serves a request, and how its processes are started.
 
-use crate::config::{Command, DirConfig, ProcessOptions, ServerConfig};
+use super::decimal::Decimal;
+use crate::config::{Command, ProcessOptions, ServerConfig, Wrapper};
 use crate::pm::wire::{ClassLimits, ClassSpec};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
@@ -32,17 +33,16 @@ fn parent_dir(path: &Path) -> Vec<u8> {
         .unwrap_or_else(|| b"/".to_vec())
 }
 
-/// The class for `target` (its own executable, or the wrapper configured
-/// for it) and the settings its processes and requests run with. None when
-/// there is no wrapper and the file does not exist.
+/// The class for `target` (its own executable, or `wrapper`, the one
+/// configured for it) and the settings its processes and requests run
+/// with. None when there is no wrapper and the file does not exist.
 pub fn class_for(
     target: &Target,
     server: &ServerConfig,
-    dir: &DirConfig,
+    wrapper: Option<&Wrapper>,
 ) -> Option<(ClassSpec, ProcessOptions)> {
     let cwd = parent_dir(target.filename);
-    let name = target.filename.to_string_lossy();
-    Some(match dir.wrapper_for(&name) {
+    Some(match wrapper {
         // As in C, all scripts run through one wrapper share its pool: the
         // wrapper learns the script from SCRIPT_FILENAME on each request.
         Some(w) => build(
@@ -57,7 +57,7 @@ pub fn class_for(
             target,
             server,
             &[target.filename.as_os_str().as_bytes().to_vec()],
-            &name,
+            &target.filename.to_string_lossy(),
             target.file_id?,
             cwd,
         ),
@@ -113,19 +113,8 @@ fn class_key(file_id: (u64, u64), argv: &[Vec<u8>], vhost: &str, uid: u32, gid: 
 }
 
 /// Appends `n` in decimal.
-fn push_number(s: &mut String, mut n: u64) {
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    // Only ASCII digits were written.
-    s.push_str(std::str::from_utf8(&digits[at..]).unwrap_or_default());
+fn push_number(s: &mut String, n: u64) {
+    s.push_str(Decimal::new(n).as_str());
 }
 
 fn build(
@@ -164,7 +153,7 @@ fn build(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Wrapper;
+    use crate::config::DirConfig;
 
     fn target(filename: &str) -> Target<'_> {
         Target {
@@ -179,46 +168,49 @@ mod tests {
     #[test]
     fn a_script_is_its_own_class_run_in_its_directory() {
         let server = ServerConfig::default();
-        let (a, _) = class_for(&target("/srv/www/a.fcgi"), &server, &DirConfig::default()).unwrap();
+        let (a, _) = class_for(&target("/srv/www/a.fcgi"), &server, None).unwrap();
         assert_eq!(a.argv, vec![b"/srv/www/a.fcgi".to_vec()]);
         assert_eq!(a.cwd, b"/srv/www".to_vec());
         assert_eq!(a.limits.max_processes, 100);
         let mut other = target("/srv/www/a.fcgi");
         other.vhost = "other.org:80".into();
-        let (b, _) = class_for(&other, &server, &DirConfig::default()).unwrap();
+        let (b, _) = class_for(&other, &server, None).unwrap();
         assert_ne!(a.key, b.key, "another virtual host is another class");
         let missing = Target {
             file_id: None,
             ..target("/srv/www/gone.fcgi")
         };
-        assert!(class_for(&missing, &server, &DirConfig::default()).is_none());
+        assert!(class_for(&missing, &server, None).is_none());
     }
 
     #[test]
     fn scripts_behind_one_wrapper_share_its_class() {
         let mut dir = DirConfig::default();
         dir.set_wrapper(
-            Wrapper::parse("FcgidWrapper", &["/bin/sh -e".into(), ".php".into()]).unwrap(),
+            crate::config::Wrapper::parse("FcgidWrapper", &["/bin/sh -e".into(), ".php".into()])
+                .unwrap(),
         );
         let server = ServerConfig::default();
-        let (a, _) = class_for(&target("/srv/www/a.php"), &server, &dir).unwrap();
-        let (b, _) = class_for(&target("/srv/www/sub/b.php"), &server, &dir).unwrap();
+        let wrapped =
+            |t: &Target| class_for(t, &server, dir.wrapper_for(&t.filename.to_string_lossy()));
+        let (a, _) = wrapped(&target("/srv/www/a.php")).unwrap();
+        let (b, _) = wrapped(&target("/srv/www/sub/b.php")).unwrap();
         assert_eq!(a.key, b.key);
         assert_eq!(a.argv, vec![b"/bin/sh".to_vec(), b"-e".to_vec()]);
-        let (own, _) = class_for(&target("/srv/www/c.fcgi"), &server, &dir).unwrap();
+        let (own, _) = wrapped(&target("/srv/www/c.fcgi")).unwrap();
         assert_ne!(own.key, a.key, "other suffixes are not wrapped");
     }
 
     #[test]
     fn each_suexec_identity_is_its_own_class_and_runs_as_it() {
         let server = ServerConfig::default();
-        let (www, _) = class_for(&target("/srv/a.fcgi"), &server, &DirConfig::default()).unwrap();
+        let (www, _) = class_for(&target("/srv/a.fcgi"), &server, None).unwrap();
         let site = Target {
             uid: 1001,
             gid: 1002,
             ..target("/srv/a.fcgi")
         };
-        let (other, _) = class_for(&site, &server, &DirConfig::default()).unwrap();
+        let (other, _) = class_for(&site, &server, None).unwrap();
         assert_ne!(www.key, other.key);
         assert_eq!((www.uid, www.gid), (33, 33));
         assert_eq!((other.uid, other.gid), (1001, 1002));
@@ -247,7 +239,7 @@ mod tests {
             },
             ..Default::default()
         };
-        let (spec, _) = class_for(&target("/srv/a.fcgi"), &server, &DirConfig::default()).unwrap();
+        let (spec, _) = class_for(&target("/srv/a.fcgi"), &server, None).unwrap();
         assert!(spec.limits.idle_timeout > Duration::from_secs(86400 * 365));
         assert!(spec.limits.lifetime > Duration::from_secs(86400 * 365));
     }

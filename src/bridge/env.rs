@@ -1,6 +1,7 @@
 //! Adjustments to the CGI environment httpd built, before it goes to the
 //! app as FastCGI PARAMS. Pure functions over byte pairs.
 
+use super::decimal::Decimal;
 use std::borrow::Cow;
 
 /// One variable. httpd's own are borrowed from the request pool (copying
@@ -36,20 +37,52 @@ const HOP_BY_HOP: [&[u8]; 5] = [
 ///   adds it for a CGI);
 /// - and every name as `ap_create_environment` writes it for a CGI (see
 ///   `env_name`): `SetEnv my-var` reaches the app as `my_var`.
-pub fn for_cgi(env: &mut Env) {
-    env.retain(|(k, _)| **k != *b"HTTP_PROXY" && !HOP_BY_HOP.contains(&&**k));
-    set(env, b"HTTP_CONNECTION", b"close".to_vec());
-    if !env.iter().any(|(k, _)| **k == *b"TZ") {
+///
+/// Returns the names of `NOT_IN_REQUEST` the environment had, as the
+/// request's table matches them (without regard to case): most requests
+/// have none, and each unset walks the whole table.
+pub fn for_cgi(env: &mut Env) -> Vec<&'static [u8]> {
+    // One pass over httpd's some 25 variables (every request runs this).
+    let mut not_in_request = Vec::new();
+    let mut has_connection = false;
+    let mut has_tz = false;
+    env.retain_mut(|(k, v)| {
+        // Only a name starting with h or H can be an HTTP_ one.
+        if k.len() > 5 && k[0] | 0x20 == b'h' && k[..5].eq_ignore_ascii_case(b"HTTP_") {
+            if let Some(name) = NOT_IN_REQUEST.iter().find(|n| k.eq_ignore_ascii_case(n)) {
+                not_in_request.push(*name);
+            }
+            match &**k {
+                b"HTTP_PROXY" => return false,
+                name if HOP_BY_HOP.contains(&name) => return false,
+                b"HTTP_CONNECTION" if !has_connection => {
+                    has_connection = true;
+                    *v = b"close".to_vec().into();
+                    return true;
+                }
+                _ => {}
+            }
+        } else if **k == *b"TZ" {
+            has_tz = true;
+        }
+        // Renamed only where needed: most names stay borrowed from httpd.
+        if !is_env_name(k) {
+            *k = env_name(k).into();
+        }
+        true
+    });
+    if !has_connection {
+        env.push((
+            Cow::Borrowed(&b"HTTP_CONNECTION"[..]),
+            b"close".to_vec().into(),
+        ));
+    }
+    if !has_tz {
         if let Some(tz) = httpd_tz() {
             env.insert(0, (Cow::Borrowed(&b"TZ"[..]), Cow::Borrowed(tz)));
         }
     }
-    // Renamed only where needed: most names stay borrowed from httpd.
-    for (k, _) in env.iter_mut() {
-        if !is_env_name(k) {
-            *k = env_name(k).into();
-        }
-    }
+    not_in_request
 }
 
 /// httpd's own TZ, read once per process: reading the environment takes
@@ -72,10 +105,43 @@ const NAME_BYTE: [bool; 256] = {
     t
 };
 
-/// Is `name` already as `env_name` would make it? (One table look-up a
-/// byte: every name of every request passes here.)
+/// Is `name` already as `env_name` would make it? (Every name of every
+/// request passes here: eight bytes at a time where it is that long.)
 fn is_env_name(name: &[u8]) -> bool {
-    !name.first().is_some_and(u8::is_ascii_digit) && name.iter().all(|&b| NAME_BYTE[b as usize])
+    if name.first().is_some_and(u8::is_ascii_digit) {
+        return false;
+    }
+    if name.len() < 8 {
+        return name.iter().all(|&b| NAME_BYTE[b as usize]);
+    }
+    let word = |at: usize| {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&name[at..at + 8]);
+        u64::from_le_bytes(w)
+    };
+    // Whole words, then the last eight bytes (overlapping the words before).
+    (0..name.len() / 8).all(|i| word_is_name(word(i * 8))) && word_is_name(word(name.len() - 8))
+}
+
+/// Are all eight bytes of `w` ASCII letters, digits or `_`? Byte-wise
+/// range tests that cannot carry into the next byte, the high bits
+/// excluded first.
+fn word_is_name(w: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    if w & HIGH != 0 {
+        return false;
+    }
+    // For bytes below 0x80: the high bit of each byte says `byte >= lo`
+    // (first sum) and `byte > hi` (second sum).
+    let within = |x: u64, lo: u8, hi: u8| {
+        (x + ONES * u64::from(0x80 - lo)) & !(x + ONES * u64::from(0x7f - hi))
+    };
+    let letters = within(w | (ONES * 0x20), b'a', b'z');
+    let digits = within(w, b'0', b'9');
+    // A byte of 0 in `w ^ '_'` is an underscore: its high bit stays clear.
+    let underscores = !((w ^ (ONES * u64::from(b'_'))) + ONES * 0x7f);
+    (letters | digits | underscores) & HIGH == HIGH
 }
 
 /// A variable name as httpd's `ap_create_environment` makes it (and so C
@@ -157,7 +223,11 @@ pub fn back_to_request<'e>(
 /// app doing `atoi(getenv("CONTENT_LENGTH"))` must not crash), the
 /// de-chunked length for a chunked one.
 pub fn set_content_length(env: &mut Env, len: u64) {
-    set(env, b"CONTENT_LENGTH", len.to_string().into_bytes());
+    set(
+        env,
+        b"CONTENT_LENGTH",
+        Decimal::new(len).as_bytes().to_vec(),
+    );
 }
 
 /// `FcgidFixPathinfo 1`: SCRIPT_NAME as PHP's `cgi.fix_pathinfo=1` expects,
@@ -328,6 +398,19 @@ mod tests {
     }
 
     #[test]
+    fn the_names_to_unset_from_the_request_are_found_without_regard_to_case() {
+        let mut e = env(&[
+            ("HTTP_TE", "trailers"),
+            ("http_upgrade", "x"),
+            ("HTTP_HOST", "h"),
+        ]);
+        assert_eq!(for_cgi(&mut e), [&b"HTTP_TE"[..], &b"HTTP_UPGRADE"[..]]);
+        assert_eq!(get(&e, "http_upgrade"), Some(&b"x"[..]), "passed as before");
+        let mut e = env(&[("HTTP_HOST", "h")]);
+        assert!(for_cgi(&mut e).is_empty());
+    }
+
+    #[test]
     fn httpds_tz_is_passed_unless_set() {
         // The test process's TZ stands for httpd's.
         let tz = std::env::var_os("TZ").map(|v| v.into_encoded_bytes());
@@ -356,6 +439,22 @@ mod tests {
             "each byte of a non-ASCII letter"
         );
         assert_eq!(get(&e, "HTTP_HOST"), Some(&b"h"[..]));
+    }
+
+    #[test]
+    fn names_checked_eight_bytes_at_a_time_as_byte_by_byte() {
+        let bytewise = |n: &[u8]| {
+            !n.first().is_some_and(u8::is_ascii_digit) && n.iter().all(|&b| NAME_BYTE[b as usize])
+        };
+        for b in 0..=255u8 {
+            for at in 0..11 {
+                let mut name = b"HTTP_ACCEPT".to_vec();
+                name[at] = b;
+                assert_eq!(is_env_name(&name), bytewise(&name), "{name:?}");
+                assert_eq!(is_env_name(&name[..8]), bytewise(&name[..8]));
+                assert_eq!(is_env_name(&name[..at + 1]), bytewise(&name[..at + 1]));
+            }
+        }
     }
 
     #[test]

@@ -26,7 +26,7 @@ const ATTEMPTS: u32 = 10;
 pub struct Job<'a> {
     /// The script or program, for log lines.
     pub what: &'a str,
-    pub spec: ClassSpec,
+    pub spec: &'a ClassSpec,
     pub opts: &'a ProcessOptions,
     /// How long to wait for a process (FcgidProcessWaitTimeout).
     pub wait: Duration,
@@ -70,7 +70,7 @@ pub fn start<'l>(
         body,
     } = job;
     for attempt in 1..=ATTEMPTS {
-        let loan = Loan::borrow(req, &spec, wait, what)?;
+        let loan = Loan::borrow(req, spec, wait, what)?;
         let has_body = !body.is_empty();
         let (status, error, answered) = match connect_and_send(
             &loan,

@@ -3,7 +3,8 @@
 
 use super::app_conn::{AppConn, AppError};
 use super::body::{Body, BodyError};
-use super::class::{class_for, Target};
+use super::class::Target;
+use super::class_cache::class_of;
 use super::env;
 use super::exchange::{self, Answer, Job};
 use super::loan::Loan;
@@ -39,7 +40,8 @@ pub fn handle(req: &mut Request) -> HookResult {
     }
     let server = req.server_config();
     let dir = req.dir_config();
-    let wrapper_virtual = dir.wrapper_for(&filename).is_some_and(|w| w.is_virtual);
+    let wrapper = dir.wrapper_for(&filename);
+    let wrapper_virtual = wrapper.is_some_and(|w| w.is_virtual);
     let file_id = match req.file_kind() {
         FileKind::Regular { device, inode } => Some((device, inode)),
         FileKind::Directory => {
@@ -68,7 +70,7 @@ pub fn handle(req: &mut Request) -> HookResult {
         uid,
         gid,
     };
-    let Some((spec, opts)) = class_for(&target, server, dir) else {
+    let Some(class) = class_of(&target, server, wrapper) else {
         req.log(
             Level::Err,
             &format!("mod_fcgid: {filename} is not a regular file"),
@@ -79,7 +81,8 @@ pub fn handle(req: &mut Request) -> HookResult {
     // at once and the client gets 500; say so here instead of spawning it.
     // The script's mode is in httpd's own stat of it: no second stat on
     // every request (a wrapper is another file).
-    let (program, executable) = match dir.wrapper_for(&filename) {
+    let (spec, opts) = &*class;
+    let (program, executable) = match wrapper {
         Some(w) => (w.command.path.as_str(), may_execute(&w.command.path)),
         None => (
             filename.as_str(),
@@ -158,19 +161,8 @@ pub fn handle(req: &mut Request) -> HookResult {
     }
 
     let mut params = req.cgi_environment();
-    // Of the names that go from the request's environment, those it has
-    // (most requests: none; each unset walks the whole table).
-    let not_in_request: Vec<&[u8]> = params
-        .iter()
-        .filter(|(k, _)| k.len() > 5 && k[..5].eq_ignore_ascii_case(b"HTTP_"))
-        .filter_map(|(k, _)| {
-            env::NOT_IN_REQUEST
-                .iter()
-                .copied()
-                .find(|name| k.eq_ignore_ascii_case(name))
-        })
-        .collect();
-    env::for_cgi(&mut params);
+    // Of the names that go from the request's environment, those it has.
+    let not_in_request = env::for_cgi(&mut params);
     let passed = exchange::passed_headers(req);
     env::pass_headers(&mut params, &passed);
     env::set_content_length(&mut params, body.len());
@@ -191,7 +183,7 @@ pub fn handle(req: &mut Request) -> HookResult {
     let job = Job {
         what: &filename,
         spec,
-        opts: &opts,
+        opts,
         wait: server.wait_timeout(),
         role: Role::Responder,
         params: &params,

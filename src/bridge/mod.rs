@@ -5,6 +5,8 @@ pub mod app_conn;
 pub mod auth;
 pub mod body;
 pub mod class;
+pub mod class_cache;
+pub mod decimal;
 pub mod env;
 pub mod exchange;
 pub mod handler;

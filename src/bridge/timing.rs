@@ -1,6 +1,7 @@
 //! How long a request spent in mod_fcgid: request notes that `LogFormat`
 //! reads with `%{NAME}n`, and the slow-request line (FcgidSlowRequestLog).
 
+use super::decimal::Decimal;
 use crate::ffi::http_status::HttpStatus;
 use crate::ffi::log::Level;
 use crate::ffi::request::Request;
@@ -68,18 +69,21 @@ pub struct Failed {
     pub times: LoanTimes,
 }
 
-fn micros(d: Duration) -> String {
-    d.as_micros().to_string()
+fn micros(d: Duration) -> Decimal {
+    Decimal::new(u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
 }
 
 /// Sets the notes of a request that asked for a process.
 pub fn note(req: &mut Request, times: &LoanTimes) {
-    req.set_note(WAIT_NOTE, &micros(times.waited));
+    req.set_note(WAIT_NOTE, micros(times.waited).as_str());
     if let Some(app) = times.app_so_far() {
-        req.set_note(APP_NOTE, &micros(app));
+        req.set_note(APP_NOTE, micros(app).as_str());
     }
     if times.pid > 0 {
-        req.set_note(PID_NOTE, &times.pid.to_string());
+        req.set_note(
+            PID_NOTE,
+            Decimal::new(times.pid.unsigned_abs().into()).as_str(),
+        );
     }
 }
 

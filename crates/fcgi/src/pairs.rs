@@ -44,8 +44,16 @@ pub fn encoded_pair_len(name: &[u8], value: &[u8]) -> usize {
 ///
 /// # Panics
 /// If the name or the value is longer than `MAX_PAIR_PART_LEN`.
+#[inline]
 pub fn encode_pair(dst: &mut Vec<u8>, name: &[u8], value: &[u8]) {
     dst.reserve(encoded_pair_len(name, value));
+    if name.len() < 0x80 && value.len() < 0x80 {
+        // Nearly every pair: both lengths one byte, written together.
+        dst.extend_from_slice(&[name.len() as u8, value.len() as u8]);
+        dst.extend_from_slice(name);
+        dst.extend_from_slice(value);
+        return;
+    }
     encode_len(dst, name.len());
     encode_len(dst, value.len());
     dst.extend_from_slice(name);
