@@ -378,6 +378,12 @@ impl Table {
         if w.state != SlotState::Idle || w.stamp != stamp {
             return None;
         }
+        // Read before the compare-exchange: its success on the same word
+        // (same epoch: the slot was not freed and re-occupied meanwhile)
+        // proves these were the current process's. Acquire pairs with
+        // `occupy`: a value of a later occupant would make the exchange fail.
+        let proc_id = self.slot_word(slot, S_PROC).load(Acquire);
+        let app_pid = self.slot_word(slot, S_APP_PID).load(Acquire) as i32;
         let busy = w.with(SlotState::Busy, pid).pack();
         self.slot_word(slot, S_WORD)
             .compare_exchange(cur, busy, SeqCst, Relaxed)
@@ -387,8 +393,8 @@ impl Table {
         Some(Claim {
             slot,
             word: busy,
-            proc_id: self.slot_word(slot, S_PROC).load(Relaxed),
-            pid: self.slot_word(slot, S_APP_PID).load(Relaxed) as i32,
+            proc_id,
+            pid: app_pid,
         })
     }
 
@@ -499,8 +505,8 @@ impl Table {
     pub fn occupy(&self, slot: u32, proc: u64) {
         let w = Word::unpack(self.slot_word(slot, S_WORD).load(Acquire));
         debug_assert_eq!(w.state, SlotState::Free);
-        self.slot_word(slot, S_PROC).store(proc, Relaxed);
-        self.slot_word(slot, S_APP_PID).store(0, Relaxed);
+        self.slot_word(slot, S_PROC).store(proc, Release);
+        self.slot_word(slot, S_APP_PID).store(0, Release);
         self.slot_word(slot, S_REQUESTS).store(0, Relaxed);
         self.slot_word(slot, S_INFO_LEN).store(0, Relaxed);
         self.slot_word(slot, S_WORD)
@@ -510,7 +516,7 @@ impl Table {
     /// The app process in a Held slot has started as `pid`.
     pub fn set_app_pid(&self, slot: u32, pid: i32) {
         self.slot_word(slot, S_APP_PID)
-            .store(pid as u32 as u64, Relaxed);
+            .store(pid as u32 as u64, Release);
     }
 
     /// Makes a Held slot claimable by class generation `stamp`.
