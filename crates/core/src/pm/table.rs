@@ -18,7 +18,7 @@
 //! - the pid is the claimant's, written by the same compare-exchange that
 //!   claims: a claimant killed at any instant is known by the manager.
 
-use std::sync::atomic::{AtomicU64, Ordering::*};
+use std::sync::atomic::{fence, AtomicU64, Ordering::*};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -454,7 +454,7 @@ impl Table {
         let seq = self.slot_word(slot, S_SEQ);
         let s = seq.load(Relaxed);
         seq.store(s.wrapping_add(1), Relaxed);
-        std::sync::atomic::fence(Release);
+        fence(Release);
         let info = &info[..info.len().min(INFO_MAX)];
         for (i, chunk) in info.chunks(8).enumerate() {
             let mut b = [0u8; 8];
@@ -483,7 +483,7 @@ impl Table {
                 );
             }
             out.truncate(len);
-            std::sync::atomic::fence(Acquire);
+            fence(Acquire);
             if seq.load(Relaxed) == before {
                 return Some(out);
             }
@@ -495,7 +495,8 @@ impl Table {
 
     pub fn read(&self, slot: u32) -> SlotView {
         SlotView {
-            word: Word::unpack(self.slot_word(slot, S_WORD).load(Acquire)),
+            // SeqCst: the manager's half of the Dekker pairing (see `set_waiting`).
+            word: Word::unpack(self.slot_word(slot, S_WORD).load(SeqCst)),
             requests: self.slot_word(slot, S_REQUESTS).load(Relaxed),
             since_ns: self.slot_word(slot, S_SINCE).load(Relaxed),
         }
@@ -536,7 +537,9 @@ impl Table {
     /// Idle -> Held, unless a child claimed it first.
     pub fn hold(&self, slot: u32) -> bool {
         let word = self.slot_word(slot, S_WORD);
-        let cur = word.load(Acquire);
+        // SeqCst: after a raise of `waiting`, this must not read a slot
+        // older than a releaser's Idle that missed the raise.
+        let cur = word.load(SeqCst);
         let w = Word::unpack(cur);
         w.state == SlotState::Idle
             && word
@@ -548,7 +551,7 @@ impl Table {
     /// it gone). Returns what it was.
     pub fn seize(&self, slot: u32) -> Word {
         let word = self.slot_word(slot, S_WORD);
-        let mut cur = word.load(Acquire);
+        let mut cur = word.load(SeqCst);
         loop {
             let w = Word::unpack(cur);
             match word.compare_exchange(cur, w.with(SlotState::Held, 0).pack(), SeqCst, Acquire) {
@@ -614,13 +617,19 @@ impl Table {
 
     /// Sets class `class`'s count of waiting requests. SeqCst: a raise is
     /// seen by every claim and release that comes after it.
+    /// The fence pairs with the releaser's SeqCst exchange and load: the
+    /// raise and the manager's following read of a slot cannot be
+    /// reordered (store buffering), on weak machines (AArch64) too.
     pub fn set_waiting(&self, class: u32, n: u64) {
         self.class_word(class, C_WAITING).store(n, SeqCst);
+        fence(SeqCst);
     }
 
-    /// Sets whether requests wait on a full server (see H_SERVER_WAITING).
+    /// Sets whether requests wait on a full server (see H_SERVER_WAITING);
+    /// fenced as `set_waiting`.
     pub fn set_server_waiting(&self, n: u64) {
         self.w(H_SERVER_WAITING).store(n, SeqCst);
+        fence(SeqCst);
     }
 
     pub fn server_waiting(&self) -> u64 {

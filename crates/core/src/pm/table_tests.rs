@@ -239,3 +239,48 @@ fn the_process_released_last_is_claimed_first() {
     assert_eq!(t.claim(0, 5, OTHER, 4, 10).unwrap().slot, 0);
     assert_eq!(t.claim(0, 5, OTHER, 5, 10), Err(NoClaim::NoneIdle));
 }
+
+/// Dekker's pairing under real threads: a child releasing while the
+/// manager raises `waiting` and looks for an idle slot. In every round one
+/// side must see the other (the releaser tells, or the manager holds the
+/// slot), else a waiter is left with a process idle. Bounded in rounds,
+/// never in time.
+#[test]
+fn a_release_and_a_raise_of_waiting_never_both_miss() {
+    use std::sync::atomic::{AtomicU8, Ordering::SeqCst};
+    use std::sync::{Arc, Barrier};
+    const ROUNDS: usize = 20_000;
+    let t = one_idle();
+    let go = Arc::new(Barrier::new(2));
+    let told = Arc::new(AtomicU8::new(0));
+    let child = {
+        let (t, go, told) = (t.clone(), go.clone(), told.clone());
+        std::thread::spawn(move || {
+            for _ in 0..ROUNDS {
+                let c = t.claim(0, 5, PID, 1, 10).expect("idle at each round's start");
+                go.wait();
+                let r = t.release(&c, 0, 0, false, 2);
+                told.store(u8::from(r != Released::Idle), SeqCst);
+                go.wait();
+                go.wait();
+            }
+        })
+    };
+    let mut missed = 0;
+    for _ in 0..ROUNDS {
+        go.wait();
+        t.set_waiting(0, 1);
+        let held = t.hold(0);
+        go.wait();
+        if !held && told.load(SeqCst) == 0 {
+            missed += 1;
+        }
+        // Back to one idle process, nobody waiting.
+        t.seize(0);
+        t.publish_idle(0, 5, 100);
+        t.set_waiting(0, 0);
+        go.wait();
+    }
+    child.join().unwrap();
+    assert_eq!(missed, 0, "rounds where both sides missed each other");
+}
