@@ -284,7 +284,8 @@ impl Manager {
         p.seen_at = now;
         let key = p.class.clone();
         if v.word.state.claimed() {
-            p.claimed_since = Some(at);
+            // Not yet timed by its claimant: claimed just now.
+            p.claimed_since = Some(if v.claim_timed { at } else { now });
         } else {
             p.claimed_since = None;
             if at > since {

@@ -325,3 +325,24 @@ fn a_process_that_exits_while_claimed_frees_its_slot() {
     assert!(r.claim(CHILD, secs(4)).is_none());
     r.m.check_indexes();
 }
+
+#[test]
+fn a_claim_seen_before_its_time_is_written_is_not_timed_from_the_last_release() {
+    let l = ClassLimits {
+        idle_timeout: secs(1000),
+        ..limits()
+    };
+    let mut r = Rig::new(l);
+    r.idle_process(1, 100, secs(0));
+    // Idle since 0, far longer than the busy timeout (50) by 400, when a
+    // child claims it; the manager looks in the window between the
+    // compare-exchange and the claim's time.
+    let c = r.claim(CHILD, secs(400)).unwrap();
+    r.m.table().unwrite_claim_time(c.slot, r.ns(secs(0)));
+    let acts = r.m.acquire(2, r.spec.clone(), secs(10), r.at(secs(400)));
+    assert!(sigterms(&acts).is_empty(), "{acts:?}");
+    let acts = r.m.tick(r.at(secs(401)));
+    assert!(sigterms(&acts).is_empty(), "stopped at its request's start: {acts:?}");
+    assert_ne!(r.release(&c, secs(402)), Released::Gone);
+    r.m.check_indexes();
+}

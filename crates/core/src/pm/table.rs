@@ -73,6 +73,11 @@ const S_SINCE: usize = 3;
 const S_NEXT: usize = 4;
 const S_SEQ: usize = 5;
 const S_INFO_LEN: usize = 6;
+/// S_SINCE holds a time shifted left by one, its low bit set when the time
+/// is a claim's, clear when a release's: a claimant writes its time just
+/// after its compare-exchange, so a reader in between sees a claimed slot
+/// with the previous release's time, and must know it.
+const CLAIM_TIME: u64 = 1;
 /// The app process's pid (for the request's log notes).
 const S_APP_PID: usize = 7;
 const S_INFO: usize = 8;
@@ -179,6 +184,9 @@ pub struct SlotView {
     pub word: Word,
     pub requests: u64,
     pub since_ns: u64,
+    /// `since_ns` is the current claim's time (else a claimed slot's
+    /// claimant has not written it yet: the claim is younger than the read).
+    pub claim_timed: bool,
 }
 
 /// A child's claim on a slot: what it needs to give it back.
@@ -388,7 +396,8 @@ impl Table {
         self.slot_word(slot, S_WORD)
             .compare_exchange(cur, busy, SeqCst, Relaxed)
             .ok()?;
-        self.slot_word(slot, S_SINCE).store(now_ns, Relaxed);
+        self.slot_word(slot, S_SINCE)
+            .store(now_ns << 1 | CLAIM_TIME, Relaxed);
         self.class_word(class, C_CLAIMS).fetch_add(1, Relaxed);
         Some(Claim {
             slot,
@@ -422,7 +431,8 @@ impl Table {
         {
             return Released::HandBack;
         }
-        self.slot_word(claim.slot, S_SINCE).store(now_ns, Relaxed);
+        self.slot_word(claim.slot, S_SINCE)
+            .store(now_ns << 1, Relaxed);
         let idle = mine.with(SlotState::Idle, 0).pack();
         match word.compare_exchange(claim.word, idle, SeqCst, Acquire) {
             // Dekker's pairing: we made it Idle, then look; the manager
@@ -491,14 +501,23 @@ impl Table {
         None
     }
 
+    /// Puts back the slot's previous time, as if the claimant that just
+    /// won the compare-exchange had not written its claim time yet.
+    #[cfg(test)]
+    pub(crate) fn unwrite_claim_time(&self, slot: u32, previous_ns: u64) {
+        self.slot_word(slot, S_SINCE).store(previous_ns << 1, Relaxed);
+    }
+
     // --- the manager's side ---
 
     pub fn read(&self, slot: u32) -> SlotView {
+        let since = self.slot_word(slot, S_SINCE).load(Relaxed);
         SlotView {
             // SeqCst: the manager's half of the Dekker pairing (see `set_waiting`).
             word: Word::unpack(self.slot_word(slot, S_WORD).load(SeqCst)),
             requests: self.slot_word(slot, S_REQUESTS).load(Relaxed),
-            since_ns: self.slot_word(slot, S_SINCE).load(Relaxed),
+            since_ns: since >> 1,
+            claim_timed: since & CLAIM_TIME != 0,
         }
     }
 
@@ -524,7 +543,8 @@ impl Table {
     pub fn publish_idle(&self, slot: u32, stamp: u32, since_ns: u64) {
         let word = self.slot_word(slot, S_WORD);
         let w = Word::unpack(word.load(Acquire));
-        self.slot_word(slot, S_SINCE).store(since_ns, Relaxed);
+        self.slot_word(slot, S_SINCE)
+            .store(since_ns << 1, Relaxed);
         let idle = Word {
             stamp,
             pid: 0,
