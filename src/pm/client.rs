@@ -130,14 +130,26 @@ static IDLE_CONNS: Mutex<Vec<(PathBuf, UnixStream)>> = Mutex::new(Vec::new());
 /// Connections kept beyond that are closed: most requests never need one.
 const IDLE_CONNS_KEPT: usize = 4;
 /// The connection this child keeps open for its life once it claims from
-/// a table (by the table's generation): when it closes, the manager knows
-/// the child is gone, even without pidfds.
-static WATCH: Mutex<Option<(u64, UnixStream)>> = Mutex::new(None);
+/// a table: when it closes, that table's manager knows the child is gone,
+/// even without pidfds.
+struct Watch {
+    /// The table's generation.
+    table: u64,
+    /// Held open, never read.
+    _stream: UnixStream,
+    /// Its mapping, to tell whether this child still holds claims there.
+    mapped: Option<Arc<Mapped>>,
+}
+
+/// The current table's watch, last; before it, those of replaced managers'
+/// tables this child still holds claims on (closing one would tell that
+/// draining manager this live child is dead).
+static WATCH: Mutex<Vec<Watch>> = Mutex::new(Vec::new());
 
 fn watching(table: u64) -> bool {
     WATCH
         .lock()
-        .is_ok_and(|w| w.as_ref().is_some_and(|(t, _)| *t == table))
+        .is_ok_and(|w| w.last().is_some_and(|w| w.table == table))
 }
 
 /// What every thread of the child has learnt of classes, for threads that
@@ -193,11 +205,25 @@ fn keep_watch(pm_socket: &Path, stream: UnixStream, key: &str, f: FastRef) {
     let Ok(mut w) = WATCH.lock() else {
         return;
     };
-    if w.as_ref().is_some_and(|(t, _)| *t == f.table) {
+    if w.iter().any(|w| w.table == f.table) {
         drop(w);
         keep_idle_conn(pm_socket.to_path_buf(), stream);
     } else {
-        *w = Some((f.table, stream));
+        // A new manager's table (rare): older watches go once this child
+        // holds nothing there.
+        let me = std::process::id();
+        w.retain(|w| {
+            w.mapped
+                .as_ref()
+                .is_some_and(|m| !m.table.claimed_by(me).is_empty())
+        });
+        let mapped = shared_table::current(super::launch::table_file)
+            .filter(|m| m.table.generation() == f.table);
+        w.push(Watch {
+            table: f.table,
+            _stream: stream,
+            mapped,
+        });
         drop(w);
     }
     learn_class(key, f);

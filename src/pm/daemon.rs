@@ -687,7 +687,12 @@ impl Daemon {
                 });
                 if left == Some(0) {
                     self.claimants.conns.remove(&pid);
-                    self.claimant_gone(pid);
+                    // A pidfd is the sure sign: a live child may close its
+                    // last connection here (its watch moved to a new
+                    // manager's table) and still use what it claimed.
+                    if !self.claimants.watched.contains_key(&pid) {
+                        self.claimant_gone(pid);
+                    }
                 }
             }
         }
