@@ -125,8 +125,16 @@ thread_local! {
     static CLASSES: RefCell<KnownClasses> = RefCell::new((None, HashMap::new()));
 }
 
+/// A connection to the manager not in use, and the manager's pid
+/// (SO_PEERCRED: after a manager is replaced, the same path names another).
+struct IdleConn {
+    path: PathBuf,
+    manager: Option<i32>,
+    stream: UnixStream,
+}
+
 /// Connections to the manager not in use, shared by the child's threads.
-static IDLE_CONNS: Mutex<Vec<(PathBuf, UnixStream)>> = Mutex::new(Vec::new());
+static IDLE_CONNS: Mutex<Vec<IdleConn>> = Mutex::new(Vec::new());
 /// Connections kept beyond that are closed: most requests never need one.
 const IDLE_CONNS_KEPT: usize = 4;
 /// The connection this child keeps open for its life once it claims from
@@ -156,17 +164,29 @@ fn watching(table: u64) -> bool {
 /// have not asked yet.
 static CHILD_CLASSES: Mutex<Option<HashMap<String, FastRef>>> = Mutex::new(None);
 
-/// A kept connection to `pm_socket`.
+/// A kept connection to `pm_socket`. Those to another manager than the
+/// current table's (one replaced, draining) are closed: what it is told
+/// about the current table it drops.
 fn take_idle_conn(pm_socket: &Path) -> Option<(PathBuf, UnixStream)> {
+    let current = shared_table::current(super::launch::table_file)
+        .and_then(|m| m.table.manager_pid());
     let mut conns = IDLE_CONNS.lock().ok()?;
-    let i = conns.iter().rposition(|(p, _)| p == pm_socket)?;
-    Some(conns.swap_remove(i))
+    if let Some(pid) = current {
+        conns.retain(|c| c.path != pm_socket || c.manager.is_none_or(|m| m == pid));
+    }
+    let i = conns.iter().rposition(|c| c.path == pm_socket)?;
+    let c = conns.swap_remove(i);
+    Some((c.path, c.stream))
 }
 
 fn keep_idle_conn(pm_socket: PathBuf, stream: UnixStream) {
     if let Ok(mut conns) = IDLE_CONNS.lock() {
         if conns.len() < IDLE_CONNS_KEPT {
-            conns.push((pm_socket, stream));
+            conns.push(IdleConn {
+                path: pm_socket,
+                manager: sys::peer_pid(&stream),
+                stream,
+            });
         }
     }
 }
@@ -426,7 +446,8 @@ impl Lease {
             Some(How::Claimed { mapped, claim, .. })
                 if outcome == Outcome::Broken && !self.counted =>
             {
-                if mapped.table.still_claimed(&claim) {
+                let t = &mapped.table;
+                if t.hand_back(&claim, outcome, sys::monotonic_ns()) == Released::HandBack {
                     self.hand_back(&mapped, &claim, outcome);
                 }
                 self.revalidate(&mapped);
@@ -459,7 +480,7 @@ impl Lease {
             }) => {
                 let t = &mapped.table;
                 let bad = outcome != Outcome::Done;
-                match t.release(&claim, class, max_requests, bad, sys::monotonic_ns()) {
+                match t.release(&claim, class, max_requests, outcome, sys::monotonic_ns()) {
                     Released::Idle | Released::Gone => {}
                     Released::Nudge => {
                         if let Some(pm_socket) = self.manager() {
@@ -485,6 +506,8 @@ impl Lease {
         }
     }
 
+    /// Wakes the manager for a slot Returned in the table (a wake-up only:
+    /// lost, the manager's tick finds the slot anyway).
     fn hand_back(&self, mapped: &Mapped, claim: &Claim, outcome: Outcome) {
         let Some(pm_socket) = self.manager() else {
             return;

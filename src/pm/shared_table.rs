@@ -48,6 +48,7 @@ pub fn create(path: &Path, ipc_dir: &Path, max_processes: u32) -> Result<Table, 
     // Unique enough across managers: when and who.
     let generation = (sys::monotonic_ns() ^ ((pid as u64) << 40)) | 1;
     let t = Table::create(Arc::new(words), slots, classes, generation);
+    t.set_manager_pid(pid);
     let prefix = ipc_dir.join(format!("{pid}-"));
     if !t.set_socket_prefix(prefix.as_os_str().as_bytes()) {
         return Err("FcgidIPCDir is too long for the table".into());

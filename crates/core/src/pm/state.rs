@@ -268,6 +268,12 @@ impl Manager {
         if !matches!(p.state, ProcState::Idle { .. }) || self.table.hold(slot) {
             return true;
         }
+        // Handed back by its claimant (maybe without a word that reached
+        // us): judged now, then ours if it is still idle.
+        if self.take_returned(proc, now) {
+            let p = &self.procs[&proc];
+            return matches!(p.state, ProcState::Idle { .. }) && self.table.hold(slot);
+        }
         self.observe(proc, now);
         false
     }
@@ -278,6 +284,9 @@ impl Manager {
         let (Some(slot), ProcState::Idle { since }) = (p.slot, p.state) else {
             return;
         };
+        if self.take_returned(proc, now) {
+            return;
+        }
         let v = self.table.read(slot);
         let at = self.clock.instant(v.since_ns);
         let p = self.procs.get_mut(&proc).unwrap();
@@ -1006,27 +1015,36 @@ impl Manager {
         self.take_actions()
     }
 
-    /// A child (`pid`) hands back `proc`, which it claimed from the table
-    /// (its request is counted there): requests wait, or it must retire,
-    /// or its request went wrong. Anything else (not claimed by `pid`, or
-    /// gone) changes nothing.
-    pub fn hand_back(
-        &mut self,
-        pid: u32,
-        proc: ProcId,
-        outcome: Outcome,
-        now: Instant,
-    ) -> Vec<Action> {
+    /// A child says it handed back `proc`, which it claimed from the
+    /// table (its request is counted there): requests wait, or it must
+    /// retire, or its request went wrong. The message only wakes the
+    /// manager: the slot says whether and how it was handed back (so a
+    /// lost message loses nothing, see `tick`).
+    pub fn hand_back(&mut self, proc: ProcId, now: Instant) -> Vec<Action> {
         self.now = Some(now);
         let Some(p) = self.procs.get(&proc) else {
             return Vec::new();
         };
-        let Some(slot) = p.slot.filter(|_| matches!(p.state, ProcState::Idle { .. })) else {
-            return Vec::new();
-        };
-        if !self.table.take_from(slot, pid) {
+        let key = p.class.clone();
+        if !self.take_returned(proc, now) {
             return Vec::new();
         }
+        self.serve_waiters(&key, now);
+        self.offer_idle(&key, now);
+        self.take_actions()
+    }
+
+    /// If `proc`'s slot was Returned by its claimant, takes it: stopped
+    /// (a bad outcome, retirement) or Idle again for the first waiter
+    /// (serve_waiters takes it). False if it was not Returned.
+    fn take_returned(&mut self, proc: ProcId, now: Instant) -> bool {
+        let p = &self.procs[&proc];
+        let Some(slot) = p.slot.filter(|_| matches!(p.state, ProcState::Idle { .. })) else {
+            return false;
+        };
+        let Some(outcome) = self.table.take_returned(slot) else {
+            return false;
+        };
         let served = self.table.read(slot).requests as u32;
         let p = self.procs.get_mut(&proc).unwrap();
         p.last_done = now;
@@ -1052,15 +1070,12 @@ impl Manager {
         match stop {
             Some(reason) => self.stop(proc, reason, now),
             None => {
-                // Idle again, for the first waiter (serve_waiters takes it).
                 let stamp = self.procs[&proc].stamp;
                 self.table.publish_idle(slot, stamp, self.clock.ns(now));
                 self.set_state(proc, ProcState::Idle { since: now });
             }
         }
-        self.serve_waiters(&key, now);
-        self.offer_idle(&key, now);
-        self.take_actions()
+        true
     }
 
     /// A process of the class at table entry `entry` went idle in the
@@ -1283,9 +1298,11 @@ impl Manager {
     pub fn tick(&mut self, now: Instant) -> Vec<Action> {
         self.now = Some(now);
         self.expire_waiters(now);
-        // A process that went idle in the table unseen may be evicted for
-        // waiters on a full server (releasers tell, this catches a race).
-        if !self.waiting.is_empty() && self.process_count() >= self.global.max_processes {
+        // Every class with requests waiting (the waiters' index, not every
+        // class) takes what went Idle or Returned in the table unseen: a
+        // releaser's word is only a wake-up, and may be lost. On a full
+        // server an idle process may also be evicted for them.
+        if !self.waiting.is_empty() {
             self.serve_others("", now);
         }
         // Only the classes whose timer is due: O(due), not O(classes).

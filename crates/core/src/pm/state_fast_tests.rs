@@ -103,7 +103,7 @@ impl Rig {
     fn release(&self, c: &Claim, t: Duration) -> Released {
         let f = self.m.fast_ref("class-a").unwrap();
         let max = self.spec.limits.max_requests;
-        self.m.table().release(c, f.class, max, false, self.ns(t))
+        self.m.table().release(c, f.class, max, Outcome::Done, self.ns(t))
     }
 
     fn view(&self) -> super::state::ClassView {
@@ -185,7 +185,7 @@ fn a_waiter_gets_the_process_a_child_hands_back_first_come_first_served() {
     assert!(r.claim(OTHER_CHILD, secs(3)).is_none());
     // The releaser sees them and hands the process to the manager.
     assert_eq!(r.release(&c, secs(4)), Released::HandBack);
-    let acts = r.m.hand_back(CHILD, p, Outcome::Done, r.at(secs(4)));
+    let acts = r.m.hand_back(p, r.at(secs(4)));
     assert_eq!(grants(&acts), vec![(2, p)], "the first to wait gets it");
     let acts = r.m.release(2, p, Outcome::Done, r.at(secs(5)));
     assert_eq!(grants(&acts), vec![(3, p)]);
@@ -287,13 +287,10 @@ fn a_new_generation_retires_a_claimed_process_when_it_comes_back() {
     assert_ne!(r.m.fast_ref("class-a").unwrap().stamp, old.stamp);
     // Flagged: its claimant hands it back, and it is stopped.
     assert_eq!(r.release(&c, secs(3)), Released::HandBack);
-    let acts = r.m.hand_back(CHILD, p, Outcome::Done, r.at(secs(3)));
+    let acts = r.m.hand_back(p, r.at(secs(3)));
     assert_eq!(sigterms(&acts), vec![100]);
-    // Only the claimant may hand it back.
-    assert!(r
-        .m
-        .hand_back(OTHER_CHILD, p, Outcome::Done, r.at(secs(3)))
-        .is_empty());
+    // Taken once: a second word changes nothing.
+    assert!(r.m.hand_back(p, r.at(secs(3))).is_empty());
     r.m.check_indexes();
 }
 
@@ -307,7 +304,7 @@ fn max_requests_retire_a_process_handed_back_by_a_child() {
     let p = r.idle_process(1, 100, secs(0));
     let c = r.claim(CHILD, secs(1)).unwrap();
     assert_eq!(r.release(&c, secs(2)), Released::HandBack);
-    let acts = r.m.hand_back(CHILD, p, Outcome::Done, r.at(secs(2)));
+    let acts = r.m.hand_back(p, r.at(secs(2)));
     assert_eq!(sigterms(&acts), vec![100]);
     r.m.exited(100, r.at(secs(3)));
     assert_eq!(r.view().exits, vec![(ExitReason::MaxRequests.name(), 1)]);
@@ -344,5 +341,69 @@ fn a_claim_seen_before_its_time_is_written_is_not_timed_from_the_last_release() 
     let acts = r.m.tick(r.at(secs(401)));
     assert!(sigterms(&acts).is_empty(), "stopped at its request's start: {acts:?}");
     assert_ne!(r.release(&c, secs(402)), Released::Gone);
+    r.m.check_indexes();
+}
+
+#[test]
+fn a_lost_hand_back_is_found_by_the_next_tick() {
+    let l = ClassLimits {
+        max_processes: 1,
+        ..limits()
+    };
+    let mut r = Rig::new(l);
+    let p = r.idle_process(1, 100, secs(0));
+    let c = r.claim(CHILD, secs(1)).unwrap();
+    assert!(r
+        .m
+        .acquire(2, r.spec.clone(), secs(10), r.at(secs(2)))
+        .is_empty());
+    // The child hands it back in the table; its message never arrives.
+    assert_eq!(r.release(&c, secs(3)), Released::HandBack);
+    let acts = r.m.tick(r.at(secs(3)));
+    assert_eq!(grants(&acts), vec![(2, p)]);
+    // A late message changes nothing.
+    assert!(r.m.hand_back(p, r.at(secs(4))).is_empty());
+    assert_eq!(r.view().requests, 1 + 1);
+    r.m.check_indexes();
+}
+
+#[test]
+fn a_lost_nudge_is_found_by_the_next_tick() {
+    let l = ClassLimits {
+        max_processes: 1,
+        ..limits()
+    };
+    let mut r = Rig::new(l);
+    let p = r.idle_process(1, 100, secs(0));
+    let c = r.claim(CHILD, secs(1)).unwrap();
+    assert!(r
+        .m
+        .acquire(2, r.spec.clone(), secs(10), r.at(secs(2)))
+        .is_empty());
+    // As in the nudge test, but the nudge is lost.
+    let f = r.m.fast_ref("class-a").unwrap();
+    r.m.table().set_waiting(f.class, 0);
+    assert_eq!(r.release(&c, secs(3)), Released::Idle);
+    r.m.table().set_waiting(f.class, 1);
+    let acts = r.m.tick(r.at(secs(3)));
+    assert_eq!(grants(&acts), vec![(2, p)]);
+    r.m.check_indexes();
+}
+
+#[test]
+fn a_process_returned_broken_without_a_word_is_stopped_at_its_class_timer() {
+    let mut r = Rig::new(limits());
+    r.idle_process(1, 100, secs(0));
+    let c = r.claim(CHILD, secs(1)).unwrap();
+    let f = r.m.fast_ref("class-a").unwrap();
+    let released = r
+        .m
+        .table()
+        .release(&c, f.class, 0, Outcome::Broken, r.ns(secs(2)));
+    assert_eq!(released, Released::HandBack);
+    // Nobody waits; the class's next look (the busy timeout's) judges it.
+    let due = r.m.next_timer().unwrap();
+    let acts = r.m.tick(due);
+    assert_eq!(sigterms(&acts), vec![100]);
     r.m.check_indexes();
 }

@@ -18,6 +18,7 @@
 //! - the pid is the claimant's, written by the same compare-exchange that
 //!   claims: a claimant killed at any instant is known by the manager.
 
+use super::wire::Outcome;
 use std::sync::atomic::{fence, AtomicU64, Ordering::*};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -46,6 +47,9 @@ const H_PREFIX_LEN: usize = 5;
 /// Requests wait with the server at FcgidMaxProcesses: any process going
 /// idle may be wanted (stopped for another class), so releasers tell.
 const H_SERVER_WAITING: usize = 6;
+/// The pid of the manager that made the table (0: not told): a child's
+/// kept connection to any other manager is not the one to tell about it.
+const H_MANAGER: usize = 7;
 const H_PREFIX: usize = 8;
 /// Room for the app sockets' common prefix ("IPCDIR/PMPID-").
 pub const PREFIX_MAX: usize = 512;
@@ -97,6 +101,10 @@ pub enum SlotState {
     Busy,
     /// Claimed, and the manager wants it back when the request ends.
     BusyRetire,
+    /// Its claimant gave it back for the manager to judge (requests wait,
+    /// it must retire, or the request went wrong): the table, not the
+    /// message that says so, is the truth, so a lost message loses nothing.
+    Returned(Outcome),
 }
 
 impl SlotState {
@@ -107,6 +115,9 @@ impl SlotState {
             SlotState::Idle => 2,
             SlotState::Busy => 3,
             SlotState::BusyRetire => 4,
+            SlotState::Returned(Outcome::Done) => 5,
+            SlotState::Returned(Outcome::Broken) => 6,
+            SlotState::Returned(Outcome::ClientGone) => 7,
         }
     }
     fn from_code(c: u64) -> SlotState {
@@ -115,6 +126,9 @@ impl SlotState {
             2 => SlotState::Idle,
             3 => SlotState::Busy,
             4 => SlotState::BusyRetire,
+            5 => SlotState::Returned(Outcome::Done),
+            6 => SlotState::Returned(Outcome::Broken),
+            7 => SlotState::Returned(Outcome::ClientGone),
             _ => SlotState::Free,
         }
     }
@@ -215,9 +229,11 @@ pub enum NoClaim {
 pub enum Released {
     /// Nothing: the process is idle in the table.
     Idle,
-    /// It is idle, but a request started waiting meanwhile: tell the manager.
+    /// It is idle, but a request started waiting meanwhile: wake the
+    /// manager (its tick finds it anyway).
     Nudge,
-    /// Give it to the manager (waiters, retirement, or a bad outcome).
+    /// It is Returned (waiters, retirement, or a bad outcome): wake the
+    /// manager (its tick finds it anyway while requests wait).
     HandBack,
     /// The manager took it meanwhile (the process exited): nothing to do.
     Gone,
@@ -297,6 +313,14 @@ impl Table {
     }
     pub fn classes(&self) -> u32 {
         self.classes
+    }
+    pub fn set_manager_pid(&self, pid: i32) {
+        self.w(H_MANAGER).store(pid as u32 as u64, Release);
+    }
+    /// The manager that made the table, if it said.
+    pub fn manager_pid(&self) -> Option<i32> {
+        let pid = self.w(H_MANAGER).load(Acquire) as i32;
+        (pid > 0).then_some(pid)
     }
     pub fn generation(&self) -> u64 {
         self.w(H_GENERATION).load(Relaxed)
@@ -408,14 +432,14 @@ impl Table {
     }
 
     /// Ends a claim's request (counted here): back to Idle unless it must
-    /// go to the manager (`hand_back`: a bad outcome, or the process has
-    /// served its `max_requests`, 0 = unlimited).
+    /// go to the manager (an outcome other than Done, or the process has
+    /// served its `max_requests`, 0 = unlimited), then Returned.
     pub fn release(
         &self,
         claim: &Claim,
         class: u32,
         max_requests: u32,
-        hand_back: bool,
+        outcome: Outcome,
         now_ns: u64,
     ) -> Released {
         let word = self.slot_word(claim.slot, S_WORD);
@@ -425,11 +449,11 @@ impl Table {
         }
         let served = self.slot_word(claim.slot, S_REQUESTS).fetch_add(1, Relaxed) + 1;
         let waiting = self.class_word(class, C_WAITING);
-        if hand_back
+        if outcome != Outcome::Done
             || (max_requests > 0 && served >= u64::from(max_requests))
             || waiting.load(SeqCst) > 0
         {
-            return Released::HandBack;
+            return self.hand_back(claim, outcome, now_ns);
         }
         self.slot_word(claim.slot, S_SINCE)
             .store(now_ns << 1, Relaxed);
@@ -445,8 +469,31 @@ impl Table {
                     .store(u64::from(claim.slot) + 1, Relaxed);
                 Released::Idle
             }
-            Err(now) if Word::unpack(now).state == SlotState::BusyRetire => Released::HandBack,
+            Err(now) if Word::unpack(now).state == SlotState::BusyRetire => {
+                self.hand_back(claim, outcome, now_ns)
+            }
             Err(_) => Released::Gone,
+        }
+    }
+
+    /// Claimed (Busy or BusyRetire) by this claim -> Returned(`outcome`):
+    /// HandBack, or Gone if the manager took it meanwhile.
+    pub fn hand_back(&self, claim: &Claim, outcome: Outcome, now_ns: u64) -> Released {
+        let word = self.slot_word(claim.slot, S_WORD);
+        let mine = Word::unpack(claim.word);
+        let mut cur = word.load(Acquire);
+        loop {
+            let w = Word::unpack(cur);
+            if !(w.state.claimed() && w.pid == mine.pid && w.epoch == mine.epoch) {
+                return Released::Gone;
+            }
+            self.slot_word(claim.slot, S_SINCE)
+                .store(now_ns << 1, Relaxed);
+            let back = w.with(SlotState::Returned(outcome), w.pid).pack();
+            match word.compare_exchange(cur, back, SeqCst, Acquire) {
+                Ok(_) => return Released::HandBack,
+                Err(now) => cur = now,
+            }
         }
     }
 
@@ -579,6 +626,19 @@ impl Table {
                 Err(now) => cur = now,
             }
         }
+    }
+
+    /// Returned -> Held: the outcome its claimant gave it back with.
+    pub fn take_returned(&self, slot: u32) -> Option<Outcome> {
+        let word = self.slot_word(slot, S_WORD);
+        let cur = word.load(SeqCst);
+        let SlotState::Returned(outcome) = Word::unpack(cur).state else {
+            return None;
+        };
+        let held = Word::unpack(cur).with(SlotState::Held, 0).pack();
+        word.compare_exchange(cur, held, SeqCst, Relaxed)
+            .ok()
+            .map(|_| outcome)
     }
 
     /// Claimed by `pid` -> Held (a child hands it back, or died).
