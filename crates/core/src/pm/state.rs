@@ -909,8 +909,11 @@ impl Manager {
                     // Stopped (shutdown) while it was starting: tell it now.
                     self.actions.push(Action::Signal { pid, kill: false });
                 } else {
-                    self.set_state(proc, ProcState::Idle { since: now });
-                    if !self.current(proc) {
+                    // Of an older generation: stopped before it is ever
+                    // published, or a child could claim it in between.
+                    if self.current(proc) {
+                        self.set_state(proc, ProcState::Idle { since: now });
+                    } else {
                         self.stop(proc, ExitReason::Reconfigured, now);
                     }
                     self.serve_waiters(&key, now);

@@ -407,3 +407,29 @@ fn a_process_returned_broken_without_a_word_is_stopped_at_its_class_timer() {
     assert_eq!(sigterms(&acts), vec![100]);
     r.m.check_indexes();
 }
+
+#[test]
+fn a_process_of_an_old_generation_is_never_published() {
+    let mut r = Rig::new(limits());
+    let acts = r.m.acquire(1, r.spec.clone(), secs(10), r.at(secs(0)));
+    let Some(Action::Spawn { proc, .. }) = acts.first().cloned() else {
+        panic!("expected a spawn: {acts:?}");
+    };
+    let old = r.m.fast_ref("class-a").unwrap();
+    // The configuration changes while it starts.
+    let mut changed = r.spec.clone();
+    changed.env.push((b"X".to_vec(), b"1".to_vec()));
+    r.m.acquire(2, changed, secs(10), r.at(secs(1)));
+    let acts = r
+        .m
+        .spawned(proc, Some((100, b"/s".to_vec())), r.at(secs(2)));
+    assert_eq!(sigterms(&acts), vec![100]);
+    // Never Idle in the table, not even between: no claim of its stamp.
+    let t = r.m.table();
+    assert!(t.claim(old.class, old.stamp, CHILD, r.ns(secs(2)), 10).is_err());
+    let idle = (0..t.slots())
+        .filter(|s| t.read(*s).word.state == super::table::SlotState::Idle)
+        .count();
+    assert_eq!(idle, 0);
+    r.m.check_indexes();
+}
