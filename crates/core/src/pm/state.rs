@@ -648,6 +648,19 @@ impl Manager {
     /// Hands idle processes to waiters in arrival order, and spawns for the
     /// waiters that are left while the class may grow.
     fn serve_waiters(&mut self, key: &str, now: Instant) {
+        // Children release through the table unseen: read when each idle
+        // process last served before choosing the warmest.
+        if let Some(class) = self.classes.get(key).filter(|c| !c.waiters.is_empty()) {
+            let idle: Vec<ProcId> = class
+                .procs
+                .iter()
+                .copied()
+                .filter(|id| matches!(self.procs[id].state, ProcState::Idle { .. }))
+                .collect();
+            for id in idle {
+                self.observe(id, now);
+            }
+        }
         loop {
             let Some(class) = self.classes.get(key) else {
                 return;
@@ -739,9 +752,18 @@ impl Manager {
         {
             return false;
         }
-        // Idle-longest first; a class at its minimum keeps its processes.
-        // Only this overload path walks the index, and only past classes
-        // held at their minimum.
+        // Idle-longest first, by when each last served (children release
+        // through the table unseen); a class at its minimum keeps its
+        // processes. Only this overload path walks the index.
+        let others: Vec<ProcId> = self
+            .idle_lru
+            .iter()
+            .map(|(_, id)| *id)
+            .filter(|id| self.procs[id].class != key)
+            .collect();
+        for id in others {
+            self.observe(id, now);
+        }
         let candidates: Vec<ProcId> = self
             .idle_lru
             .iter()

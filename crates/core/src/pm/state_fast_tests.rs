@@ -433,3 +433,36 @@ fn a_process_of_an_old_generation_is_never_published() {
     assert_eq!(idle, 0);
     r.m.check_indexes();
 }
+
+#[test]
+fn the_warmest_process_is_the_one_that_served_last_through_the_table() {
+    let mut r = Rig::new(limits());
+    let mut procs = Vec::new();
+    for conn in [1, 2] {
+        let acts = r.m.acquire(conn, r.spec.clone(), secs(10), r.at(secs(0)));
+        let Some(Action::Spawn { proc, .. }) = acts.first().cloned() else {
+            panic!("expected a spawn: {acts:?}");
+        };
+        procs.push(proc);
+    }
+    for (i, p) in procs.iter().enumerate() {
+        r.m.spawned(*p, Some((100 + i as i32, b"/s".to_vec())), r.at(secs(0)));
+    }
+    // Granted in order; released at 1 and 2: the manager thinks the
+    // second is the warmest.
+    r.m.release(1, procs[0], Outcome::Done, r.at(secs(1)));
+    r.m.release(2, procs[1], Outcome::Done, r.at(secs(2)));
+    // Two children then use both; the one they release last, at 10,
+    // is the warmest now, unseen by the manager.
+    let mut claims = [
+        r.claim(CHILD, secs(3)).unwrap(),
+        r.claim(OTHER_CHILD, secs(3)).unwrap(),
+    ];
+    claims.sort_by_key(|c| c.proc_id != procs[0]);
+    assert_eq!(claims[0].proc_id, procs[0]);
+    assert_eq!(r.release(&claims[1], secs(4)), Released::Idle);
+    assert_eq!(r.release(&claims[0], secs(10)), Released::Idle);
+    let acts = r.m.acquire(3, r.spec.clone(), secs(10), r.at(secs(11)));
+    assert_eq!(grants(&acts), vec![(3, procs[0])], "the one released at 10");
+    r.m.check_indexes();
+}
