@@ -789,6 +789,7 @@ impl Daemon {
                     self.send(conn, &msg);
                 }
                 Action::Signal { pid, kill } => sys::signal(pid, kill),
+                Action::Warn { message } => log(Level::Warn, &message),
             }
         }
     }

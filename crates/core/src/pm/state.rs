@@ -43,6 +43,8 @@ pub enum Action {
     },
     /// Send SIGTERM (`kill == false`) or SIGKILL to a process.
     Signal { pid: i32, kill: bool },
+    /// Something the administrator should know (logged as a warning).
+    Warn { message: String },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -181,6 +183,9 @@ pub struct Manager {
     slot_proc: Vec<Option<ProcId>>,
     entry_class: Vec<String>,
     next_stamp: u32,
+    /// Said once each: the table's class entries, or its slots, ran out.
+    said_no_entry: bool,
+    said_no_slot: bool,
 }
 
 /// A failing class with no process, held by FcgidMaxProcesses, tries its
@@ -204,6 +209,8 @@ impl Manager {
             free_slots: (0..table.slots()).collect(),
             slot_proc: vec![None; table.slots() as usize],
             entry_class: Vec::new(),
+            said_no_entry: false,
+            said_no_slot: false,
             next_stamp: 1,
             table,
             clock,
@@ -518,6 +525,16 @@ impl Manager {
                 self.entry_class.push(key.clone());
                 self.entry_class.len() as u32 - 1
             });
+            if entry.is_none() && !std::mem::replace(&mut self.said_no_entry, true) {
+                self.actions.push(Action::Warn {
+                    message: format!(
+                        "mod_fcgid: the process table's {} class entries are all taken \
+                         (entries are never reclaimed while this manager runs); \
+                         requests for new classes go through the process manager",
+                        self.table.classes()
+                    ),
+                });
+            }
             let stamp = self.new_stamp();
             self.classes.insert(
                 key.clone(),
@@ -873,6 +890,17 @@ impl Manager {
         } else {
             None
         };
+        if class.entry.is_some() && slot.is_none() && !self.said_no_slot {
+            self.said_no_slot = true;
+            self.actions.push(Action::Warn {
+                message: format!(
+                    "mod_fcgid: the process table's {} slots are all in use (it is sized \
+                     by FcgidMaxProcesses when the manager starts); processes beyond \
+                     them are lent through the process manager only",
+                    self.table.slots()
+                ),
+            });
+        }
         if let Some(s) = slot {
             self.table.occupy(s, id);
             self.slot_proc[s as usize] = Some(id);

@@ -466,3 +466,31 @@ fn the_warmest_process_is_the_one_that_served_last_through_the_table() {
     assert_eq!(grants(&acts), vec![(3, procs[0])], "the one released at 10");
     r.m.check_indexes();
 }
+
+#[test]
+fn a_table_too_small_is_said_once_each_for_entries_and_slots() {
+    let clock = super::table::Clock {
+        base: Instant::now(),
+        base_ns: 1,
+    };
+    let table = super::table::Table::in_memory(1, 1);
+    let mut m = Manager::with_table(global(), table, clock);
+    let warns = |acts: &[Action]| {
+        acts.iter()
+            .filter(|a| matches!(a, Action::Warn { .. }))
+            .count()
+    };
+    let t0 = clock.base;
+    let a = spec(limits());
+    // Two processes of the one class with an entry: the second has no slot.
+    assert_eq!(warns(&m.acquire(1, a.clone(), secs(10), t0)), 0);
+    assert_eq!(warns(&m.acquire(2, a.clone(), secs(10), t0)), 1);
+    assert_eq!(warns(&m.acquire(3, a.clone(), secs(10), t0)), 0);
+    // Classes beyond the entries.
+    let other = |k: &str| ClassSpec {
+        key: k.into(),
+        ..spec(limits())
+    };
+    assert_eq!(warns(&m.acquire(4, other("b"), secs(10), t0)), 1);
+    assert_eq!(warns(&m.acquire(5, other("c"), secs(10), t0)), 0);
+}
