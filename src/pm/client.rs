@@ -168,8 +168,8 @@ static CHILD_CLASSES: Mutex<Option<HashMap<String, FastRef>>> = Mutex::new(None)
 /// current table's (one replaced, draining) are closed: what it is told
 /// about the current table it drops.
 fn take_idle_conn(pm_socket: &Path) -> Option<(PathBuf, UnixStream)> {
-    let current = shared_table::current(super::launch::table_file)
-        .and_then(|m| m.table.manager_pid());
+    let current =
+        shared_table::current(super::launch::table_file).and_then(|m| m.table.manager_pid());
     let mut conns = IDLE_CONNS.lock().ok()?;
     if let Some(pid) = current {
         conns.retain(|c| c.path != pm_socket || c.manager.is_none_or(|m| m == pid));

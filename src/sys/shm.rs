@@ -192,7 +192,10 @@ mod tests {
         let e = map_table_file(&path, me).err().expect("0644 is refused");
         assert_eq!(e.kind(), io::ErrorKind::PermissionDenied);
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
-        assert!(map_table_file(&path, me.wrapping_add(1)).is_err(), "another owner's");
+        assert!(
+            map_table_file(&path, me.wrapping_add(1)).is_err(),
+            "another owner's"
+        );
         assert_eq!(map_table_file(&path, me).unwrap().words, 8);
         let fifo = dir.join("fifo");
         let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();

@@ -103,7 +103,9 @@ impl Rig {
     fn release(&self, c: &Claim, t: Duration) -> Released {
         let f = self.m.fast_ref("class-a").unwrap();
         let max = self.spec.limits.max_requests;
-        self.m.table().release(c, f.class, max, Outcome::Done, self.ns(t))
+        self.m
+            .table()
+            .release(c, f.class, max, Outcome::Done, self.ns(t))
     }
 
     fn view(&self) -> super::state::ClassView {
@@ -339,7 +341,10 @@ fn a_claim_seen_before_its_time_is_written_is_not_timed_from_the_last_release() 
     let acts = r.m.acquire(2, r.spec.clone(), secs(10), r.at(secs(400)));
     assert!(sigterms(&acts).is_empty(), "{acts:?}");
     let acts = r.m.tick(r.at(secs(401)));
-    assert!(sigterms(&acts).is_empty(), "stopped at its request's start: {acts:?}");
+    assert!(
+        sigterms(&acts).is_empty(),
+        "stopped at its request's start: {acts:?}"
+    );
     assert_ne!(r.release(&c, secs(402)), Released::Gone);
     r.m.check_indexes();
 }
@@ -396,10 +401,9 @@ fn a_process_returned_broken_without_a_word_is_stopped_at_its_class_timer() {
     r.idle_process(1, 100, secs(0));
     let c = r.claim(CHILD, secs(1)).unwrap();
     let f = r.m.fast_ref("class-a").unwrap();
-    let released = r
-        .m
-        .table()
-        .release(&c, f.class, 0, Outcome::Broken, r.ns(secs(2)));
+    let released =
+        r.m.table()
+            .release(&c, f.class, 0, Outcome::Broken, r.ns(secs(2)));
     assert_eq!(released, Released::HandBack);
     // Nobody waits; the class's next look (the busy timeout's) judges it.
     let due = r.m.next_timer().unwrap();
@@ -420,13 +424,14 @@ fn a_process_of_an_old_generation_is_never_published() {
     let mut changed = r.spec.clone();
     changed.env.push((b"X".to_vec(), b"1".to_vec()));
     r.m.acquire(2, changed, secs(10), r.at(secs(1)));
-    let acts = r
-        .m
-        .spawned(proc, Some((100, b"/s".to_vec())), r.at(secs(2)));
+    let acts =
+        r.m.spawned(proc, Some((100, b"/s".to_vec())), r.at(secs(2)));
     assert_eq!(sigterms(&acts), vec![100]);
     // Never Idle in the table, not even between: no claim of its stamp.
     let t = r.m.table();
-    assert!(t.claim(old.class, old.stamp, CHILD, r.ns(secs(2)), 10).is_err());
+    assert!(t
+        .claim(old.class, old.stamp, CHILD, r.ns(secs(2)), 10)
+        .is_err());
     let idle = (0..t.slots())
         .filter(|s| t.read(*s).word.state == super::table::SlotState::Idle)
         .count();

@@ -552,7 +552,8 @@ impl Table {
     /// won the compare-exchange had not written its claim time yet.
     #[cfg(test)]
     pub(crate) fn unwrite_claim_time(&self, slot: u32, previous_ns: u64) {
-        self.slot_word(slot, S_SINCE).store(previous_ns << 1, Relaxed);
+        self.slot_word(slot, S_SINCE)
+            .store(previous_ns << 1, Relaxed);
     }
 
     // --- the manager's side ---
@@ -590,8 +591,7 @@ impl Table {
     pub fn publish_idle(&self, slot: u32, stamp: u32, since_ns: u64) {
         let word = self.slot_word(slot, S_WORD);
         let w = Word::unpack(word.load(Acquire));
-        self.slot_word(slot, S_SINCE)
-            .store(since_ns << 1, Relaxed);
+        self.slot_word(slot, S_SINCE).store(since_ns << 1, Relaxed);
         let idle = Word {
             stamp,
             pid: 0,

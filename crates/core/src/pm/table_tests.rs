@@ -265,7 +265,9 @@ fn a_release_and_a_raise_of_waiting_never_both_miss() {
         let (t, go, told) = (t.clone(), go.clone(), told.clone());
         std::thread::spawn(move || {
             for _ in 0..ROUNDS {
-                let c = t.claim(0, 5, PID, 1, 10).expect("idle at each round's start");
+                let c = t
+                    .claim(0, 5, PID, 1, 10)
+                    .expect("idle at each round's start");
                 go.wait();
                 let r = t.release(&c, 0, 0, Outcome::Done, 2);
                 told.store(u8::from(r != Released::Idle), SeqCst);
