@@ -231,12 +231,7 @@ fn keep_watch(pm_socket: &Path, stream: UnixStream, key: &str, f: FastRef) {
     } else {
         // A new manager's table (rare): older watches go once this child
         // holds nothing there.
-        let me = std::process::id();
-        w.retain(|w| {
-            w.mapped
-                .as_ref()
-                .is_some_and(|m| !m.table.claimed_by(me).is_empty())
-        });
+        retain_needed_watches(&mut w, false);
         let mapped = shared_table::current(super::launch::table_file)
             .filter(|m| m.table.generation() == f.table);
         w.push(Watch {
@@ -247,6 +242,31 @@ fn keep_watch(pm_socket: &Path, stream: UnixStream, key: &str, f: FastRef) {
         drop(w);
     }
     learn_class(key, f);
+}
+
+/// Drops the watches of replaced managers' tables this child no longer
+/// holds claims on (the current one, last, stays if `keep_last`).
+fn retain_needed_watches(w: &mut Vec<Watch>, keep_last: bool) {
+    let me = std::process::id();
+    let last = w.len().saturating_sub(1);
+    let mut i = 0;
+    w.retain(|w| {
+        i += 1;
+        (keep_last && i - 1 == last)
+            || w.mapped
+                .as_ref()
+                .is_some_and(|m| !m.table.claimed_by(me).is_empty())
+    });
+}
+
+/// A claim on a closed (replaced) table ended: its manager, draining,
+/// may exit once no child watches it any more.
+fn drop_old_watches() {
+    if let Ok(mut w) = WATCH.lock() {
+        if w.len() > 1 {
+            retain_needed_watches(&mut w, true);
+        }
+    }
 }
 
 fn learn_class(key: &str, f: FastRef) {
@@ -492,6 +512,9 @@ impl Lease {
                 }
                 if bad {
                     self.revalidate(&mapped);
+                }
+                if t.closed() {
+                    drop_old_watches();
                 }
             }
         }
