@@ -128,36 +128,68 @@ thread_local! {
     static CLASSES: RefCell<KnownClasses> = RefCell::new((None, HashMap::new()));
 }
 
+/// A connection to the manager not in use, and the manager's pid
+/// (SO_PEERCRED: after a manager is replaced, the same path names another).
+struct IdleConn {
+    path: PathBuf,
+    manager: Option<i32>,
+    stream: UnixStream,
+}
+
 /// Connections to the manager not in use, shared by the child's threads.
-static IDLE_CONNS: Mutex<Vec<(PathBuf, UnixStream)>> = Mutex::new(Vec::new());
+static IDLE_CONNS: Mutex<Vec<IdleConn>> = Mutex::new(Vec::new());
 /// Connections kept beyond that are closed: most requests never need one.
 const IDLE_CONNS_KEPT: usize = 4;
 /// The connection this child keeps open for its life once it claims from
-/// a table (by the table's generation): when it closes, the manager knows
-/// the child is gone, even without pidfds.
-static WATCH: Mutex<Option<(u64, UnixStream)>> = Mutex::new(None);
+/// a table: when it closes, that table's manager knows the child is gone,
+/// even without pidfds.
+struct Watch {
+    /// The table's generation.
+    table: u64,
+    /// Held open, never read.
+    _stream: UnixStream,
+    /// Its mapping, to tell whether this child still holds claims there.
+    mapped: Option<Arc<Mapped>>,
+}
+
+/// The current table's watch, last; before it, those of replaced managers'
+/// tables this child still holds claims on (closing one would tell that
+/// draining manager this live child is dead).
+static WATCH: Mutex<Vec<Watch>> = Mutex::new(Vec::new());
 
 fn watching(table: u64) -> bool {
     WATCH
         .lock()
-        .is_ok_and(|w| w.as_ref().is_some_and(|(t, _)| *t == table))
+        .is_ok_and(|w| w.last().is_some_and(|w| w.table == table))
 }
 
 /// What every thread of the child has learnt of classes, for threads that
 /// have not asked yet.
 static CHILD_CLASSES: Mutex<Option<HashMap<String, FastRef>>> = Mutex::new(None);
 
-/// A kept connection to `pm_socket`.
+/// A kept connection to `pm_socket`. Those to another manager than the
+/// current table's (one replaced, draining) are closed: what it is told
+/// about the current table it drops.
 fn take_idle_conn(pm_socket: &Path) -> Option<(PathBuf, UnixStream)> {
+    let current =
+        shared_table::current(super::launch::table_file).and_then(|m| m.table.manager_pid());
     let mut conns = IDLE_CONNS.lock().ok()?;
-    let i = conns.iter().rposition(|(p, _)| p == pm_socket)?;
-    Some(conns.swap_remove(i))
+    if let Some(pid) = current {
+        conns.retain(|c| c.path != pm_socket || c.manager.is_none_or(|m| m == pid));
+    }
+    let i = conns.iter().rposition(|c| c.path == pm_socket)?;
+    let c = conns.swap_remove(i);
+    Some((c.path, c.stream))
 }
 
 fn keep_idle_conn(pm_socket: PathBuf, stream: UnixStream) {
     if let Ok(mut conns) = IDLE_CONNS.lock() {
         if conns.len() < IDLE_CONNS_KEPT {
-            conns.push((pm_socket, stream));
+            conns.push(IdleConn {
+                path: pm_socket,
+                manager: sys::peer_pid(&stream),
+                stream,
+            });
         }
     }
 }
@@ -196,14 +228,48 @@ fn keep_watch(pm_socket: &Path, stream: UnixStream, key: &str, f: FastRef) {
     let Ok(mut w) = WATCH.lock() else {
         return;
     };
-    if w.as_ref().is_some_and(|(t, _)| *t == f.table) {
+    if w.iter().any(|w| w.table == f.table) {
         drop(w);
         keep_idle_conn(pm_socket.to_path_buf(), stream);
     } else {
-        *w = Some((f.table, stream));
+        // A new manager's table (rare): older watches go once this child
+        // holds nothing there.
+        retain_needed_watches(&mut w, false);
+        let mapped = shared_table::current(super::launch::table_file)
+            .filter(|m| m.table.generation() == f.table);
+        w.push(Watch {
+            table: f.table,
+            _stream: stream,
+            mapped,
+        });
         drop(w);
     }
     learn_class(key, f);
+}
+
+/// Drops the watches of replaced managers' tables this child no longer
+/// holds claims on (the current one, last, stays if `keep_last`).
+fn retain_needed_watches(w: &mut Vec<Watch>, keep_last: bool) {
+    let me = std::process::id();
+    let last = w.len().saturating_sub(1);
+    let mut i = 0;
+    w.retain(|w| {
+        i += 1;
+        (keep_last && i - 1 == last)
+            || w.mapped
+                .as_ref()
+                .is_some_and(|m| !m.table.claimed_by(me).is_empty())
+    });
+}
+
+/// A claim on a closed (replaced) table ended: its manager, draining,
+/// may exit once no child watches it any more.
+fn drop_old_watches() {
+    if let Ok(mut w) = WATCH.lock() {
+        if w.len() > 1 {
+            retain_needed_watches(&mut w, true);
+        }
+    }
 }
 
 fn learn_class(key: &str, f: FastRef) {
@@ -428,8 +494,8 @@ impl Lease {
             Some(How::Claimed { mapped, claim, .. })
                 if outcome == Outcome::Broken && !self.counted =>
             {
-                if mapped.table.still_claimed(&claim) {
-                    mapped.table.set_request_info(claim.slot, &[]);
+                let t = &mapped.table;
+                if t.hand_back(&claim, outcome, sys::monotonic_ns()) == Released::HandBack {
                     self.hand_back(&mapped, &claim, outcome);
                 }
                 self.revalidate(&mapped);
@@ -462,7 +528,7 @@ impl Lease {
             }) => {
                 let t = &mapped.table;
                 let bad = outcome != Outcome::Done;
-                match t.release(&claim, class, max_requests, bad, sys::monotonic_ns()) {
+                match t.release(&claim, class, max_requests, outcome, sys::monotonic_ns()) {
                     Released::Idle | Released::Gone => {}
                     Released::Nudge => {
                         if let Some(pm_socket) = self.manager() {
@@ -474,6 +540,9 @@ impl Lease {
                 }
                 if bad {
                     self.revalidate(&mapped);
+                }
+                if t.closed() {
+                    drop_old_watches();
                 }
             }
         }
@@ -496,6 +565,8 @@ impl Lease {
         }
     }
 
+    /// Wakes the manager for a slot Returned in the table (a wake-up only:
+    /// lost, the manager's tick finds the slot anyway).
     fn hand_back(&self, mapped: &Mapped, claim: &Claim, outcome: Outcome) {
         let Some(pm_socket) = self.manager() else {
             return;

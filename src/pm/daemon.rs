@@ -637,17 +637,9 @@ impl Daemon {
             }
             Message::Release { proc_id, outcome } => self.mgr.release(id, proc_id, outcome, now),
             // Another manager's table (one that drained): not ours to judge.
-            Message::HandBack {
-                table,
-                proc_id,
-                outcome,
-                ..
-            } if table == self.mgr.table().generation() => {
-                let pid = self.conns.get(&id).and_then(|c| c.pid);
-                match pid {
-                    Some(pid) => self.mgr.hand_back(pid as u32, proc_id, outcome, now),
-                    None => Vec::new(),
-                }
+            // A wake-up: the slot says what was handed back, and how.
+            Message::HandBack { table, proc_id, .. } if table == self.mgr.table().generation() => {
+                self.mgr.hand_back(proc_id, now)
             }
             Message::Nudge { table, class } if table == self.mgr.table().generation() => {
                 self.mgr.nudge(class, now)
@@ -687,7 +679,12 @@ impl Daemon {
                 });
                 if left == Some(0) {
                     self.claimants.conns.remove(&pid);
-                    self.claimant_gone(pid);
+                    // A pidfd is the sure sign: a live child may close its
+                    // last connection here (its watch moved to a new
+                    // manager's table) and still use what it claimed.
+                    if !self.claimants.watched.contains_key(&pid) {
+                        self.claimant_gone(pid);
+                    }
                 }
             }
         }
@@ -802,6 +799,7 @@ impl Daemon {
                     self.send(conn, &msg);
                 }
                 Action::Signal { pid, kill } => sys::signal(pid, kill),
+                Action::Warn { message } => log(Level::Warn, &message),
             }
         }
     }

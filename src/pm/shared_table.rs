@@ -4,6 +4,7 @@
 //! it on their first request and again when it is closed or replaced.
 
 use super::table::{self, Table};
+use crate::ffi::log::{main_server as log, Level};
 use crate::sys;
 use std::cell::RefCell;
 use std::os::unix::ffi::OsStrExt;
@@ -20,12 +21,6 @@ const CLASSES_PER_SLOT: u32 = 4;
 /// are `ipc_dir/PID-N.sock` (PID: this process, the manager). Run before
 /// the manager drops root: the file belongs to the httpd User, 0600.
 pub fn create(path: &Path, ipc_dir: &Path, max_processes: u32) -> Result<Table, String> {
-    // Whoever maps the previous generation's table claims from it no more.
-    if let Ok(old) = sys::map_table_file(path) {
-        if let Some(t) = Table::open(Arc::new(old)) {
-            t.close();
-        }
-    }
     let dir = path.parent().unwrap_or(Path::new("/"));
     let meta = std::fs::symlink_metadata(dir)
         .map_err(|e| format!("its directory {}: {e}", dir.display()))?;
@@ -39,15 +34,24 @@ pub fn create(path: &Path, ipc_dir: &Path, max_processes: u32) -> Result<Table, 
             dir.display()
         ));
     }
+    // Whoever maps the previous generation's table claims from it no more
+    // (opened only once its directory is known to be safe: root writes it).
+    let user = sys::is_root().then(crate::ffi::process::httpd_user);
+    let user_uid = user.map_or_else(sys::euid, |(uid, _)| uid);
+    if let Ok(old) = sys::map_table_file(path, user_uid) {
+        if let Some(t) = Table::open(Arc::new(old)) {
+            t.close();
+        }
+    }
     let slots = max_processes.clamp(1, 1 << 16);
     let classes = (slots * CLASSES_PER_SLOT).clamp(256, 1 << 20);
-    let owner = sys::is_root().then(crate::ffi::process::httpd_user);
-    let (file, words) = sys::NewTableFile::create(path, table::words_for(slots, classes), owner)
+    let (file, words) = sys::NewTableFile::create(path, table::words_for(slots, classes), user)
         .map_err(|e| e.to_string())?;
     let pid = sys::getpid();
     // Unique enough across managers: when and who.
     let generation = (sys::monotonic_ns() ^ ((pid as u64) << 40)) | 1;
     let t = Table::create(Arc::new(words), slots, classes, generation);
+    t.set_manager_pid(pid);
     let prefix = ipc_dir.join(format!("{pid}-"));
     if !t.set_socket_prefix(prefix.as_os_str().as_bytes()) {
         return Err("FcgidIPCDir is too long for the table".into());
@@ -102,6 +106,9 @@ static SHARED: Mutex<Shared> = Mutex::new(Shared {
 
 const RETRY: Duration = Duration::from_secs(1);
 
+/// A table file found untrustworthy is logged once per child.
+static SAID_UNTRUSTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 thread_local! {
     /// This thread's copy: no lock on the request path.
     static LOCAL: RefCell<Option<Arc<Mapped>>> = const { RefCell::new(None) };
@@ -132,7 +139,21 @@ pub fn current(path: impl FnOnce() -> Option<PathBuf>) -> Option<Arc<Mapped>> {
 }
 
 fn map(path: &Path) -> Option<Arc<Mapped>> {
-    let words = sys::map_table_file(path).ok()?;
+    let words = match sys::map_table_file(path, sys::euid()) {
+        Ok(w) => w,
+        Err(e) => {
+            // Not the manager's file: everything goes through the manager.
+            if e.kind() == std::io::ErrorKind::PermissionDenied
+                && !SAID_UNTRUSTED.swap(true, std::sync::atomic::Ordering::Relaxed)
+            {
+                log(
+                    Level::Warn,
+                    &format!("mod_fcgid: FcgidProcessTableFile not used: {e}"),
+                );
+            }
+            return None;
+        }
+    };
     let file_id = words.file_id;
     let table = Table::open(Arc::new(words))?;
     if table.closed() {

@@ -72,14 +72,29 @@ fn map(file: &File, words: usize) -> io::Result<SharedWords> {
     })
 }
 
-/// Maps the table file at `path` whole (a child's view).
-pub fn map_table_file(path: &Path) -> io::Result<SharedWords> {
+/// Maps the table file at `path` whole (a child's view), if it is what a
+/// manager makes: a regular file, 0600, owned by `owner` (uid). Anything
+/// else someone could have put there is not mapped.
+pub fn map_table_file(path: &Path, owner: u32) -> io::Result<SharedWords> {
     let file = OpenOptions::new()
         .read(true)
         .write(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
         .open(path)?;
-    let words = (file.metadata()?.len() / 8) as usize;
+    let meta = file.metadata()?;
+    if !meta.file_type().is_file() || meta.mode() & 0o7777 != 0o600 || meta.uid() != owner {
+        return Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!(
+                "{} is not a regular file of mode 0600 owned by uid {owner} \
+                 (mode {:o}, uid {})",
+                path.display(),
+                meta.mode() & 0o7777,
+                meta.uid()
+            ),
+        ));
+    }
+    let words = (meta.len() / 8) as usize;
     map(&file, words)
 }
 
@@ -159,4 +174,34 @@ pub fn monotonic_ns() -> u64 {
     // SAFETY: clock_gettime writes the timespec we own.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &raw mut ts) };
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn only_a_private_regular_file_of_the_expected_owner_is_mapped() {
+        let dir = std::env::temp_dir().join(format!("fcgid-shm-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("table");
+        std::fs::write(&path, [0u8; 64]).unwrap();
+        let me = crate::sys::euid();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let e = map_table_file(&path, me).err().expect("0644 is refused");
+        assert_eq!(e.kind(), io::ErrorKind::PermissionDenied);
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert!(
+            map_table_file(&path, me.wrapping_add(1)).is_err(),
+            "another owner's"
+        );
+        assert_eq!(map_table_file(&path, me).unwrap().words, 8);
+        let fifo = dir.join("fifo");
+        let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: mkfifo reads the NUL-terminated path we own.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        assert!(map_table_file(&fifo, me).is_err(), "not a regular file");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

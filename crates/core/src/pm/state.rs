@@ -45,6 +45,8 @@ pub enum Action {
     },
     /// Send SIGTERM (`kill == false`) or SIGKILL to a process.
     Signal { pid: i32, kill: bool },
+    /// Something the administrator should know (logged as a warning).
+    Warn { message: String },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -183,6 +185,9 @@ pub struct Manager {
     slot_proc: Vec<Option<ProcId>>,
     entry_class: Vec<String>,
     next_stamp: u32,
+    /// Said once each: the table's class entries, or its slots, ran out.
+    said_no_entry: bool,
+    said_no_slot: bool,
 }
 
 /// A failing class with no process, held by FcgidMaxProcesses, tries its
@@ -206,6 +211,8 @@ impl Manager {
             free_slots: (0..table.slots()).collect(),
             slot_proc: vec![None; table.slots() as usize],
             entry_class: Vec::new(),
+            said_no_entry: false,
+            said_no_slot: false,
             next_stamp: 1,
             table,
             clock,
@@ -270,6 +277,12 @@ impl Manager {
         if !matches!(p.state, ProcState::Idle { .. }) || self.table.hold(slot) {
             return true;
         }
+        // Handed back by its claimant (maybe without a word that reached
+        // us): judged now, then ours if it is still idle.
+        if self.take_returned(proc, now) {
+            let p = &self.procs[&proc];
+            return matches!(p.state, ProcState::Idle { .. }) && self.table.hold(slot);
+        }
         self.observe(proc, now);
         false
     }
@@ -280,13 +293,17 @@ impl Manager {
         let (Some(slot), ProcState::Idle { since }) = (p.slot, p.state) else {
             return;
         };
+        if self.take_returned(proc, now) {
+            return;
+        }
         let v = self.table.read(slot);
         let at = self.clock.instant(v.since_ns);
         let p = self.procs.get_mut(&proc).unwrap();
         p.seen_at = now;
         let key = p.class.clone();
         if v.word.state.claimed() {
-            p.claimed_since = Some(at);
+            // Not yet timed by its claimant: claimed just now.
+            p.claimed_since = Some(if v.claim_timed { at } else { now });
         } else {
             p.claimed_since = None;
             if at > since {
@@ -515,6 +532,16 @@ impl Manager {
                 self.entry_class.push(key.clone());
                 self.entry_class.len() as u32 - 1
             });
+            if entry.is_none() && !std::mem::replace(&mut self.said_no_entry, true) {
+                self.actions.push(Action::Warn {
+                    message: format!(
+                        "mod_fcgid: the process table's {} class entries are all taken \
+                         (entries are never reclaimed while this manager runs); \
+                         requests for new classes go through the process manager",
+                        self.table.classes()
+                    ),
+                });
+            }
             let stamp = self.new_stamp();
             self.classes.insert(
                 key.clone(),
@@ -645,6 +672,19 @@ impl Manager {
     /// Hands idle processes to waiters in arrival order, and spawns for the
     /// waiters that are left while the class may grow.
     fn serve_waiters(&mut self, key: &str, now: Instant) {
+        // Children release through the table unseen: read when each idle
+        // process last served before choosing the warmest.
+        if let Some(class) = self.classes.get(key).filter(|c| !c.waiters.is_empty()) {
+            let idle: Vec<ProcId> = class
+                .procs
+                .iter()
+                .copied()
+                .filter(|id| matches!(self.procs[id].state, ProcState::Idle { .. }))
+                .collect();
+            for id in idle {
+                self.observe(id, now);
+            }
+        }
         loop {
             let Some(class) = self.classes.get(key) else {
                 return;
@@ -736,9 +776,18 @@ impl Manager {
         {
             return false;
         }
-        // Idle-longest first; a class at its minimum keeps its processes.
-        // Only this overload path walks the index, and only past classes
-        // held at their minimum.
+        // Idle-longest first, by when each last served (children release
+        // through the table unseen); a class at its minimum keeps its
+        // processes. Only this overload path walks the index.
+        let others: Vec<ProcId> = self
+            .idle_lru
+            .iter()
+            .map(|(_, id)| *id)
+            .filter(|id| self.procs[id].class != key)
+            .collect();
+        for id in others {
+            self.observe(id, now);
+        }
         let candidates: Vec<ProcId> = self
             .idle_lru
             .iter()
@@ -848,6 +897,17 @@ impl Manager {
         } else {
             None
         };
+        if class.entry.is_some() && slot.is_none() && !self.said_no_slot {
+            self.said_no_slot = true;
+            self.actions.push(Action::Warn {
+                message: format!(
+                    "mod_fcgid: the process table's {} slots are all in use (it is sized \
+                     by FcgidMaxProcesses when the manager starts); processes beyond \
+                     them are lent through the process manager only",
+                    self.table.slots()
+                ),
+            });
+        }
         if let Some(s) = slot {
             self.table.occupy(s, id);
             self.slot_proc[s as usize] = Some(id);
@@ -906,8 +966,11 @@ impl Manager {
                     // Stopped (shutdown) while it was starting: tell it now.
                     self.actions.push(Action::Signal { pid, kill: false });
                 } else {
-                    self.set_state(proc, ProcState::Idle { since: now });
-                    if !self.current(proc) {
+                    // Of an older generation: stopped before it is ever
+                    // published, or a child could claim it in between.
+                    if self.current(proc) {
+                        self.set_state(proc, ProcState::Idle { since: now });
+                    } else {
                         self.stop(proc, ExitReason::Reconfigured, now);
                     }
                     self.serve_waiters(&key, now);
@@ -1012,27 +1075,36 @@ impl Manager {
         self.take_actions()
     }
 
-    /// A child (`pid`) hands back `proc`, which it claimed from the table
-    /// (its request is counted there): requests wait, or it must retire,
-    /// or its request went wrong. Anything else (not claimed by `pid`, or
-    /// gone) changes nothing.
-    pub fn hand_back(
-        &mut self,
-        pid: u32,
-        proc: ProcId,
-        outcome: Outcome,
-        now: Instant,
-    ) -> Vec<Action> {
+    /// A child says it handed back `proc`, which it claimed from the
+    /// table (its request is counted there): requests wait, or it must
+    /// retire, or its request went wrong. The message only wakes the
+    /// manager: the slot says whether and how it was handed back (so a
+    /// lost message loses nothing, see `tick`).
+    pub fn hand_back(&mut self, proc: ProcId, now: Instant) -> Vec<Action> {
         self.now = Some(now);
         let Some(p) = self.procs.get(&proc) else {
             return Vec::new();
         };
-        let Some(slot) = p.slot.filter(|_| matches!(p.state, ProcState::Idle { .. })) else {
-            return Vec::new();
-        };
-        if !self.table.take_from(slot, pid) {
+        let key = p.class.clone();
+        if !self.take_returned(proc, now) {
             return Vec::new();
         }
+        self.serve_waiters(&key, now);
+        self.offer_idle(&key, now);
+        self.take_actions()
+    }
+
+    /// If `proc`'s slot was Returned by its claimant, takes it: stopped
+    /// (a bad outcome, retirement) or Idle again for the first waiter
+    /// (serve_waiters takes it). False if it was not Returned.
+    fn take_returned(&mut self, proc: ProcId, now: Instant) -> bool {
+        let p = &self.procs[&proc];
+        let Some(slot) = p.slot.filter(|_| matches!(p.state, ProcState::Idle { .. })) else {
+            return false;
+        };
+        let Some(outcome) = self.table.take_returned(slot) else {
+            return false;
+        };
         let served = self.table.read(slot).requests as u32;
         let p = self.procs.get_mut(&proc).unwrap();
         p.last_done = now;
@@ -1058,15 +1130,12 @@ impl Manager {
         match stop {
             Some(reason) => self.stop(proc, reason, now),
             None => {
-                // Idle again, for the first waiter (serve_waiters takes it).
                 let stamp = self.procs[&proc].stamp;
                 self.table.publish_idle(slot, stamp, self.clock.ns(now));
                 self.set_state(proc, ProcState::Idle { since: now });
             }
         }
-        self.serve_waiters(&key, now);
-        self.offer_idle(&key, now);
-        self.take_actions()
+        true
     }
 
     /// A process of the class at table entry `entry` went idle in the
@@ -1289,9 +1358,11 @@ impl Manager {
     pub fn tick(&mut self, now: Instant) -> Vec<Action> {
         self.now = Some(now);
         self.expire_waiters(now);
-        // A process that went idle in the table unseen may be evicted for
-        // waiters on a full server (releasers tell, this catches a race).
-        if !self.waiting.is_empty() && self.process_count() >= self.global.max_processes {
+        // Every class with requests waiting (the waiters' index, not every
+        // class) takes what went Idle or Returned in the table unseen: a
+        // releaser's word is only a wake-up, and may be lost. On a full
+        // server an idle process may also be evicted for them.
+        if !self.waiting.is_empty() {
             self.serve_others("", now);
         }
         // Only the classes whose timer is due: O(due), not O(classes).

@@ -103,7 +103,9 @@ impl Rig {
     fn release(&self, c: &Claim, t: Duration) -> Released {
         let f = self.m.fast_ref("class-a").unwrap();
         let max = self.spec.limits.max_requests;
-        self.m.table().release(c, f.class, max, false, self.ns(t))
+        self.m
+            .table()
+            .release(c, f.class, max, Outcome::Done, self.ns(t))
     }
 
     fn view(&self) -> super::state::ClassView {
@@ -185,7 +187,7 @@ fn a_waiter_gets_the_process_a_child_hands_back_first_come_first_served() {
     assert!(r.claim(OTHER_CHILD, secs(3)).is_none());
     // The releaser sees them and hands the process to the manager.
     assert_eq!(r.release(&c, secs(4)), Released::HandBack);
-    let acts = r.m.hand_back(CHILD, p, Outcome::Done, r.at(secs(4)));
+    let acts = r.m.hand_back(p, r.at(secs(4)));
     assert_eq!(grants(&acts), vec![(2, p)], "the first to wait gets it");
     let acts = r.m.release(2, p, Outcome::Done, r.at(secs(5)));
     assert_eq!(grants(&acts), vec![(3, p)]);
@@ -287,13 +289,10 @@ fn a_new_generation_retires_a_claimed_process_when_it_comes_back() {
     assert_ne!(r.m.fast_ref("class-a").unwrap().stamp, old.stamp);
     // Flagged: its claimant hands it back, and it is stopped.
     assert_eq!(r.release(&c, secs(3)), Released::HandBack);
-    let acts = r.m.hand_back(CHILD, p, Outcome::Done, r.at(secs(3)));
+    let acts = r.m.hand_back(p, r.at(secs(3)));
     assert_eq!(sigterms(&acts), vec![100]);
-    // Only the claimant may hand it back.
-    assert!(r
-        .m
-        .hand_back(OTHER_CHILD, p, Outcome::Done, r.at(secs(3)))
-        .is_empty());
+    // Taken once: a second word changes nothing.
+    assert!(r.m.hand_back(p, r.at(secs(3))).is_empty());
     r.m.check_indexes();
 }
 
@@ -307,7 +306,7 @@ fn max_requests_retire_a_process_handed_back_by_a_child() {
     let p = r.idle_process(1, 100, secs(0));
     let c = r.claim(CHILD, secs(1)).unwrap();
     assert_eq!(r.release(&c, secs(2)), Released::HandBack);
-    let acts = r.m.hand_back(CHILD, p, Outcome::Done, r.at(secs(2)));
+    let acts = r.m.hand_back(p, r.at(secs(2)));
     assert_eq!(sigterms(&acts), vec![100]);
     r.m.exited(100, r.at(secs(3)));
     assert_eq!(r.view().exits, vec![(ExitReason::MaxRequests.name(), 1)]);
@@ -324,4 +323,179 @@ fn a_process_that_exits_while_claimed_frees_its_slot() {
     assert_eq!(r.m.claimed_count(), 0);
     assert!(r.claim(CHILD, secs(4)).is_none());
     r.m.check_indexes();
+}
+
+#[test]
+fn a_claim_seen_before_its_time_is_written_is_not_timed_from_the_last_release() {
+    let l = ClassLimits {
+        idle_timeout: secs(1000),
+        ..limits()
+    };
+    let mut r = Rig::new(l);
+    r.idle_process(1, 100, secs(0));
+    // Idle since 0, far longer than the busy timeout (50) by 400, when a
+    // child claims it; the manager looks in the window between the
+    // compare-exchange and the claim's time.
+    let c = r.claim(CHILD, secs(400)).unwrap();
+    r.m.table().unwrite_claim_time(c.slot, r.ns(secs(0)));
+    let acts = r.m.acquire(2, r.spec.clone(), secs(10), r.at(secs(400)));
+    assert!(sigterms(&acts).is_empty(), "{acts:?}");
+    let acts = r.m.tick(r.at(secs(401)));
+    assert!(
+        sigterms(&acts).is_empty(),
+        "stopped at its request's start: {acts:?}"
+    );
+    assert_ne!(r.release(&c, secs(402)), Released::Gone);
+    r.m.check_indexes();
+}
+
+#[test]
+fn a_lost_hand_back_is_found_by_the_next_tick() {
+    let l = ClassLimits {
+        max_processes: 1,
+        ..limits()
+    };
+    let mut r = Rig::new(l);
+    let p = r.idle_process(1, 100, secs(0));
+    let c = r.claim(CHILD, secs(1)).unwrap();
+    assert!(r
+        .m
+        .acquire(2, r.spec.clone(), secs(10), r.at(secs(2)))
+        .is_empty());
+    // The child hands it back in the table; its message never arrives.
+    assert_eq!(r.release(&c, secs(3)), Released::HandBack);
+    let acts = r.m.tick(r.at(secs(3)));
+    assert_eq!(grants(&acts), vec![(2, p)]);
+    // A late message changes nothing.
+    assert!(r.m.hand_back(p, r.at(secs(4))).is_empty());
+    assert_eq!(r.view().requests, 1 + 1);
+    r.m.check_indexes();
+}
+
+#[test]
+fn a_lost_nudge_is_found_by_the_next_tick() {
+    let l = ClassLimits {
+        max_processes: 1,
+        ..limits()
+    };
+    let mut r = Rig::new(l);
+    let p = r.idle_process(1, 100, secs(0));
+    let c = r.claim(CHILD, secs(1)).unwrap();
+    assert!(r
+        .m
+        .acquire(2, r.spec.clone(), secs(10), r.at(secs(2)))
+        .is_empty());
+    // As in the nudge test, but the nudge is lost.
+    let f = r.m.fast_ref("class-a").unwrap();
+    r.m.table().set_waiting(f.class, 0);
+    assert_eq!(r.release(&c, secs(3)), Released::Idle);
+    r.m.table().set_waiting(f.class, 1);
+    let acts = r.m.tick(r.at(secs(3)));
+    assert_eq!(grants(&acts), vec![(2, p)]);
+    r.m.check_indexes();
+}
+
+#[test]
+fn a_process_returned_broken_without_a_word_is_stopped_at_its_class_timer() {
+    let mut r = Rig::new(limits());
+    r.idle_process(1, 100, secs(0));
+    let c = r.claim(CHILD, secs(1)).unwrap();
+    let f = r.m.fast_ref("class-a").unwrap();
+    let released =
+        r.m.table()
+            .release(&c, f.class, 0, Outcome::Broken, r.ns(secs(2)));
+    assert_eq!(released, Released::HandBack);
+    // Nobody waits; the class's next look (the busy timeout's) judges it.
+    let due = r.m.next_timer().unwrap();
+    let acts = r.m.tick(due);
+    assert_eq!(sigterms(&acts), vec![100]);
+    r.m.check_indexes();
+}
+
+#[test]
+fn a_process_of_an_old_generation_is_never_published() {
+    let mut r = Rig::new(limits());
+    let acts = r.m.acquire(1, r.spec.clone(), secs(10), r.at(secs(0)));
+    let Some(Action::Spawn { proc, .. }) = acts.first().cloned() else {
+        panic!("expected a spawn: {acts:?}");
+    };
+    let old = r.m.fast_ref("class-a").unwrap();
+    // The configuration changes while it starts.
+    let mut changed = r.spec.clone();
+    changed.env.push((b"X".to_vec(), b"1".to_vec()));
+    r.m.acquire(2, changed, secs(10), r.at(secs(1)));
+    let acts =
+        r.m.spawned(proc, Some((100, b"/s".to_vec())), r.at(secs(2)));
+    assert_eq!(sigterms(&acts), vec![100]);
+    // Never Idle in the table, not even between: no claim of its stamp.
+    let t = r.m.table();
+    assert!(t
+        .claim(old.class, old.stamp, CHILD, r.ns(secs(2)), 10)
+        .is_err());
+    let idle = (0..t.slots())
+        .filter(|s| t.read(*s).word.state == super::table::SlotState::Idle)
+        .count();
+    assert_eq!(idle, 0);
+    r.m.check_indexes();
+}
+
+#[test]
+fn the_warmest_process_is_the_one_that_served_last_through_the_table() {
+    let mut r = Rig::new(limits());
+    let mut procs = Vec::new();
+    for conn in [1, 2] {
+        let acts = r.m.acquire(conn, r.spec.clone(), secs(10), r.at(secs(0)));
+        let Some(Action::Spawn { proc, .. }) = acts.first().cloned() else {
+            panic!("expected a spawn: {acts:?}");
+        };
+        procs.push(proc);
+    }
+    for (i, p) in procs.iter().enumerate() {
+        r.m.spawned(*p, Some((100 + i as i32, b"/s".to_vec())), r.at(secs(0)));
+    }
+    // Granted in order; released at 1 and 2: the manager thinks the
+    // second is the warmest.
+    r.m.release(1, procs[0], Outcome::Done, r.at(secs(1)));
+    r.m.release(2, procs[1], Outcome::Done, r.at(secs(2)));
+    // Two children then use both; the one they release last, at 10,
+    // is the warmest now, unseen by the manager.
+    let mut claims = [
+        r.claim(CHILD, secs(3)).unwrap(),
+        r.claim(OTHER_CHILD, secs(3)).unwrap(),
+    ];
+    claims.sort_by_key(|c| c.proc_id != procs[0]);
+    assert_eq!(claims[0].proc_id, procs[0]);
+    assert_eq!(r.release(&claims[1], secs(4)), Released::Idle);
+    assert_eq!(r.release(&claims[0], secs(10)), Released::Idle);
+    let acts = r.m.acquire(3, r.spec.clone(), secs(10), r.at(secs(11)));
+    assert_eq!(grants(&acts), vec![(3, procs[0])], "the one released at 10");
+    r.m.check_indexes();
+}
+
+#[test]
+fn a_table_too_small_is_said_once_each_for_entries_and_slots() {
+    let clock = super::table::Clock {
+        base: Instant::now(),
+        base_ns: 1,
+    };
+    let table = super::table::Table::in_memory(1, 1);
+    let mut m = Manager::with_table(global(), table, clock);
+    let warns = |acts: &[Action]| {
+        acts.iter()
+            .filter(|a| matches!(a, Action::Warn { .. }))
+            .count()
+    };
+    let t0 = clock.base;
+    let a = spec(limits());
+    // Two processes of the one class with an entry: the second has no slot.
+    assert_eq!(warns(&m.acquire(1, a.clone(), secs(10), t0)), 0);
+    assert_eq!(warns(&m.acquire(2, a.clone(), secs(10), t0)), 1);
+    assert_eq!(warns(&m.acquire(3, a.clone(), secs(10), t0)), 0);
+    // Classes beyond the entries.
+    let other = |k: &str| ClassSpec {
+        key: k.into(),
+        ..spec(limits())
+    };
+    assert_eq!(warns(&m.acquire(4, other("b"), secs(10), t0)), 1);
+    assert_eq!(warns(&m.acquire(5, other("c"), secs(10), t0)), 0);
 }

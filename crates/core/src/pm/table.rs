@@ -18,7 +18,8 @@
 //! - the pid is the claimant's, written by the same compare-exchange that
 //!   claims: a claimant killed at any instant is known by the manager.
 
-use std::sync::atomic::{AtomicU64, Ordering::*};
+use super::wire::Outcome;
+use std::sync::atomic::{fence, AtomicU64, Ordering::*};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -46,6 +47,9 @@ const H_PREFIX_LEN: usize = 5;
 /// Requests wait with the server at FcgidMaxProcesses: any process going
 /// idle may be wanted (stopped for another class), so releasers tell.
 const H_SERVER_WAITING: usize = 6;
+/// The pid of the manager that made the table (0: not told): a child's
+/// kept connection to any other manager is not the one to tell about it.
+const H_MANAGER: usize = 7;
 const H_PREFIX: usize = 8;
 /// Room for the app sockets' common prefix ("IPCDIR/PMPID-").
 pub const PREFIX_MAX: usize = 512;
@@ -75,6 +79,11 @@ const S_SEQ: usize = 5;
 /// Bytes of the current request kept (low 32 bits) and its whole length
 /// (high 32 bits): a reader can tell a cut one.
 const S_INFO_LEN: usize = 6;
+/// S_SINCE holds a time shifted left by one, its low bit set when the time
+/// is a claim's, clear when a release's: a claimant writes its time just
+/// after its compare-exchange, so a reader in between sees a claimed slot
+/// with the previous release's time, and must know it.
+const CLAIM_TIME: u64 = 1;
 /// The app process's pid (for the request's log notes).
 const S_APP_PID: usize = 7;
 const S_INFO: usize = 8;
@@ -104,6 +113,10 @@ pub enum SlotState {
     Busy,
     /// Claimed, and the manager wants it back when the request ends.
     BusyRetire,
+    /// Its claimant gave it back for the manager to judge (requests wait,
+    /// it must retire, or the request went wrong): the table, not the
+    /// message that says so, is the truth, so a lost message loses nothing.
+    Returned(Outcome),
 }
 
 impl SlotState {
@@ -114,6 +127,9 @@ impl SlotState {
             SlotState::Idle => 2,
             SlotState::Busy => 3,
             SlotState::BusyRetire => 4,
+            SlotState::Returned(Outcome::Done) => 5,
+            SlotState::Returned(Outcome::Broken) => 6,
+            SlotState::Returned(Outcome::ClientGone) => 7,
         }
     }
     fn from_code(c: u64) -> SlotState {
@@ -122,6 +138,9 @@ impl SlotState {
             2 => SlotState::Idle,
             3 => SlotState::Busy,
             4 => SlotState::BusyRetire,
+            5 => SlotState::Returned(Outcome::Done),
+            6 => SlotState::Returned(Outcome::Broken),
+            7 => SlotState::Returned(Outcome::ClientGone),
             _ => SlotState::Free,
         }
     }
@@ -191,6 +210,9 @@ pub struct SlotView {
     pub word: Word,
     pub requests: u64,
     pub since_ns: u64,
+    /// `since_ns` is the current claim's time (else a claimed slot's
+    /// claimant has not written it yet: the claim is younger than the read).
+    pub claim_timed: bool,
 }
 
 /// A child's claim on a slot: what it needs to give it back.
@@ -219,9 +241,11 @@ pub enum NoClaim {
 pub enum Released {
     /// Nothing: the process is idle in the table.
     Idle,
-    /// It is idle, but a request started waiting meanwhile: tell the manager.
+    /// It is idle, but a request started waiting meanwhile: wake the
+    /// manager (its tick finds it anyway).
     Nudge,
-    /// Give it to the manager (waiters, retirement, or a bad outcome).
+    /// It is Returned (waiters, retirement, or a bad outcome): wake the
+    /// manager (its tick finds it anyway while requests wait).
     HandBack,
     /// The manager took it meanwhile (the process exited): nothing to do.
     Gone,
@@ -301,6 +325,14 @@ impl Table {
     }
     pub fn classes(&self) -> u32 {
         self.classes
+    }
+    pub fn set_manager_pid(&self, pid: i32) {
+        self.w(H_MANAGER).store(pid as u32 as u64, Release);
+    }
+    /// The manager that made the table, if it said.
+    pub fn manager_pid(&self) -> Option<i32> {
+        let pid = self.w(H_MANAGER).load(Acquire) as i32;
+        (pid > 0).then_some(pid)
     }
     pub fn generation(&self) -> u64 {
         self.w(H_GENERATION).load(Relaxed)
@@ -390,29 +422,36 @@ impl Table {
         if w.state != SlotState::Idle || w.stamp != stamp {
             return None;
         }
+        // Read before the compare-exchange: its success on the same word
+        // (same epoch: the slot was not freed and re-occupied meanwhile)
+        // proves these were the current process's. Acquire pairs with
+        // `occupy`: a value of a later occupant would make the exchange fail.
+        let proc_id = self.slot_word(slot, S_PROC).load(Acquire);
+        let app_pid = self.slot_word(slot, S_APP_PID).load(Acquire) as i32;
         let busy = w.with(SlotState::Busy, pid).pack();
         self.slot_word(slot, S_WORD)
             .compare_exchange(cur, busy, SeqCst, Relaxed)
             .ok()?;
-        self.slot_word(slot, S_SINCE).store(now_ns, Relaxed);
+        self.slot_word(slot, S_SINCE)
+            .store(now_ns << 1 | CLAIM_TIME, Relaxed);
         self.class_word(class, C_CLAIMS).fetch_add(1, Relaxed);
         Some(Claim {
             slot,
             word: busy,
-            proc_id: self.slot_word(slot, S_PROC).load(Relaxed),
-            pid: self.slot_word(slot, S_APP_PID).load(Relaxed) as i32,
+            proc_id,
+            pid: app_pid,
         })
     }
 
     /// Ends a claim's request (counted here): back to Idle unless it must
-    /// go to the manager (`hand_back`: a bad outcome, or the process has
-    /// served its `max_requests`, 0 = unlimited).
+    /// go to the manager (an outcome other than Done, or the process has
+    /// served its `max_requests`, 0 = unlimited), then Returned.
     pub fn release(
         &self,
         claim: &Claim,
         class: u32,
         max_requests: u32,
-        hand_back: bool,
+        outcome: Outcome,
         now_ns: u64,
     ) -> Released {
         let word = self.slot_word(claim.slot, S_WORD);
@@ -423,13 +462,14 @@ impl Table {
         self.set_request_info(claim.slot, &[]);
         let served = self.slot_word(claim.slot, S_REQUESTS).fetch_add(1, Relaxed) + 1;
         let waiting = self.class_word(class, C_WAITING);
-        if hand_back
+        if outcome != Outcome::Done
             || (max_requests > 0 && served >= u64::from(max_requests))
             || waiting.load(SeqCst) > 0
         {
-            return Released::HandBack;
+            return self.hand_back(claim, outcome, now_ns);
         }
-        self.slot_word(claim.slot, S_SINCE).store(now_ns, Relaxed);
+        self.slot_word(claim.slot, S_SINCE)
+            .store(now_ns << 1, Relaxed);
         let idle = mine.with(SlotState::Idle, 0).pack();
         match word.compare_exchange(claim.word, idle, SeqCst, Acquire) {
             // Dekker's pairing: we made it Idle, then look; the manager
@@ -442,8 +482,31 @@ impl Table {
                     .store(u64::from(claim.slot) + 1, Relaxed);
                 Released::Idle
             }
-            Err(now) if Word::unpack(now).state == SlotState::BusyRetire => Released::HandBack,
+            Err(now) if Word::unpack(now).state == SlotState::BusyRetire => {
+                self.hand_back(claim, outcome, now_ns)
+            }
             Err(_) => Released::Gone,
+        }
+    }
+
+    /// Claimed (Busy or BusyRetire) by this claim -> Returned(`outcome`):
+    /// HandBack, or Gone if the manager took it meanwhile.
+    pub fn hand_back(&self, claim: &Claim, outcome: Outcome, now_ns: u64) -> Released {
+        let word = self.slot_word(claim.slot, S_WORD);
+        let mine = Word::unpack(claim.word);
+        let mut cur = word.load(Acquire);
+        loop {
+            let w = Word::unpack(cur);
+            if !(w.state.claimed() && w.pid == mine.pid && w.epoch == mine.epoch) {
+                return Released::Gone;
+            }
+            self.slot_word(claim.slot, S_SINCE)
+                .store(now_ns << 1, Relaxed);
+            let back = w.with(SlotState::Returned(outcome), w.pid).pack();
+            match word.compare_exchange(cur, back, SeqCst, Acquire) {
+                Ok(_) => return Released::HandBack,
+                Err(now) => cur = now,
+            }
         }
     }
 
@@ -475,7 +538,7 @@ impl Table {
         let seq = self.slot_word(slot, S_SEQ);
         let s = seq.load(Relaxed);
         seq.store(s.wrapping_add(1), Relaxed);
-        std::sync::atomic::fence(Release);
+        fence(Release);
         for (i, chunk) in buf[..kept].chunks(8).enumerate() {
             let mut b = [0u8; 8];
             b[..chunk.len()].copy_from_slice(chunk);
@@ -511,7 +574,7 @@ impl Table {
                 );
             }
             text.truncate(len);
-            std::sync::atomic::fence(Acquire);
+            fence(Acquire);
             if seq.load(Relaxed) == before {
                 return (len > 0).then_some(RequestInfo {
                     text,
@@ -522,13 +585,24 @@ impl Table {
         None
     }
 
+    /// Puts back the slot's previous time, as if the claimant that just
+    /// won the compare-exchange had not written its claim time yet.
+    #[cfg(test)]
+    pub(crate) fn unwrite_claim_time(&self, slot: u32, previous_ns: u64) {
+        self.slot_word(slot, S_SINCE)
+            .store(previous_ns << 1, Relaxed);
+    }
+
     // --- the manager's side ---
 
     pub fn read(&self, slot: u32) -> SlotView {
+        let since = self.slot_word(slot, S_SINCE).load(Relaxed);
         SlotView {
-            word: Word::unpack(self.slot_word(slot, S_WORD).load(Acquire)),
+            // SeqCst: the manager's half of the Dekker pairing (see `set_waiting`).
+            word: Word::unpack(self.slot_word(slot, S_WORD).load(SeqCst)),
             requests: self.slot_word(slot, S_REQUESTS).load(Relaxed),
-            since_ns: self.slot_word(slot, S_SINCE).load(Relaxed),
+            since_ns: since >> 1,
+            claim_timed: since & CLAIM_TIME != 0,
         }
     }
 
@@ -536,8 +610,8 @@ impl Table {
     pub fn occupy(&self, slot: u32, proc: u64) {
         let w = Word::unpack(self.slot_word(slot, S_WORD).load(Acquire));
         debug_assert_eq!(w.state, SlotState::Free);
-        self.slot_word(slot, S_PROC).store(proc, Relaxed);
-        self.slot_word(slot, S_APP_PID).store(0, Relaxed);
+        self.slot_word(slot, S_PROC).store(proc, Release);
+        self.slot_word(slot, S_APP_PID).store(0, Release);
         self.slot_word(slot, S_REQUESTS).store(0, Relaxed);
         self.slot_word(slot, S_INFO_LEN).store(0, Relaxed);
         self.slot_word(slot, S_WORD)
@@ -547,14 +621,14 @@ impl Table {
     /// The app process in a Held slot has started as `pid`.
     pub fn set_app_pid(&self, slot: u32, pid: i32) {
         self.slot_word(slot, S_APP_PID)
-            .store(pid as u32 as u64, Relaxed);
+            .store(pid as u32 as u64, Release);
     }
 
     /// Makes a Held slot claimable by class generation `stamp`.
     pub fn publish_idle(&self, slot: u32, stamp: u32, since_ns: u64) {
         let word = self.slot_word(slot, S_WORD);
         let w = Word::unpack(word.load(Acquire));
-        self.slot_word(slot, S_SINCE).store(since_ns, Relaxed);
+        self.slot_word(slot, S_SINCE).store(since_ns << 1, Relaxed);
         let idle = Word {
             stamp,
             pid: 0,
@@ -567,7 +641,9 @@ impl Table {
     /// Idle -> Held, unless a child claimed it first.
     pub fn hold(&self, slot: u32) -> bool {
         let word = self.slot_word(slot, S_WORD);
-        let cur = word.load(Acquire);
+        // SeqCst: after a raise of `waiting`, this must not read a slot
+        // older than a releaser's Idle that missed the raise.
+        let cur = word.load(SeqCst);
         let w = Word::unpack(cur);
         w.state == SlotState::Idle
             && word
@@ -579,7 +655,7 @@ impl Table {
     /// it gone). Returns what it was.
     pub fn seize(&self, slot: u32) -> Word {
         let word = self.slot_word(slot, S_WORD);
-        let mut cur = word.load(Acquire);
+        let mut cur = word.load(SeqCst);
         loop {
             let w = Word::unpack(cur);
             match word.compare_exchange(cur, w.with(SlotState::Held, 0).pack(), SeqCst, Acquire) {
@@ -587,6 +663,19 @@ impl Table {
                 Err(now) => cur = now,
             }
         }
+    }
+
+    /// Returned -> Held: the outcome its claimant gave it back with.
+    pub fn take_returned(&self, slot: u32) -> Option<Outcome> {
+        let word = self.slot_word(slot, S_WORD);
+        let cur = word.load(SeqCst);
+        let SlotState::Returned(outcome) = Word::unpack(cur).state else {
+            return None;
+        };
+        let held = Word::unpack(cur).with(SlotState::Held, 0).pack();
+        word.compare_exchange(cur, held, SeqCst, Relaxed)
+            .ok()
+            .map(|_| outcome)
     }
 
     /// Claimed by `pid` -> Held (a child hands it back, or died).
@@ -645,13 +734,19 @@ impl Table {
 
     /// Sets class `class`'s count of waiting requests. SeqCst: a raise is
     /// seen by every claim and release that comes after it.
+    /// The fence pairs with the releaser's SeqCst exchange and load: the
+    /// raise and the manager's following read of a slot cannot be
+    /// reordered (store buffering), on weak machines (AArch64) too.
     pub fn set_waiting(&self, class: u32, n: u64) {
         self.class_word(class, C_WAITING).store(n, SeqCst);
+        fence(SeqCst);
     }
 
-    /// Sets whether requests wait on a full server (see H_SERVER_WAITING).
+    /// Sets whether requests wait on a full server (see H_SERVER_WAITING);
+    /// fenced as `set_waiting`.
     pub fn set_server_waiting(&self, n: u64) {
         self.w(H_SERVER_WAITING).store(n, SeqCst);
+        fence(SeqCst);
     }
 
     pub fn server_waiting(&self) -> u64 {

@@ -2,6 +2,7 @@
 //! race is written out as the interleaving it stands for.
 
 use super::table::*;
+use super::wire::Outcome;
 
 const PID: u32 = 4242;
 const OTHER: u32 = 4343;
@@ -26,7 +27,7 @@ fn a_claim_is_one_compare_exchange_and_a_release_makes_it_idle_again() {
         (SlotState::Busy, PID, 200)
     );
     assert_eq!(t.claim(0, 5, OTHER, 210, 10), Err(NoClaim::NoneIdle));
-    assert_eq!(t.release(&c, 0, 0, false, 300), Released::Idle);
+    assert_eq!(t.release(&c, 0, 0, Outcome::Done, 300), Released::Idle);
     let v = t.read(0);
     assert_eq!(
         (v.word.state, v.requests, v.since_ns),
@@ -61,10 +62,15 @@ fn a_release_with_requests_waiting_hands_the_process_to_the_manager() {
     let t = one_idle();
     let c = t.claim(0, 5, PID, 1, 10).unwrap();
     t.set_waiting(0, 1);
-    assert_eq!(t.release(&c, 0, 0, false, 2), Released::HandBack);
-    // Still the claimant's until the manager takes it.
-    assert!(t.take_from(0, PID));
+    assert_eq!(t.release(&c, 0, 0, Outcome::Done, 2), Released::HandBack);
+    // Returned in the table, whatever becomes of the message: the
+    // manager takes it from there, once.
+    assert_eq!(t.read(0).word.state, SlotState::Returned(Outcome::Done));
+    assert!(!t.still_claimed(&c));
+    assert!(t.claimed_by(PID).is_empty());
+    assert_eq!(t.take_returned(0), Some(Outcome::Done));
     assert_eq!(t.read(0).word.state, SlotState::Held);
+    assert_eq!(t.take_returned(0), None);
 }
 
 #[test]
@@ -79,13 +85,13 @@ fn a_release_racing_a_new_waiter_is_seen_by_one_side() {
     assert!(!t.hold(0), "the manager finds it busy");
     t.set_waiting(0, 1);
     // Now the releaser's first look sees the waiter: hand back.
-    assert_eq!(t.release(&c, 0, 0, false, 2), Released::HandBack);
+    assert_eq!(t.release(&c, 0, 0, Outcome::Done, 2), Released::HandBack);
 
     // And the other order: the releaser made it Idle first; the manager,
     // raising waiting after, finds it idle and takes it (no nudge needed).
     let t = one_idle();
     let c = t.claim(0, 5, PID, 1, 10).unwrap();
-    assert_eq!(t.release(&c, 0, 0, false, 2), Released::Idle);
+    assert_eq!(t.release(&c, 0, 0, Outcome::Done, 2), Released::Idle);
     t.set_waiting(0, 1);
     assert!(t.hold(0));
 }
@@ -94,13 +100,14 @@ fn a_release_racing_a_new_waiter_is_seen_by_one_side() {
 fn max_requests_and_bad_outcomes_go_to_the_manager() {
     let t = one_idle();
     let c = t.claim(0, 5, PID, 1, 10).unwrap();
-    assert_eq!(t.release(&c, 0, 2, false, 2), Released::Idle);
+    assert_eq!(t.release(&c, 0, 2, Outcome::Done, 2), Released::Idle);
     let c = t.claim(0, 5, PID, 3, 10).unwrap();
-    assert_eq!(t.release(&c, 0, 2, false, 4), Released::HandBack);
+    assert_eq!(t.release(&c, 0, 2, Outcome::Done, 4), Released::HandBack);
     assert_eq!(t.read(0).requests, 2);
     let t = one_idle();
     let c = t.claim(0, 5, PID, 1, 10).unwrap();
-    assert_eq!(t.release(&c, 0, 0, true, 2), Released::HandBack);
+    assert_eq!(t.release(&c, 0, 0, Outcome::Broken, 2), Released::HandBack);
+    assert_eq!(t.take_returned(0), Some(Outcome::Broken));
 }
 
 #[test]
@@ -108,13 +115,14 @@ fn a_flagged_claim_comes_back_and_a_seized_one_is_gone() {
     let t = one_idle();
     let c = t.claim(0, 5, PID, 1, 10).unwrap();
     assert!(t.flag_retire(0));
-    assert_eq!(t.release(&c, 0, 0, false, 2), Released::HandBack);
+    assert_eq!(t.release(&c, 0, 0, Outcome::Done, 2), Released::HandBack);
+    assert_eq!(t.read(0).word.state, SlotState::Returned(Outcome::Done));
 
     let t = one_idle();
     let c = t.claim(0, 5, PID, 1, 10).unwrap();
     let was = t.seize(0);
     assert_eq!(was.state, SlotState::Busy);
-    assert_eq!(t.release(&c, 0, 0, false, 2), Released::Gone);
+    assert_eq!(t.release(&c, 0, 0, Outcome::Done, 2), Released::Gone);
     assert_eq!(t.read(0).word.state, SlotState::Held);
 }
 
@@ -131,10 +139,10 @@ fn a_stale_claim_cannot_release_the_slots_next_process() {
     t.publish_idle(0, 5, 2);
     let b = t.claim(0, 5, PID, 3, 10).unwrap();
     assert_eq!(b.proc_id, 8);
-    assert_eq!(t.release(&a, 0, 0, false, 4), Released::Gone);
+    assert_eq!(t.release(&a, 0, 0, Outcome::Done, 4), Released::Gone);
     assert_eq!(t.read(0).word.state, SlotState::Busy);
     assert_eq!(t.read(0).requests, 0);
-    assert_eq!(t.release(&b, 0, 0, false, 5), Released::Idle);
+    assert_eq!(t.release(&b, 0, 0, Outcome::Done, 5), Released::Idle);
 }
 
 #[test]
@@ -185,7 +193,7 @@ fn a_closed_table_lends_nothing_but_takes_releases() {
     let c = t.claim(0, 5, PID, 1, 10).unwrap();
     t.close();
     assert_eq!(t.claim(0, 5, OTHER, 1, 10), Err(NoClaim::Unusable));
-    assert_eq!(t.release(&c, 0, 0, false, 2), Released::Idle);
+    assert_eq!(t.release(&c, 0, 0, Outcome::Done, 2), Released::Idle);
 }
 
 #[test]
@@ -268,12 +276,12 @@ fn a_release_clears_the_request_of_its_slot_only_while_it_holds_it() {
     let t = one_idle();
     let c = t.claim(0, 5, PID, 0, 10).unwrap();
     t.set_request_info(c.slot, &[b"GET /slow"]);
-    assert_eq!(t.release(&c, 0, 0, false, 1), Released::Idle);
+    assert_eq!(t.release(&c, 0, 0, Outcome::Done, 1), Released::Idle);
     assert_eq!(t.request_info(0), None, "the request ended with the claim");
     let c = t.claim(0, 5, PID, 2, 10).unwrap();
     t.seize(0);
     t.set_request_info(0, &[b"GET /the-next-one"]);
-    assert_eq!(t.release(&c, 0, 0, false, 3), Released::Gone);
+    assert_eq!(t.release(&c, 0, 0, Outcome::Done, 3), Released::Gone);
     assert!(
         t.request_info(0).is_some(),
         "not the old claimant's to clear"
@@ -292,10 +300,57 @@ fn the_process_released_last_is_claimed_first() {
     let b = t.claim(0, 5, PID, 0, 10).unwrap();
     let c = t.claim(0, 5, PID, 0, 10).unwrap();
     assert_eq!((a.slot, b.slot, c.slot), (0, 1, 2));
-    assert_eq!(t.release(&c, 0, 0, false, 1), Released::Idle);
+    assert_eq!(t.release(&c, 0, 0, Outcome::Done, 1), Released::Idle);
     assert_eq!(t.claim(0, 5, OTHER, 2, 10).unwrap().slot, 2);
     // A stale hint (the slot is busy) falls back to the walk.
-    assert_eq!(t.release(&a, 0, 0, false, 3), Released::Idle);
+    assert_eq!(t.release(&a, 0, 0, Outcome::Done, 3), Released::Idle);
     assert_eq!(t.claim(0, 5, OTHER, 4, 10).unwrap().slot, 0);
     assert_eq!(t.claim(0, 5, OTHER, 5, 10), Err(NoClaim::NoneIdle));
+}
+
+/// Dekker's pairing under real threads: a child releasing while the
+/// manager raises `waiting` and looks for an idle slot. In every round one
+/// side must see the other (the releaser tells, or the manager holds the
+/// slot), else a waiter is left with a process idle. Bounded in rounds,
+/// never in time.
+#[test]
+fn a_release_and_a_raise_of_waiting_never_both_miss() {
+    use std::sync::atomic::{AtomicU8, Ordering::SeqCst};
+    use std::sync::{Arc, Barrier};
+    const ROUNDS: usize = 20_000;
+    let t = one_idle();
+    let go = Arc::new(Barrier::new(2));
+    let told = Arc::new(AtomicU8::new(0));
+    let child = {
+        let (t, go, told) = (t.clone(), go.clone(), told.clone());
+        std::thread::spawn(move || {
+            for _ in 0..ROUNDS {
+                let c = t
+                    .claim(0, 5, PID, 1, 10)
+                    .expect("idle at each round's start");
+                go.wait();
+                let r = t.release(&c, 0, 0, Outcome::Done, 2);
+                told.store(u8::from(r != Released::Idle), SeqCst);
+                go.wait();
+                go.wait();
+            }
+        })
+    };
+    let mut missed = 0;
+    for _ in 0..ROUNDS {
+        go.wait();
+        t.set_waiting(0, 1);
+        let held = t.hold(0);
+        go.wait();
+        if !held && told.load(SeqCst) == 0 {
+            missed += 1;
+        }
+        // Back to one idle process, nobody waiting.
+        t.seize(0);
+        t.publish_idle(0, 5, 100);
+        t.set_waiting(0, 0);
+        go.wait();
+    }
+    child.join().unwrap();
+    assert_eq!(missed, 0, "rounds where both sides missed each other");
 }
