@@ -544,11 +544,14 @@ impl Daemon {
         }
     }
 
-    /// Accepted descriptor `fd` (descriptors are handed out lowest first, so
-    /// it tells how many are open): say once when within 10% of the limit,
-    /// and when accepting works again after running out.
+    /// Accepted descriptor `fd`: say once when within 10% of the limit, and
+    /// when accepting works again after running out. Descriptors are handed
+    /// out lowest first, so `fd` tells how many are open only while none
+    /// below it was closed; the connections held are counted too, so a
+    /// low number reused in the middle of a burst does not re-arm the
+    /// warning (it would log again a moment later).
     fn note_fd_use(&mut self, fd: i32) {
-        let used = fd.max(0) as u64 + 1;
+        let used = (fd.max(0) as u64 + 1).max(self.conns.len() as u64);
         self.fds.limit = sys::nofile_limit().map_or(self.fds.limit, |(soft, _)| soft);
         if self.fds.said_out {
             self.fds.said_out = false;
