@@ -283,7 +283,7 @@ fn learn_class(key: &str, f: FastRef) {
 /// Claims an idle process of `spec`'s class from the table, if this
 /// child knows the class there and one is idle with nobody waiting, and
 /// records `request` in its slot.
-fn claim(pm_socket: &Path, spec: &ClassSpec, request: &[&[u8]]) -> Option<Lease> {
+fn claim(spec: &ClassSpec, request: &[&[u8]]) -> Option<Lease> {
     let f = class_ref(&spec.key)?;
     let mapped = shared_table::current(super::launch::table_file)?;
     if f.table != mapped.table.generation() {
@@ -301,7 +301,6 @@ fn claim(pm_socket: &Path, spec: &ClassSpec, request: &[&[u8]]) -> Option<Lease>
         )
         .ok()?;
     mapped.table.set_request_info(claim.slot, request);
-    let _ = pm_socket;
     Some(Lease {
         counted: false,
         learn: None,
@@ -391,7 +390,7 @@ pub fn acquire(
     wait: Duration,
     request: &[&[u8]],
 ) -> Result<Lease, AcquireError> {
-    if let Some(lease) = claim(pm_socket, spec, request) {
+    if let Some(lease) = claim(spec, request) {
         return Ok(lease);
     }
     SCRATCH.with(|scratch| {
