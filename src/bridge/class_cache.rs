@@ -191,7 +191,7 @@ mod tests {
     }
 
     #[test]
-    fn the_oldest_entry_goes_when_full() {
+    fn the_entry_unused_longest_goes_when_full() {
         let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
         let server = ServerConfig::default();
         let first = class_of(&target("/srv/first.fcgi", 1), &server, None).unwrap();
