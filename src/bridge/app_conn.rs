@@ -16,6 +16,7 @@ use crate::ffi::answer_buf::{BucketAlloc, Chunk, ReadBuf};
 use crate::sys;
 use std::collections::VecDeque;
 use std::io::{self, IoSlice};
+use std::mem::MaybeUninit;
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::path::Path;
@@ -33,6 +34,14 @@ const READ_BUF: usize = 64 * 1024;
 /// A buffer with less room than this is left to its chunks and a new one
 /// taken, so that reads stay large.
 const MIN_ROOM: usize = 4 * 1024;
+
+thread_local! {
+    /// Where a request's head is encoded, kept for the thread's next request.
+    static HEAD_BUF: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+/// A head buffer grown past this (a huge environment) is not kept.
+const KEPT_HEAD_BUF: usize = 64 * 1024;
 
 #[derive(Debug)]
 pub enum AppError {
@@ -143,25 +152,42 @@ impl<'l> AppConn<'l> {
         body: &mut Body,
     ) -> Result<(), AppError> {
         let request = RequestWriter::new(REQUEST_ID, role);
-        let mut head = Vec::with_capacity(4096);
-        request.head(&mut head, params.iter().map(|(k, v)| (&**k, &**v)));
-        let mut end = Vec::with_capacity(fcgi::HEADER_LEN);
-        request.stdin_end(&mut end);
-        if let Some(mem) = body.in_memory() {
-            return self.send_framed(request, &head, mem, &end);
+        // The head, then STDIN's end record, in this thread's reused buffer.
+        let mut buf = HEAD_BUF.take();
+        buf.clear();
+        request.head(&mut buf, params.iter().map(|(k, v)| (&**k, &**v)));
+        let head_len = buf.len();
+        request.stdin_end(&mut buf);
+        let (head, end) = buf.split_at(head_len);
+        let sent = match body.in_memory() {
+            Some(mem) => self.send_framed(request, head, mem, end),
+            None => self.send_spooled(request, head, body, end),
+        };
+        if buf.capacity() <= KEPT_HEAD_BUF {
+            HEAD_BUF.set(buf);
         }
-        // A spooled body: read back in pieces, each sent as it was read.
-        let mut head = Some(head);
+        sent
+    }
+
+    /// A spooled body: read back in pieces, each sent as it was read.
+    fn send_spooled(
+        &mut self,
+        request: RequestWriter,
+        head: &[u8],
+        body: &mut Body,
+        end: &[u8],
+    ) -> Result<(), AppError> {
+        let mut first = head;
         let mut failure = None;
         body.for_each_chunk(WRITE_BATCH, |piece| {
-            let first = head.take().unwrap_or_default();
-            self.send_framed(request, &first, piece, &[]).map_err(|e| {
+            let before = std::mem::take(&mut first);
+            self.send_framed(request, before, piece, &[]).map_err(|e| {
                 failure = Some(e);
                 io::Error::other("write failed")
             })
         })
         .map_err(|e| failure.take().unwrap_or(AppError::Io(e)))?;
-        self.send_framed(request, &head.unwrap_or_default(), &[], &end)
+        self.send_framed(request, first, &[], end)
     }
 
     /// Writes `before`, `data` as STDIN records, then `after`: one sendmsg
@@ -367,19 +393,25 @@ impl<'l> AppConn<'l> {
     }
 
     /// Takes `n` bytes of pending STDOUT (which holds them) as one line.
-    fn take_stdout(&mut self, n: usize) -> Vec<u8> {
-        let mut line = Vec::with_capacity(n);
-        while line.len() < n {
+    /// Takes the next `n` pending STDOUT bytes, copying into `out` as many
+    /// of them as it holds.
+    fn take_stdout_into(&mut self, n: usize, out: &mut [MaybeUninit<u8>]) -> usize {
+        let mut taken = 0;
+        while taken < n {
             let front = self.stdout.front_mut().expect("n bytes are pending");
-            let take = (n - line.len()).min(front.len());
-            line.extend_from_slice(&front.bytes()[..take]);
+            let take = (n - taken).min(front.len());
+            let room = out.len().saturating_sub(taken).min(take);
+            for (dst, &src) in out[taken..taken + room].iter_mut().zip(front.bytes()) {
+                dst.write(src);
+            }
             front.consume(take);
             if front.is_empty() {
                 self.stdout.pop_front();
             }
+            taken += take;
         }
         self.stdout_len -= n;
-        line
+        n.min(out.len())
     }
 
     /// Where the next line of pending STDOUT ends: after its newline, or
@@ -399,10 +431,11 @@ impl<'l> AppConn<'l> {
         None
     }
 
-    /// The next STDOUT line (with its newline), at most `max` bytes; None at
-    /// the end of STDOUT. For httpd's CGI header scanner.
-    pub fn next_line(&mut self, max: usize) -> Result<Option<Vec<u8>>, AppError> {
-        let max = max.max(1);
+    /// The next STDOUT line (with its newline), at most `out.len()` bytes,
+    /// copied into `out`: how many bytes it has, None at the end of STDOUT.
+    /// For httpd's CGI header scanner, straight into its buffer.
+    pub fn next_line(&mut self, out: &mut [MaybeUninit<u8>]) -> Result<Option<usize>, AppError> {
+        let max = out.len().max(1);
         loop {
             let cut = match self.line_end(max) {
                 Some(n) => Some(n),
@@ -410,7 +443,7 @@ impl<'l> AppConn<'l> {
                 None => None,
             };
             if let Some(n) = cut {
-                return Ok(Some(self.take_stdout(n)));
+                return Ok(Some(self.take_stdout_into(n, out)));
             }
             if self.ended {
                 return Ok(None);

@@ -2,6 +2,7 @@
 
 use super::decimal::Decimal;
 use crate::config::{Command, ProcessOptions, ServerConfig, Wrapper};
+use crate::ffi::request::VhostId;
 use crate::pm::wire::{ClassLimits, ClassSpec};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
@@ -13,7 +14,7 @@ pub struct Target<'a> {
     pub filename: &'a Path,
     /// device and inode of the script, when it exists
     pub file_id: Option<(u64, u64)>,
-    pub vhost: String,
+    pub vhost: VhostId<'a>,
     pub uid: u32,
     pub gid: u32,
 }
@@ -88,9 +89,9 @@ fn bytes(words: Vec<String>) -> Vec<Vec<u8>> {
 
 /// `dev:ino|argv|vhost|uid:gid`, built without `format!` (this runs on
 /// every request).
-fn class_key(file_id: (u64, u64), argv: &[Vec<u8>], vhost: &str, uid: u32, gid: u32) -> String {
+fn class_key(file_id: (u64, u64), argv: &[Vec<u8>], vhost: VhostId, uid: u32, gid: u32) -> String {
     let words: usize = argv.iter().map(|a| a.len() + 1).sum();
-    let mut key = String::with_capacity(64 + words + vhost.len());
+    let mut key = String::with_capacity(64 + words + vhost.name.len());
     push_number(&mut key, file_id.0);
     key.push(':');
     push_number(&mut key, file_id.1);
@@ -104,7 +105,9 @@ fn class_key(file_id: (u64, u64), argv: &[Vec<u8>], vhost: &str, uid: u32, gid: 
         key.push_str(&String::from_utf8_lossy(word));
     }
     key.push('|');
-    key.push_str(vhost);
+    key.push_str(vhost.name);
+    key.push(':');
+    push_number(&mut key, vhost.port.into());
     key.push('|');
     push_number(&mut key, uid.into());
     key.push(':');
@@ -126,7 +129,7 @@ fn build(
     cwd: Vec<u8>,
 ) -> (ClassSpec, ProcessOptions) {
     let opts = server.process_options(exe);
-    let key = class_key(file_id, argv, &target.vhost, target.uid, target.gid);
+    let key = class_key(file_id, argv, target.vhost, target.uid, target.gid);
     let spec = ClassSpec {
         key,
         argv: argv.to_vec(),
@@ -159,7 +162,10 @@ mod tests {
         Target {
             filename: Path::new(filename),
             file_id: Some((8, 42)),
-            vhost: "example.org:80".into(),
+            vhost: VhostId {
+                name: "example.org",
+                port: 80,
+            },
             uid: 33,
             gid: 33,
         }
@@ -173,7 +179,7 @@ mod tests {
         assert_eq!(a.cwd, b"/srv/www".to_vec());
         assert_eq!(a.limits.max_processes, 100);
         let mut other = target("/srv/www/a.fcgi");
-        other.vhost = "other.org:80".into();
+        other.vhost.name = "other.org";
         let (b, _) = class_for(&other, &server, None).unwrap();
         assert_ne!(a.key, b.key, "another virtual host is another class");
         let missing = Target {
@@ -220,7 +226,16 @@ mod tests {
     fn class_key_reads_as_before() {
         let argv = [b"/usr/bin/php-cgi".to_vec(), b"-d\xff".to_vec()];
         assert_eq!(
-            class_key((0, u64::MAX), &argv, "example.org:80", 33, 4_294_967_295),
+            class_key(
+                (0, u64::MAX),
+                &argv,
+                VhostId {
+                    name: "example.org",
+                    port: 80
+                },
+                33,
+                4_294_967_295
+            ),
             format!(
                 "0:{}|{}|example.org:80|33:4294967295",
                 u64::MAX,

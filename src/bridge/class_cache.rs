@@ -38,7 +38,7 @@ struct Entry {
     filename: Vec<u8>,
     file_id: Option<(u64, u64)>,
     wrapper: Option<Command>,
-    vhost: String,
+    vhost: (String, u16),
     uid: u32,
     gid: u32,
     class: Class,
@@ -59,7 +59,8 @@ impl Entry {
             && self.uid == target.uid
             && self.gid == target.gid
             && self.filename == target.filename.as_os_str().as_bytes()
-            && self.vhost == target.vhost
+            && self.vhost.1 == target.vhost.port
+            && self.vhost.0 == target.vhost.name
             && self.wrapper.as_ref() == wrapper.map(|w| &w.command)
     }
 }
@@ -95,7 +96,7 @@ pub fn class_of(
             filename: target.filename.as_os_str().as_bytes().to_vec(),
             file_id: target.file_id,
             wrapper: wrapper.map(|w| w.command.clone()),
-            vhost: target.vhost.clone(),
+            vhost: (target.vhost.name.to_owned(), target.vhost.port),
             uid: target.uid,
             gid: target.gid,
             class: Rc::clone(&class),
@@ -118,7 +119,10 @@ mod tests {
         Target {
             filename: Path::new(filename),
             file_id: Some((8, ino)),
-            vhost: "example.org:80".into(),
+            vhost: crate::ffi::request::VhostId {
+                name: "example.org",
+                port: 80,
+            },
             uid: 33,
             gid: 33,
         }

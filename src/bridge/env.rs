@@ -10,10 +10,13 @@ use std::borrow::Cow;
 pub type Pair<'r> = (Cow<'r, [u8]>, Cow<'r, [u8]>);
 pub type Env<'r> = Vec<Pair<'r>>;
 
-fn set(env: &mut Env, name: &[u8], value: Vec<u8>) {
-    match env.iter_mut().find(|(k, _)| **k == *name) {
+/// Sets `name` to `value` (owned: ours, see `back_to_request`). A name
+/// given as `&'static [u8]` stays borrowed.
+fn set<'r>(env: &mut Env<'r>, name: impl Into<Cow<'r, [u8]>>, value: Vec<u8>) {
+    let name = name.into();
+    match env.iter_mut().find(|(k, _)| *k == name) {
         Some(slot) => slot.1 = value.into(),
-        None => env.push((name.to_vec().into(), value.into())),
+        None => env.push((name, value.into())),
     }
 }
 
@@ -173,13 +176,13 @@ pub fn pass_headers(env: &mut Env, headers: &[(String, Vec<u8>)]) {
             continue;
         }
         let own = env_name(name.as_bytes());
-        set(env, &own, value.clone());
+        set(env, own.clone(), value.clone());
         let mut cgi = b"HTTP_".to_vec();
         cgi.extend(own.to_ascii_uppercase());
         if HOP_BY_HOP.contains(&cgi.as_slice()) || cgi == b"HTTP_CONNECTION" {
             continue;
         }
-        set(env, &cgi, value.clone());
+        set(env, cgi, value.clone());
     }
 }
 
@@ -225,7 +228,7 @@ pub fn back_to_request<'e>(
 pub fn set_content_length(env: &mut Env, len: u64) {
     set(
         env,
-        b"CONTENT_LENGTH",
+        &b"CONTENT_LENGTH"[..],
         Decimal::new(len).as_bytes().to_vec(),
     );
 }
@@ -243,7 +246,7 @@ pub fn fix_pathinfo(env: &mut Env, uri: &[u8]) {
     } else {
         uri
     };
-    set(env, b"SCRIPT_NAME", script.to_vec());
+    set(env, &b"SCRIPT_NAME"[..], script.to_vec());
 }
 
 /// The environment of an authorizer-role program (DESIGN §5): its role in
@@ -258,11 +261,11 @@ pub fn for_auth_role(env: &mut Env, role: &str, password: Option<&str>) {
     ];
     env.retain(|(k, _)| !DROPPED.contains(&&**k) && !HOP_BY_HOP.contains(&&**k));
     if let Some(pw) = password {
-        set(env, b"REMOTE_PASSWD", pw.as_bytes().to_vec());
+        set(env, &b"REMOTE_PASSWD"[..], pw.as_bytes().to_vec());
     }
-    set(env, b"FCGI_APACHE_ROLE", role.as_bytes().to_vec());
+    set(env, &b"FCGI_APACHE_ROLE"[..], role.as_bytes().to_vec());
     // No keep-alive between httpd and the program: it answers and is done.
-    set(env, b"HTTP_CONNECTION", b"close".to_vec());
+    set(env, &b"HTTP_CONNECTION"[..], b"close".to_vec());
 }
 
 #[cfg(test)]

@@ -180,7 +180,7 @@ pub fn log_failure(req: &Request, what: &str, error: &AppError) {
 /// scanner's verdict; Err: the app could not be read.
 fn scan_headers(req: &mut Request, app: &mut AppConn) -> Result<HookResult, AppError> {
     let mut read_error = None;
-    let scanned = req.scan_cgi_headers(&mut |room| match app.next_line(room) {
+    let scanned = req.scan_cgi_headers(&mut |out| match app.next_line(out) {
         Ok(line) => line,
         Err(e) => {
             read_error = Some(e);

@@ -19,10 +19,10 @@ pub fn handle(req: &mut Request) -> HookResult {
         return HookResult::Declined;
     }
     // Any bytes (a script may be named caf\xe9.fcgi); `filename` is for logs.
-    let Some(script) = req.filename().map(std::path::PathBuf::from) else {
+    let Some(script) = req.filename_pooled().map(std::path::Path::new) else {
         return HookResult::Declined;
     };
-    let filename = script.to_string_lossy().into_owned();
+    let filename = script.to_string_lossy();
     // As mod_cgi and C: a ScriptAlias'd directory needs no ExecCGI.
     if !req.allows_exec_cgi() && !req.is_scriptaliased() {
         req.log(
@@ -64,7 +64,7 @@ pub fn handle(req: &mut Request) -> HookResult {
         .suexec_identity()
         .unwrap_or_else(crate::ffi::process::httpd_user);
     let target = Target {
-        filename: &script,
+        filename: script,
         file_id,
         vhost: req.vhost_id(),
         uid,
@@ -85,7 +85,7 @@ pub fn handle(req: &mut Request) -> HookResult {
     let (program, executable) = match wrapper {
         Some(w) => (w.command.path.as_str(), may_execute(&w.command.path)),
         None => (
-            filename.as_str(),
+            &*filename,
             req.file_executable()
                 .unwrap_or_else(|| may_execute(&filename)),
         ),

@@ -40,12 +40,17 @@ impl Loan {
         what: &str,
         asked: Instant,
     ) -> Result<Loan, HttpStatus> {
+        // Recorded in the process's table slot for the status page.
+        let request: [&[u8]; 3] = [req.method(), b" ", req.unparsed_uri()];
+        // An idle process from the shared table: the manager is not asked.
+        if let Some(lease) = client::claim(spec, &request) {
+            let times = LoanTimes::new(lease.pid, asked);
+            return Ok(Loan(Some(lease), times));
+        }
         let Some(pm_socket) = crate::pm::launch::manager_socket() else {
             req.log(Level::Err, "mod_fcgid: the process manager is not running");
             return Err(HttpStatus::SERVICE_UNAVAILABLE);
         };
-        // Recorded in the process's table slot for the status page.
-        let request: [&[u8]; 3] = [req.method(), b" ", req.unparsed_uri()];
         match client::acquire(&pm_socket, spec, wait, &request) {
             Ok(lease) => {
                 let times = LoanTimes::new(lease.pid, asked);

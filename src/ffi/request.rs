@@ -6,12 +6,21 @@ use super::pool::Pool;
 use crate::config::{DirConfig, ServerConfig};
 use std::borrow::Cow;
 use std::ffi::{c_void, CStr, OsStr};
+use std::mem::MaybeUninit;
 use std::os::raw::{c_char, c_int};
 use std::os::unix::ffi::OsStrExt;
 
 /// A CGI environment: names and values, borrowed from the request pool
 /// where httpd made them (`bridge::env::Env` is the same type).
 pub type CgiEnv<'a> = Vec<(Cow<'a, [u8]>, Cow<'a, [u8]>)>;
+
+/// The virtual host a request is for: its ServerName and port, borrowed
+/// (compared on every request, written out only when a class is built).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VhostId<'a> {
+    pub name: &'a str,
+    pub port: u16,
+}
 
 /// What `r->finfo` says the request's file is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -181,6 +190,16 @@ impl<'a> Request<'a> {
         unsafe { c_bytes_opt(self.r.filename) }.map(OsStr::from_bytes)
     }
 
+    /// The same for as long as the request lives, so a handler may keep it
+    /// while it changes the request (no copy on every request).
+    pub fn filename_pooled(&self) -> Option<&'a OsStr> {
+        // SAFETY: r->filename points into the request pool, which lives for
+        // 'a; pool strings are never freed or written over before the pool
+        // goes (setting r->filename later points it elsewhere, it does not
+        // change this string).
+        unsafe { c_bytes_opt(self.r.filename) }.map(OsStr::from_bytes)
+    }
+
     /// The decoded path of the URL (`%E9` is byte 0xE9): any bytes.
     pub fn uri(&self) -> Option<&[u8]> {
         // SAFETY: a request-pool string, borrowed with `self`.
@@ -268,22 +287,13 @@ impl<'a> Request<'a> {
     }
 
     /// A name for the virtual host, part of a process class's identity.
-    pub fn vhost_id(&self) -> String {
-        // SAFETY: r->server is always set for a request.
-        let s = unsafe { &*self.r.server };
-        // SAFETY: a pconf string, alive longer than the request.
+    pub fn vhost_id(&self) -> VhostId<'a> {
+        // SAFETY: r->server is always set for a request; its hostname is a
+        // pconf string, alive longer than the request ('a).
+        let s: &'a b::server_rec = unsafe { &*self.r.server };
+        // SAFETY: as above.
         let name = unsafe { c_str_opt(s.server_hostname) }.unwrap_or("");
-        let mut id = String::with_capacity(name.len() + 6);
-        id.push_str(name);
-        id.push(':');
-        // A u16 in decimal, without format! (this runs on every request).
-        let port = s.port;
-        for div in [10000, 1000, 100, 10, 1] {
-            if port >= div || div == 1 {
-                id.push(char::from(b'0' + (port / div % 10) as u8));
-            }
-        }
-        id
+        VhostId { name, port: s.port }
     }
 
     /// The user and group this request's apps run as through suexec
@@ -339,7 +349,9 @@ impl<'a> Request<'a> {
         }
         let t = self.r.subprocess_env;
         // SAFETY: subprocess_env is the request's live table.
-        let mut env = Vec::with_capacity(unsafe { table_len(t) });
+        // Room for the few the bridge adds (CONTENT_LENGTH, HTTP_CONNECTION,
+        // TZ): no second allocation on every request.
+        let mut env = Vec::with_capacity(unsafe { table_len(t) } + 4);
         // SAFETY: the table's keys and values are strings in the request
         // pool, which lives as long as the request ('a) whatever later
         // changes to the table do (apr_table_set points an entry elsewhere,
@@ -493,30 +505,31 @@ impl<'a> Request<'a> {
     }
 
     /// Parses CGI response headers with httpd's own scanner, reading lines
-    /// from `next_line` (which returns `None` at end of input). Returns the
-    /// scanner's status: OK, or an HTTP status such as 500 or 304.
+    /// from `next_line`, which copies the next one into the room it is given
+    /// and says its length (`None` at end of input). Returns the scanner's
+    /// status: OK, or an HTTP status such as 500 or 304.
     pub fn scan_cgi_headers(
         &mut self,
-        next_line: &mut dyn FnMut(usize) -> Option<Vec<u8>>,
+        next_line: &mut dyn FnMut(&mut [MaybeUninit<u8>]) -> Option<usize>,
     ) -> c_int {
         struct Source<'f> {
-            next_line: &'f mut dyn FnMut(usize) -> Option<Vec<u8>>,
+            next_line: &'f mut dyn FnMut(&mut [MaybeUninit<u8>]) -> Option<usize>,
         }
         extern "C" fn gets(buf: *mut c_char, len: c_int, data: *mut c_void) -> c_int {
             super::guard::guard("CGI header read", 0, || {
-                // SAFETY: `data` is the Source below, alive for the scanner call;
-                // httpd's buffer holds `len` bytes.
+                // SAFETY: `data` is the Source below, alive for the scanner call.
                 let src = unsafe { &mut *data.cast::<Source>() };
                 let room = (len.max(1) - 1) as usize;
-                match (src.next_line)(room) {
+                // SAFETY: httpd's buffer holds `len` bytes, not necessarily
+                // initialised (hence MaybeUninit); the line goes into the
+                // first `room` and its NUL after it.
+                let out =
+                    unsafe { std::slice::from_raw_parts_mut(buf.cast::<MaybeUninit<u8>>(), room) };
+                match (src.next_line)(out) {
                     None => 0,
-                    Some(line) => {
-                        let n = line.len().min(room);
-                        // SAFETY: n < len, so the copy and its NUL fit in buf.
-                        unsafe {
-                            std::ptr::copy_nonoverlapping(line.as_ptr(), buf.cast::<u8>(), n);
-                            *buf.add(n) = 0;
-                        }
+                    Some(n) => {
+                        // SAFETY: n <= room < len: the NUL fits in buf.
+                        unsafe { *buf.add(n.min(room)) = 0 };
                         1
                     }
                 }

@@ -15,6 +15,7 @@
 //! one per thread: the manager holds few descriptors.
 
 use super::shared_table::{self, Mapped};
+use super::socket_path::SocketPath;
 use super::table::{Claim, Released};
 use super::wire::{self, ClassSpec, FastRef, Message, Outcome, TableSlot};
 use crate::sys;
@@ -43,7 +44,7 @@ pub struct Lease {
     pub proc_id: u64,
     /// The process's pid, as the manager knows it.
     pub pid: i32,
-    pub socket: PathBuf,
+    pub socket: SocketPath,
 }
 
 enum How {
@@ -283,7 +284,7 @@ fn learn_class(key: &str, f: FastRef) {
 /// Claims an idle process of `spec`'s class from the table, if this
 /// child knows the class there and one is idle with nobody waiting, and
 /// records `request` in its slot.
-fn claim(spec: &ClassSpec, request: &[&[u8]]) -> Option<Lease> {
+pub fn claim(spec: &ClassSpec, request: &[&[u8]]) -> Option<Lease> {
     let f = class_ref(&spec.key)?;
     let mapped = shared_table::current(super::launch::table_file)?;
     if f.table != mapped.table.generation() {
@@ -381,18 +382,15 @@ fn ask_fresh(
     }
 }
 
-/// Borrows a process of `spec`'s class, waiting up to `wait` for one;
-/// `request` (its parts joined: "METHOD URI") is what the status page
-/// shows it serving.
+/// Borrows a process of `spec`'s class from the manager, waiting up to
+/// `wait` for one (after `claim` found none idle); `request` (its parts
+/// joined: "METHOD URI") is what the status page shows it serving.
 pub fn acquire(
     pm_socket: &Path,
     spec: &ClassSpec,
     wait: Duration,
     request: &[&[u8]],
 ) -> Result<Lease, AcquireError> {
-    if let Some(lease) = claim(spec, request) {
-        return Ok(lease);
-    }
     SCRATCH.with(|scratch| {
         let (frame, inbox) = &mut *scratch.borrow_mut();
         frame.clear();
@@ -447,7 +445,7 @@ fn acquire_with(
                 pm_socket: path,
                 proc_id,
                 pid,
-                socket: PathBuf::from(OsString::from_vec(socket)),
+                socket: SocketPath::Owned(PathBuf::from(OsString::from_vec(socket))),
             })
         }
         Message::Refused { reason } => {

@@ -7,6 +7,7 @@
 //! - `launch`: forking the manager from httpd and restarting it
 //! - `ipc_dir`: the directory of their sockets, the User's alone
 //! - `shared_table`: the file behind the table children claim processes from
+//! - `socket_path`: an app socket's path, without an allocation per claim
 
 pub use fcgid_core::pm::{allow, policy, refuse_kind, report, state, table, wire};
 
@@ -15,3 +16,4 @@ pub mod daemon;
 pub mod ipc_dir;
 pub mod launch;
 pub mod shared_table;
+pub mod socket_path;

@@ -3,6 +3,7 @@
 //! one before it, so a child never claims from a stale table; children map
 //! it on their first request and again when it is closed or replaced.
 
+use super::socket_path::SocketPath;
 use super::table::{self, Table};
 use crate::ffi::log::{main_server as log, Level};
 use crate::sys;
@@ -71,7 +72,7 @@ pub struct Mapped {
 impl Mapped {
     /// Where process `proc_id` listens (digits by hand: formatting
     /// machinery costs more than the rest of a claim).
-    pub fn socket(&self, proc_id: u64) -> PathBuf {
+    pub fn socket(&self, proc_id: u64) -> SocketPath {
         let mut digits = [0u8; 20];
         let mut i = digits.len();
         let mut n = proc_id;
@@ -83,11 +84,7 @@ impl Mapped {
                 break;
             }
         }
-        let mut p = Vec::with_capacity(self.prefix.len() + 26);
-        p.extend_from_slice(&self.prefix);
-        p.extend_from_slice(&digits[i..]);
-        p.extend_from_slice(b".sock");
-        PathBuf::from(<std::ffi::OsString as std::os::unix::ffi::OsStringExt>::from_vec(p))
+        SocketPath::join(&[&self.prefix, &digits[i..], b".sock"])
     }
 }
 
