@@ -4,7 +4,7 @@
 use super::cvt;
 use std::ffi::OsStr;
 use std::io;
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
@@ -78,8 +78,8 @@ pub fn raise_nofile_limit() -> io::Result<(u64, u64)> {
 }
 
 /// Starts an app: `argv` in `cwd` with exactly `env`, `listener` as its
-/// fd 0 (FCGI_LISTENSOCK_FILENO), stdout and stderr the caller's (the
-/// error log), every signal at its default, and SIGTERM when the caller
+/// fd 0 (FCGI_LISTENSOCK_FILENO), stdout and stderr the caller's stderr
+/// (the error log), every signal at its default, and SIGTERM when the caller
 /// dies. An exec or chdir failure is an error carrying its errno.
 pub struct AppCommand<'a> {
     pub argv: &'a [Vec<u8>],
@@ -106,7 +106,10 @@ pub fn spawn_app(app: &AppCommand, listener: OwnedFd) -> io::Result<i32> {
         .current_dir(OsStr::from_bytes(app.cwd))
         // std dup2s this onto fd 0 with close-on-exec cleared, also when
         // the listener already is fd 0 (it duplicates it out of the way first).
-        .stdin(Stdio::from(listener));
+        .stdin(Stdio::from(listener))
+        // As C: what an app prints to stdout (outside FastCGI) lands in the
+        // error log beside its stderr, not in the manager's /dev/null.
+        .stdout(Stdio::from(io::stderr().as_fd().try_clone_to_owned()?));
     let parent = getpid();
     let soft = ORIGINAL_NOFILE.load(Ordering::SeqCst);
     // SAFETY: the closure runs between fork and exec and calls only
