@@ -46,29 +46,39 @@ fn units() -> procfs::Units {
     }
 }
 
-/// What the handler reads of the request.
+/// What the handler reads of a request that is ours.
 struct Asked {
-    ours: bool,
     get: bool,
     head: bool,
     args: Option<String>,
 }
 
+/// What the request asks of the status page, or None when its handler is
+/// not ours. httpd calls every handler hook on every request, so for the
+/// others (a static file, a script) this compares the handler's bytes in
+/// place and allocates nothing.
+///
 /// # Safety
 /// `r` is the live request of the current handler call.
-unsafe fn asked(r: *const b::request_rec) -> Asked {
-    // SAFETY: the caller's contract; handler and args are null or
-    // request-pool strings, copied here.
+unsafe fn asked(r: *const b::request_rec) -> Option<Asked> {
+    // SAFETY: the caller's contract; handler is null or a NUL-terminated
+    // string that lives as long as the request, only read here.
+    let ours = unsafe {
+        let h = (*r).handler;
+        !h.is_null() && CStr::from_ptr(h).to_bytes() == HANDLER.as_bytes()
+    };
+    if !ours {
+        return None;
+    }
+    // SAFETY: the caller's contract; args is null or a request-pool
+    // string, copied here.
     unsafe {
-        let text = |p: *const std::os::raw::c_char| {
-            (!p.is_null()).then(|| CStr::from_ptr(p).to_string_lossy().into_owned())
-        };
-        Asked {
-            ours: text((*r).handler).as_deref() == Some(HANDLER),
+        let args = (*r).args;
+        Some(Asked {
             get: (*r).method_number == b::M_GET as c_int,
             head: (*r).header_only != 0,
-            args: text((*r).args),
-        }
+            args: (!args.is_null()).then(|| CStr::from_ptr(args).to_string_lossy().into_owned()),
+        })
     }
 }
 
@@ -109,10 +119,9 @@ extern "C" fn handler(r: *mut b::request_rec) -> c_int {
                 return b::DECLINED as c_int;
             }
             // SAFETY: httpd passes the live request of this hook.
-            let asked = unsafe { asked(r) };
-            if !asked.ours {
+            let Some(asked) = (unsafe { asked(r) }) else {
                 return b::DECLINED as c_int;
-            }
+            };
             if !asked.get {
                 // SAFETY: r->allowed is a plain bit mask of the live request.
                 unsafe { (*r).allowed |= 1 << b::M_GET };
