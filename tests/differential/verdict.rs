@@ -91,7 +91,19 @@ pub fn check(
             applies(row, case) && matches!(row.shows, Shows::CRace(_)) && shows(row, a, b)
         });
         if raced {
+            // C's answer says nothing here, ours still must: an Answer row
+            // of the case keeps holding on our side.
             raced_cases.insert(*case);
+            for (table, row) in rows {
+                if let Shows::Answer(_, in_ours) = row.shows {
+                    if applies(row, case) && !row.cases.is_empty() && !b.contains(in_ours) {
+                        failures.push(format!(
+                            "{case}: C raced, and ours no longer answers as {table} row `{}` says ({in_ours:?}):\n{b}",
+                            row.name
+                        ));
+                    }
+                }
+            }
             continue;
         }
         let mut whole = false;
