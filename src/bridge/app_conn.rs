@@ -13,6 +13,7 @@ use super::env::Pair;
 use crate::fcgi::client::{ExchangeError, LineSplitter, Piece, RequestWriter, ResponseParser};
 use crate::fcgi::{self, Role};
 use crate::ffi::answer_buf::{BucketAlloc, Chunk, ReadBuf};
+use crate::pm::kept_conns::AppStream;
 use crate::sys;
 use std::collections::VecDeque;
 use std::io::{self, IoSlice};
@@ -92,7 +93,15 @@ impl std::fmt::Display for AppError {
 }
 
 pub struct AppConn<'l> {
-    stream: UnixStream,
+    /// None once handed back with the process (`take_reusable`).
+    stream: Option<UnixStream>,
+    /// The app was asked to keep the connection (FCGI_KEEP_CONN).
+    keep: bool,
+    /// It is a connection kept from an earlier request (the manager has a
+    /// copy: it must be ended, not just closed, if it is not handed back).
+    reused: bool,
+    /// Bytes came after END_REQUEST: not a connection to send on again.
+    trailing: bool,
     answer: ResponseParser,
     alloc: BucketAlloc,
     /// The buffer being read into, and how much of it was parsed.
@@ -112,19 +121,41 @@ pub struct AppConn<'l> {
 }
 
 impl<'l> AppConn<'l> {
+    /// A connection to the app at `socket`: `kept` if this child kept one
+    /// and the app has not closed it since, else a new one. With `keep`,
+    /// the app is asked to keep it open after the request.
+    #[allow(clippy::too_many_arguments)]
     pub fn connect(
         socket: &Path,
+        kept: Option<UnixStream>,
+        keep: bool,
         connect_timeout: Duration,
         io_timeout: Duration,
         alloc: BucketAlloc,
         log_stderr: &'l dyn Fn(&str),
     ) -> Result<Self, AppError> {
-        let stream = sys::connect_unix(socket, connect_timeout).map_err(AppError::Connect)?;
+        // A kept connection with something to read has been closed by the
+        // app (or it sent what nobody asked for): ended, not used.
+        let kept = kept.filter(|k| {
+            let open = !sys::peer_hung_up(k);
+            if !open {
+                let _ = k.shutdown(std::net::Shutdown::Both);
+            }
+            open
+        });
+        let reused = kept.is_some();
+        let stream = match kept {
+            Some(k) => k,
+            None => sys::connect_unix(socket, connect_timeout).map_err(AppError::Connect)?,
+        };
         stream
             .set_read_timeout(Some(io_timeout))
             .map_err(AppError::Io)?;
         Ok(AppConn {
-            stream,
+            stream: Some(stream),
+            keep,
+            reused,
+            trailing: false,
             answer: ResponseParser::new(REQUEST_ID),
             alloc,
             buf: None,
@@ -151,7 +182,11 @@ impl<'l> AppConn<'l> {
         params: &[Pair],
         body: &mut Body,
     ) -> Result<(), AppError> {
-        let request = RequestWriter::new(REQUEST_ID, role);
+        let request = if self.keep {
+            RequestWriter::keeping(REQUEST_ID, role)
+        } else {
+            RequestWriter::new(REQUEST_ID, role)
+        };
         // The head, then STDIN's end record, in this thread's reused buffer.
         let mut buf = HEAD_BUF.take();
         buf.clear();
@@ -242,11 +277,11 @@ impl<'l> AppConn<'l> {
     /// full. Stops early, without error, once the app has ended the request:
     /// it answered without wanting the rest.
     fn write_while_reading(&mut self, bufs: &mut [IoSlice<'_>]) -> Result<(), AppError> {
-        let fd = self.stream.as_raw_fd();
+        let fd = self.sock().as_raw_fd();
         let mut bufs = bufs;
         IoSlice::advance_slices(&mut bufs, 0);
         while !bufs.is_empty() && !self.ended {
-            match sys::send_vectored_nowait(&self.stream, bufs) {
+            match sys::send_vectored_nowait(self.sock(), bufs) {
                 Ok(n) => {
                     self.sent += n as u64;
                     IoSlice::advance_slices(&mut bufs, n);
@@ -289,8 +324,12 @@ impl<'l> AppConn<'l> {
             self.buf = Some(ReadBuf::new(self.alloc, READ_BUF));
             self.parsed = 0;
         }
+        let stream = self
+            .stream
+            .as_ref()
+            .expect("read before the connection is handed back");
         let buf = self.buf.as_mut().expect("set above");
-        let n = buf.read_from(&self.stream, max, wait)?;
+        let n = buf.read_from(stream, max, wait)?;
         if n > 0 {
             self.answered = true;
         }
@@ -331,12 +370,38 @@ impl<'l> AppConn<'l> {
                 Some(Piece::End(_)) => {
                     self.stderr.finish(|l| log(&String::from_utf8_lossy(l)));
                     self.ended = true;
+                    self.trailing = self.parsed < buf.filled().len();
                     // Whatever follows END_REQUEST is not ours to read.
                     self.parsed = buf.filled().len();
                 }
             }
         }
         Ok(any)
+    }
+
+    fn sock(&self) -> &UnixStream {
+        self.stream
+            .as_ref()
+            .expect("used before the connection is handed back")
+    }
+
+    /// Is this a connection kept from an earlier request?
+    pub fn reused(&self) -> bool {
+        self.reused
+    }
+
+    /// The connection, to hand back with the process, if it can carry the
+    /// next request: the app was asked to keep it and ended this request
+    /// cleanly, with nothing after its END_REQUEST.
+    pub fn take_reusable(&mut self) -> Option<AppStream> {
+        if !(self.keep && self.finished() && !self.trailing) {
+            return None;
+        }
+        let stream = self.stream.take()?;
+        Some(AppStream {
+            stream,
+            reused: self.reused,
+        })
     }
 
     /// Has any byte of an answer arrived (for the retry rule)?
@@ -477,7 +542,7 @@ impl<'l> AppConn<'l> {
             }
             // Never wait longer than the bound for one read.
             let wait = left.min(self.io_timeout).max(Duration::from_millis(1));
-            if self.stream.set_read_timeout(Some(wait)).is_err() {
+            if self.sock().set_read_timeout(Some(wait)).is_err() {
                 return false;
             }
             match self.next_body(READ_BUF) {
@@ -495,6 +560,16 @@ impl<'l> AppConn<'l> {
             self.next_body(READ_BUF)?;
         }
         Ok(())
+    }
+}
+
+impl Drop for AppConn<'_> {
+    /// A kept connection not handed back is ended: the manager's copy
+    /// would otherwise keep it open, the app reading it forever.
+    fn drop(&mut self) {
+        if let (Some(s), true) = (&self.stream, self.reused) {
+            let _ = s.shutdown(std::net::Shutdown::Both);
+        }
     }
 }
 

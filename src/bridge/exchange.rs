@@ -48,7 +48,7 @@ impl Answer<'_> {
     /// Reads the rest of the answer and gives the process back.
     pub fn drain_and_give_back(&mut self) -> Result<(), AppError> {
         self.app.drain()?;
-        self.loan.give_back();
+        self.loan.give_back(&mut self.app);
         Ok(())
     }
 }
@@ -70,10 +70,10 @@ pub fn start<'l>(
         body,
     } = job;
     for attempt in 1..=ATTEMPTS {
-        let loan = Loan::borrow(req, spec, wait, what)?;
+        let mut loan = Loan::borrow(req, spec, wait, what)?;
         let has_body = !body.is_empty();
         let (status, error, answered) = match connect_and_send(
-            &loan,
+            &mut loan,
             opts,
             req.bucket_alloc(),
             role,
@@ -113,7 +113,7 @@ pub fn start<'l>(
 /// already gone shows here. A failure comes with the status it answers
 /// and whether any answer had arrived.
 fn connect_and_send<'l>(
-    loan: &Loan,
+    loan: &mut Loan,
     opts: &ProcessOptions,
     alloc: BucketAlloc,
     role: Role,
@@ -121,14 +121,21 @@ fn connect_and_send<'l>(
     body: &mut Body,
     log_stderr: &'l dyn Fn(&str),
 ) -> Result<AppConn<'l>, (HttpStatus, AppError, bool)> {
+    let kept = loan.take_kept();
+    let had_kept = kept.is_some();
     let mut app = AppConn::connect(
         loan.socket(),
+        kept,
+        loan.keep(),
         opts.connect_timeout,
         opts.io_timeout,
         alloc,
         log_stderr,
     )
     .map_err(|e| (HttpStatus::SERVICE_UNAVAILABLE, e, false))?;
+    if had_kept && !app.reused() {
+        loan.app_closes_connections();
+    }
     let sent = app
         .send_request(role, params, body)
         .and_then(|()| app.await_answer());

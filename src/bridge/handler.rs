@@ -347,7 +347,7 @@ fn stream_body(
         }
     }
     // The last bytes go out with end-of-stream, not a flush of their own.
-    loan.give_back();
+    loan.give_back(app);
     if out.finish().is_err() {
         req.log(
             Level::Info,
@@ -375,7 +375,7 @@ fn client_gone(req: &Request, app: &mut AppConn, loan: &mut Loan) {
             "mod_fcgid: the client closed the connection before the end of the answer",
         );
     } else if app.discard_rest(DISCARD_LIMIT, DISCARD_TIME) {
-        loan.give_back();
+        loan.give_back(app);
         req.log(
             Level::Info,
             "mod_fcgid: the client closed the connection mid-answer; the rest of the answer \

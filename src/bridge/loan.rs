@@ -1,11 +1,13 @@
 //! A process borrowed from the manager for one request.
 
+use super::app_conn::AppConn;
 use super::timing::{Failed, LoanTimes};
 use crate::ffi::http_status::HttpStatus;
 use crate::ffi::log::Level;
-use crate::ffi::request::Request;
+use crate::ffi::request::{ClientConnection, Request};
 use crate::pm::client::{self, AcquireError, Lease};
 use crate::pm::wire::{ClassSpec, Outcome};
+use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -13,7 +15,7 @@ use std::time::{Duration, Instant};
 /// request (before the client has the whole answer), so the next waiting
 /// request gets it without delay. Dropping it unreturned tells the manager
 /// the process is in an unknown state, and it is stopped.
-pub struct Loan(Option<Lease>, LoanTimes);
+pub struct Loan(Option<Lease>, LoanTimes, ClientConnection);
 
 impl Loan {
     /// Borrows a process of `spec`'s class, waiting up to `wait`. On failure,
@@ -42,10 +44,15 @@ impl Loan {
     ) -> Result<Loan, HttpStatus> {
         // Recorded in the process's table slot for the status page.
         let request: [&[u8]; 3] = [req.method(), b" ", req.unparsed_uri()];
+        let conn = req.client_connection();
+        let client = client::Client {
+            id: conn.id,
+            persists: conn.persists,
+        };
         // An idle process from the shared table: the manager is not asked.
-        if let Some(lease) = client::claim(spec, &request) {
+        if let Some(lease) = client::claim(spec, &request, client) {
             let times = LoanTimes::new(lease.pid, asked);
-            return Ok(Loan(Some(lease), times));
+            return Ok(Loan(Some(lease), times, conn));
         }
         let Some(pm_socket) = crate::pm::launch::manager_socket() else {
             req.log(Level::Err, "mod_fcgid: the process manager is not running");
@@ -54,7 +61,7 @@ impl Loan {
         match client::acquire(&pm_socket, spec, wait, &request) {
             Ok(lease) => {
                 let times = LoanTimes::new(lease.pid, asked);
-                Ok(Loan(Some(lease), times))
+                Ok(Loan(Some(lease), times, conn))
             }
             Err(AcquireError::Refused(reason)) => {
                 req.log(
@@ -84,10 +91,32 @@ impl Loan {
         &self.0.as_ref().expect("process already returned").socket
     }
 
-    pub fn give_back(&mut self) {
+    /// Gives the process back, and with it the connection `app` used if
+    /// it can carry the next request.
+    pub fn give_back(&mut self, app: &mut AppConn) {
         if let Some(lease) = self.0.take() {
             self.1.returned = Some(Instant::now());
-            lease.release(Outcome::Done);
+            if lease.release(Outcome::Done, app.take_reusable()) {
+                let id = self.2.id;
+                self.2.pool.on_cleanup(move || client::client_closed(id));
+            }
+        }
+    }
+
+    /// The connection this child kept to the process, if any.
+    pub fn take_kept(&mut self) -> Option<UnixStream> {
+        self.0.as_mut().and_then(Lease::take_kept)
+    }
+
+    /// Should the app be asked to keep the connection?
+    pub fn keep(&self) -> bool {
+        self.0.as_ref().is_some_and(|l| l.keep)
+    }
+
+    /// The kept connection was closed by the app (see `Lease`).
+    pub fn app_closes_connections(&mut self) {
+        if let Some(l) = self.0.as_mut() {
+            l.app_closes_connections();
         }
     }
 
@@ -106,7 +135,7 @@ impl Loan {
     pub fn give_up_client_gone(&mut self) {
         if let Some(lease) = self.0.take() {
             self.1.returned = Some(Instant::now());
-            lease.release(Outcome::ClientGone);
+            lease.release(Outcome::ClientGone, None);
         }
     }
 }

@@ -37,6 +37,14 @@ pub struct SavedResponse {
     status: c_int,
 }
 
+/// See `Request::client_connection`.
+#[derive(Clone, Copy)]
+pub struct ClientConnection {
+    pub id: i64,
+    pub pool: Pool,
+    pub persists: bool,
+}
+
 pub struct Request<'a> {
     r: &'a mut b::request_rec,
 }
@@ -320,6 +328,40 @@ impl<'a> Request<'a> {
     pub fn log_handle(&self) -> RequestLog<'a> {
         // SAFETY: the request_rec lives for 'a.
         unsafe { RequestLog::new(self.as_ptr()) }
+    }
+
+    /// The client's connection: its id, its pool, and whether it is likely
+    /// to carry another request after this one, as far as can be told
+    /// before the answer is sent (KeepAlive on, MaxKeepAliveRequests not
+    /// reached, the client did not ask to close, and it has sent more than
+    /// one request on it already).
+    pub fn client_connection(&self) -> ClientConnection {
+        // SAFETY: r->connection and r->server are set for every request and
+        // outlive it; the connection pool lives as long as the connection.
+        let (c, srv) = unsafe { (&*self.r.connection, &*self.r.server) };
+        let asked = self.header_in_bytes(c"Connection").unwrap_or(b"");
+        let has = |token: &[u8]| {
+            asked
+                .split(|&b| b == b',')
+                .any(|t| t.trim_ascii().eq_ignore_ascii_case(token))
+        };
+        let wants = if self.r.proto_num >= 1001 {
+            !has(b"close")
+        } else {
+            has(b"keep-alive")
+        };
+        let room = srv.keep_alive_max <= 0 || c.keepalives + 1 < srv.keep_alive_max;
+        // A connection that has carried one request already: clients that
+        // send one request per connection, HTTP/1.1 or not, are most.
+        let reused = c.keepalives > 0;
+        ClientConnection {
+            // `long`: 32 bits on some targets.
+            #[allow(clippy::useless_conversion)]
+            id: i64::from(c.id),
+            // SAFETY: as above.
+            pool: unsafe { Pool::from_raw(c.pool) },
+            persists: srv.keep_alive != 0 && room && wants && reused,
+        }
     }
 
     pub fn client_aborted(&self) -> bool {

@@ -14,6 +14,7 @@
 //! stops the process. Connections are kept in a small per-child pool, not
 //! one per thread: the manager holds few descriptors.
 
+use super::kept_conns::{self, end, AppStream};
 use super::shared_table::{self, Mapped};
 use super::socket_path::SocketPath;
 use super::table::{Claim, Released};
@@ -45,6 +46,46 @@ pub struct Lease {
     /// The process's pid, as the manager knows it.
     pub pid: i32,
     pub socket: SocketPath,
+    /// The connection this child kept to the process, to send on again.
+    kept: Option<UnixStream>,
+    /// Ask the app to keep the connection (FCGI_KEEP_CONN): claimed from
+    /// the table, for a client connection that may send more, and the
+    /// process has not shown that it closes anyway.
+    pub keep: bool,
+    /// The client connection the request came on.
+    client: i64,
+    /// The release made this client connection's first hold.
+    first_hold: bool,
+}
+
+/// Client connection `id` has closed: what it held is let go.
+pub fn client_closed(id: i64) {
+    let mapped = shared_table::current(super::launch::table_file);
+    kept_conns::client_closed(id, std::process::id(), mapped.as_ref().map(|m| &m.table));
+}
+
+/// Sends the manager a copy of `stream`, the connection to `claim`'s
+/// process this child is about to hold, on the child's watch connection
+/// to the manager of `table` (before the slot is held: the manager must
+/// be able to break the hold the moment it sees it). Never waits: a
+/// manager not reading now gets no copy, and the connection is not kept.
+fn send_copy(table: u64, claim: &Claim, stream: &UnixStream) -> bool {
+    let Ok(w) = WATCH.lock() else {
+        return false;
+    };
+    let Some(watch) = w.iter().rev().find(|w| w.table == table) else {
+        return false;
+    };
+    let mut frame = Vec::new();
+    Message::Holding {
+        table,
+        slot: claim.slot,
+        epoch: super::table::Word::unpack(claim.word).epoch,
+        served: claim.served_before + 1,
+    }
+    .encode(&mut frame);
+    use std::os::fd::AsFd;
+    sys::send_with_fd(&watch.stream, &frame, stream.as_fd()).is_ok()
 }
 
 enum How {
@@ -147,8 +188,8 @@ const IDLE_CONNS_KEPT: usize = 4;
 struct Watch {
     /// The table's generation.
     table: u64,
-    /// Held open, never read.
-    _stream: UnixStream,
+    /// Held open; never read. Copies of kept app connections go over it.
+    stream: UnixStream,
     /// Its mapping, to tell whether this child still holds claims there.
     mapped: Option<Arc<Mapped>>,
 }
@@ -240,7 +281,7 @@ fn keep_watch(pm_socket: &Path, stream: UnixStream, key: &str, f: FastRef) {
             .filter(|m| m.table.generation() == f.table);
         w.push(Watch {
             table: f.table,
-            _stream: stream,
+            stream,
             mapped,
         });
         drop(w);
@@ -281,10 +322,18 @@ fn learn_class(key: &str, f: FastRef) {
     }
 }
 
+/// The client connection a request came on: its id, and whether it may
+/// carry another request (then a connection to the app may be kept for it).
+#[derive(Clone, Copy)]
+pub struct Client {
+    pub id: i64,
+    pub persists: bool,
+}
+
 /// Claims an idle process of `spec`'s class from the table, if this
 /// child knows the class there and one is idle with nobody waiting, and
 /// records `request` in its slot.
-pub fn claim(spec: &ClassSpec, request: &[&[u8]]) -> Option<Lease> {
+pub fn claim(spec: &ClassSpec, request: &[&[u8]], client: Client) -> Option<Lease> {
     let f = class_ref(&spec.key)?;
     let mapped = shared_table::current(super::launch::table_file)?;
     if f.table != mapped.table.generation() {
@@ -299,10 +348,29 @@ pub fn claim(spec: &ClassSpec, request: &[&[u8]]) -> Option<Lease> {
             pid,
             sys::monotonic_ns(),
             spec.limits.max_processes,
+            kept_conns::preferred(client.id, f.table, f.class),
         )
         .ok()?;
     mapped.table.set_request_info(claim.slot, request);
+    let (kept, keep) = kept_conns::claimed(f.table, &claim);
+    let keep = keep && client.persists;
+    if claim.taken_from != 0 {
+        // Taken only because nothing else was idle: held from now on for
+        // this client connection, which settles on it.
+        if let Some(pm_socket) = super::launch::manager_socket() {
+            let msg = Message::Break {
+                table: f.table,
+                slot: claim.slot,
+                holder: claim.taken_from,
+            };
+            tell(&pm_socket, &msg);
+        }
+    }
     Some(Lease {
+        kept,
+        keep,
+        client: client.id,
+        first_hold: false,
         counted: false,
         learn: None,
         recorded: None,
@@ -438,6 +506,10 @@ fn acquire_with(
                 None => None,
             };
             Ok(Lease {
+                kept: None,
+                keep: false,
+                client: 0,
+                first_hold: false,
                 counted: false,
                 learn,
                 recorded: slot.and_then(|s| record(s, request)),
@@ -477,20 +549,44 @@ fn record(at: TableSlot, request: &[&[u8]]) -> Option<(Arc<Mapped>, u32)> {
 }
 
 impl Lease {
-    /// Gives the process back. Dropping a lease without this gives it
-    /// back as Broken.
-    pub fn release(mut self, outcome: Outcome) {
+    /// Gives the process back, with the connection to it if it can serve
+    /// the next request (the app ended this one cleanly and was asked to
+    /// keep it). Dropping a lease without this gives it back as Broken.
+    /// True if the connection is now held for a client connection that
+    /// held none before: `client_closed` must be called when it closes.
+    pub fn release(mut self, outcome: Outcome, conn: Option<AppStream>) -> bool {
         self.counted = true;
-        self.give_back(outcome);
+        self.give_back(outcome, conn);
+        self.first_hold
     }
 
-    fn give_back(&mut self, outcome: Outcome) {
+    /// The connection this child kept to the process, if any.
+    pub fn take_kept(&mut self) -> Option<UnixStream> {
+        self.kept.take()
+    }
+
+    /// The kept connection had been closed by the app: it closes what it
+    /// is asked to keep, so it is not asked again.
+    pub fn app_closes_connections(&mut self) {
+        self.keep = false;
+        if let Some(How::Claimed { mapped, claim, .. }) = &self.how {
+            kept_conns::closes_connections(mapped.table.generation(), claim);
+        }
+    }
+
+    fn give_back(&mut self, outcome: Outcome, conn: Option<AppStream>) {
         self.clear_record();
+        if let Some(k) = self.kept.take() {
+            end(&k);
+        }
         match self.how.take() {
             None => {}
             Some(How::Claimed { mapped, claim, .. })
                 if outcome == Outcome::Broken && !self.counted =>
             {
+                if let Some(c) = conn {
+                    end(&c.stream);
+                }
                 let t = &mapped.table;
                 if t.hand_back(&claim, outcome, sys::monotonic_ns()) == Released::HandBack {
                     self.hand_back(&mapped, &claim, outcome);
@@ -524,12 +620,44 @@ impl Lease {
                 max_requests,
             }) => {
                 let t = &mapped.table;
+                let table = t.generation();
                 let bad = outcome != Outcome::Done;
-                match t.release(&claim, class, max_requests, outcome, sys::monotonic_ns()) {
-                    Released::Idle | Released::Gone => {}
+                // Held only once the manager has its copy of the connection.
+                let conn = conn.filter(|c| {
+                    // Sending the copy wakes the manager: not for a hold
+                    // that `release` would not make.
+                    let keep = !bad
+                        && self.keep
+                        && t.may_hold(class, &claim)
+                        && (c.reused || send_copy(table, &claim, &c.stream));
+                    if !keep {
+                        // Ended before the slot is free: the app accepts
+                        // the next claimant's connection at once.
+                        end(&c.stream);
+                    }
+                    keep
+                });
+                let keep = conn.is_some();
+                let released = t.release(
+                    &claim,
+                    class,
+                    max_requests,
+                    outcome,
+                    keep,
+                    sys::monotonic_ns(),
+                );
+                match (released, conn) {
+                    (Released::Held, Some(c)) => {
+                        self.first_hold =
+                            kept_conns::held(self.client, table, class, &claim, c.stream);
+                    }
+                    (_, Some(c)) => end(&c.stream),
+                    (_, None) => {}
+                }
+                match released {
+                    Released::Idle | Released::Held | Released::Gone => {}
                     Released::Nudge => {
                         if let Some(pm_socket) = self.manager() {
-                            let table = t.generation();
                             tell(&pm_socket, &Message::Nudge { table, class });
                         }
                     }
@@ -598,7 +726,7 @@ impl Drop for Lease {
                 self.clear_record();
                 self.how = None
             }
-            _ => self.give_back(Outcome::Broken),
+            _ => self.give_back(Outcome::Broken, None),
         }
     }
 }

@@ -10,7 +10,7 @@ use crate::ffi::log::{main_server as log, Level};
 use crate::ffi::process;
 use crate::sys;
 use std::collections::{HashMap, VecDeque};
-use std::io::{ErrorKind, Read, Write};
+use std::io::{ErrorKind, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -34,6 +34,9 @@ pub struct DaemonSettings {
 struct Conn {
     stream: UnixStream,
     inbox: Vec<u8>,
+    /// Descriptors received and not yet taken by their message (Holding),
+    /// in order of arrival.
+    fds: VecDeque<std::os::fd::OwnedFd>,
     /// Who connected (SO_PEERCRED): the claimant its hand-backs speak for.
     pid: Option<i32>,
 }
@@ -63,6 +66,8 @@ struct Daemon {
     fds: FdBudget,
     suexec: Suexec,
     claimants: Claimants,
+    /// Copies of the connections children keep to apps.
+    held: super::held_conns::HeldConns,
 }
 
 /// Running apps as other users through httpd's suexec.
@@ -189,6 +194,7 @@ pub fn run(settings: DaemonSettings) -> i32 {
             conns: HashMap::new(),
         },
         conns: HashMap::new(),
+        held: Default::default(),
         next_conn: FIRST_CONN,
         pending: VecDeque::new(),
         pid: sys::getpid(),
@@ -507,6 +513,7 @@ impl Daemon {
                         Conn {
                             stream,
                             inbox: Vec::new(),
+                            fds: VecDeque::new(),
                             pid,
                         },
                     );
@@ -584,13 +591,18 @@ impl Daemon {
         let mut closed = false;
         let mut buf = [0u8; 8192];
         if let Some(conn) = self.conns.get_mut(&id) {
+            let mut fds = Vec::new();
             loop {
-                match conn.stream.read(&mut buf) {
-                    Ok(0) => {
+                // Descriptors dropped for want of room here are missed by
+                // their Holding message: that hold is broken by stopping.
+                let got = sys::recv_with_fds(&conn.stream, &mut buf, &mut fds);
+                conn.fds.extend(fds.drain(..));
+                match got {
+                    Ok((0, _)) => {
                         closed = true;
                         break;
                     }
-                    Ok(n) => conn.inbox.extend_from_slice(&buf[..n]),
+                    Ok((n, _)) => conn.inbox.extend_from_slice(&buf[..n]),
                     Err(e) if e.kind() == ErrorKind::WouldBlock => break,
                     Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                     Err(_) => {
@@ -647,7 +659,33 @@ impl Daemon {
             Message::Nudge { table, class } if table == self.mgr.table().generation() => {
                 self.mgr.nudge(class, now)
             }
-            Message::HandBack { .. } | Message::Nudge { .. } => Vec::new(),
+            Message::Holding {
+                table,
+                slot,
+                epoch,
+                served,
+            } => {
+                let fd = self.conns.get_mut(&id).and_then(|c| c.fds.pop_front());
+                let holder = self.conns.get(&id).and_then(|c| c.pid);
+                let current = table == self.mgr.table().generation()
+                    && slot < self.mgr.table().slots()
+                    && self.mgr.table().read(slot).word.epoch == epoch;
+                // A copy for another table or a process since gone is
+                // just closed: its holder has its own descriptor.
+                if let (Some(fd), Some(holder), true) = (fd, holder, current) {
+                    self.held.keep(slot, holder as u32, served, fd);
+                }
+                Vec::new()
+            }
+            Message::Break {
+                table,
+                slot,
+                holder,
+            } if table == self.mgr.table().generation() => {
+                self.drop_hold(slot, holder, true);
+                Vec::new()
+            }
+            Message::HandBack { .. } | Message::Nudge { .. } | Message::Break { .. } => Vec::new(),
             Message::Reconfigure { global, allow } => {
                 self.settings.allow = allow;
                 self.mgr.reconfigure(global, now)
@@ -802,6 +840,9 @@ impl Daemon {
                     self.send(conn, &msg);
                 }
                 Action::Signal { pid, kill } => sys::signal(pid, kill),
+                Action::DropHold { slot, holder, proc } => {
+                    self.drop_hold(slot, holder, proc.is_some())
+                }
                 Action::Warn { message } => log(Level::Warn, &message),
             }
         }
@@ -932,6 +973,9 @@ impl Daemon {
             return;
         }
         while let Some((pid, how)) = sys::reap_any() {
+            if let Some(slot) = self.mgr.slot_of_pid(pid) {
+                self.held.forget_slot(slot);
+            }
             if let Some(start) = self.suexec.started.remove(&pid) {
                 self.suexec.exited(pid, &start, how);
             }
@@ -986,6 +1030,39 @@ impl Daemon {
         }
         let acts = self.mgr.claimant_died(pid as u32, Instant::now());
         self.perform(acts);
+        self.held.forget_holder(pid as u32);
+    }
+
+    /// The manager took `slot` from `holder`: its kept connection is ended.
+    /// Its copy is sent before the slot can be held idle, so if it is not
+    /// here yet it waits unread on one of the holder's connections: those
+    /// are read first. Only a copy that never came (this manager at its
+    /// descriptor limit) leaves the process unreachable: it is stopped.
+    fn drop_hold(&mut self, slot: u32, holder: u32, stop_if_unbroken: bool) {
+        if self.held.break_hold(slot, holder) || !stop_if_unbroken {
+            return;
+        }
+        let theirs: Vec<ConnId> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.pid == Some(holder as i32))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in theirs {
+            self.read_conn(id);
+        }
+        if self.held.break_hold(slot, holder) {
+            return;
+        }
+        log(
+            Level::Warn,
+            &format!(
+                "mod_fcgid: process manager has no copy of httpd child {holder}'s kept \
+                 connection to the process in slot {slot}; stopping that process"
+            ),
+        );
+        let acts = self.mgr.hold_unbroken(slot, Instant::now());
+        self.pending.extend(acts);
     }
 
     /// Stops every app: SIGTERM, then SIGKILL after the grace period.

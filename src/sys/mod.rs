@@ -3,6 +3,7 @@
 //! safe function here, with a SAFETY comment.
 
 mod fd;
+mod fd_pass;
 mod poll;
 mod process;
 mod shm;
@@ -10,6 +11,7 @@ mod signal;
 mod socket;
 
 pub use fd::{drain_pipe, read_append, read_retrying};
+pub use fd_pass::{peer_hung_up, recv_with_fds, send_with_fd};
 pub use poll::{poll_readable, wait_io, Poller};
 pub use process::{
     die_with_parent, euid, exit_now, fork_process, getpid, is_alive, is_root, is_running,

@@ -7,7 +7,7 @@ use super::refuse_kind::RefuseKind;
 use super::report::{
     ClassReport, CurrentRequest, Phase, ProcessReport, Refusal, StatusReport, WaitStats,
 };
-use super::table::{Clock, Table};
+use super::table::{Clock, SlotState, Table};
 use super::wire::{ClassSpec, FastRef, Outcome};
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -45,6 +45,15 @@ pub enum Action {
     },
     /// Send SIGTERM (`kill == false`) or SIGKILL to a process.
     Signal { pid: i32, kill: bool },
+    /// The manager took `slot` from its holder, httpd child `holder`:
+    /// shut down the copy of the kept
+    /// connection the holder sent, so that the app accepts again. With no
+    /// copy, a live app (`proc`, if any) cannot be freed: `hold_unbroken`.
+    DropHold {
+        slot: u32,
+        holder: u32,
+        proc: Option<ProcId>,
+    },
     /// Something the administrator should know (logged as a warning).
     Warn { message: String },
 }
@@ -257,8 +266,15 @@ impl Manager {
                 }
                 (true, ProcState::Idle { .. }) => {}
                 (true, _) => {
-                    self.table.seize(slot);
+                    let was = self.table.seize(slot);
                     p.claimed_since = None;
+                    if was.state == SlotState::Idle && was.pid != 0 {
+                        self.actions.push(Action::DropHold {
+                            slot,
+                            holder: was.pid,
+                            proc: None,
+                        });
+                    }
                 }
                 _ => {}
             }
@@ -274,17 +290,46 @@ impl Manager {
         let Some(slot) = p.slot else {
             return true;
         };
-        if !matches!(p.state, ProcState::Idle { .. }) || self.table.hold(slot) {
+        if !matches!(p.state, ProcState::Idle { .. }) || self.hold_slot(slot, proc) {
             return true;
         }
         // Handed back by its claimant (maybe without a word that reached
         // us): judged now, then ours if it is still idle.
         if self.take_returned(proc, now) {
             let p = &self.procs[&proc];
-            return matches!(p.state, ProcState::Idle { .. }) && self.table.hold(slot);
+            return matches!(p.state, ProcState::Idle { .. }) && self.hold_slot(slot, proc);
         }
         self.observe(proc, now);
         false
+    }
+
+    /// Takes an Idle slot from the table; a child's hold on it is broken.
+    fn hold_slot(&mut self, slot: u32, proc: ProcId) -> bool {
+        match self.table.hold(slot) {
+            None => false,
+            Some(0) => true,
+            Some(holder) => {
+                self.actions.push(Action::DropHold {
+                    slot,
+                    holder,
+                    proc: Some(proc),
+                });
+                true
+            }
+        }
+    }
+
+    /// A hold on `slot` could not be broken (the manager has no copy of
+    /// the connection): its process is stopped, as if evicted, and another
+    /// serves (or is started for) its class's waiters.
+    pub fn hold_unbroken(&mut self, slot: u32, now: Instant) -> Vec<Action> {
+        self.now = Some(now);
+        if let Some(proc) = self.slot_proc.get(slot as usize).copied().flatten() {
+            let key = self.procs[&proc].class.clone();
+            self.stop(proc, ExitReason::Evicted, now);
+            self.serve_waiters(&key, now);
+        }
+        self.take_actions()
     }
 
     /// Reads an idle process's slot: claimed by a child or idle since when.
@@ -365,6 +410,11 @@ impl Manager {
     }
 
     /// `proc`'s slot in the shared table, if it has one.
+    /// The slot of the process whose pid is `pid`.
+    pub fn slot_of_pid(&self, pid: i32) -> Option<u32> {
+        self.by_pid.get(&pid).and_then(|p| self.slot_of(*p))
+    }
+
     pub fn slot_of(&self, proc: ProcId) -> Option<u32> {
         self.procs.get(&proc).and_then(|p| p.slot)
     }
@@ -1155,6 +1205,17 @@ impl Manager {
     /// against the app.
     pub fn claimant_died(&mut self, pid: u32, now: Instant) -> Vec<Action> {
         self.now = Some(now);
+        // What it held idle serves others once the copies of its kept
+        // connections are shut down (its own closed with it).
+        for slot in self.table.held_by(pid) {
+            if self.table.unhold(slot, pid) {
+                self.actions.push(Action::DropHold {
+                    slot,
+                    holder: pid,
+                    proc: None,
+                });
+            }
+        }
         for slot in self.table.claimed_by(pid) {
             let Some(proc) = self.slot_proc[slot as usize] else {
                 continue;

@@ -96,7 +96,7 @@ impl Rig {
         let f = self.m.fast_ref("class-a").unwrap();
         self.m
             .table()
-            .claim(f.class, f.stamp, pid, self.ns(t), 10)
+            .claim(f.class, f.stamp, pid, self.ns(t), 10, None)
             .ok()
     }
 
@@ -105,7 +105,7 @@ impl Rig {
         let max = self.spec.limits.max_requests;
         self.m
             .table()
-            .release(c, f.class, max, Outcome::Done, self.ns(t))
+            .release(c, f.class, max, Outcome::Done, false, self.ns(t))
     }
 
     fn view(&self) -> super::state::ClassView {
@@ -403,7 +403,7 @@ fn a_process_returned_broken_without_a_word_is_stopped_at_its_class_timer() {
     let f = r.m.fast_ref("class-a").unwrap();
     let released =
         r.m.table()
-            .release(&c, f.class, 0, Outcome::Broken, r.ns(secs(2)));
+            .release(&c, f.class, 0, Outcome::Broken, false, r.ns(secs(2)));
     assert_eq!(released, Released::HandBack);
     // Nobody waits; the class's next look (the busy timeout's) judges it.
     let due = r.m.next_timer().unwrap();
@@ -430,7 +430,7 @@ fn a_process_of_an_old_generation_is_never_published() {
     // Never Idle in the table, not even between: no claim of its stamp.
     let t = r.m.table();
     assert!(t
-        .claim(old.class, old.stamp, CHILD, r.ns(secs(2)), 10)
+        .claim(old.class, old.stamp, CHILD, r.ns(secs(2)), 10, None)
         .is_err());
     let idle = (0..t.slots())
         .filter(|s| t.read(*s).word.state == super::table::SlotState::Idle)
@@ -498,4 +498,92 @@ fn a_table_too_small_is_said_once_each_for_entries_and_slots() {
     };
     assert_eq!(warns(&m.acquire(4, other("b"), secs(10), t0)), 1);
     assert_eq!(warns(&m.acquire(5, other("c"), secs(10), t0)), 0);
+}
+
+/// Two processes idle in the table; CHILD holds one of them (it kept its
+/// connection), the other is idle for anyone.
+fn one_held(r: &mut Rig) -> (ProcId, u32) {
+    let mut procs = Vec::new();
+    for (conn, pid) in [(1, 100), (2, 101)] {
+        let acts = r.m.acquire(conn, r.spec.clone(), secs(10), r.at(secs(0)));
+        let Some(Action::Spawn { proc, .. }) = acts.first().cloned() else {
+            panic!("expected a spawn: {acts:?}");
+        };
+        r.m.spawned(proc, Some((pid, b"/s".to_vec())), r.at(secs(0)));
+        procs.push((conn, proc));
+    }
+    for (conn, proc) in procs {
+        r.m.release(conn, proc, Outcome::Done, r.at(secs(0)));
+    }
+    let f = r.m.fast_ref("class-a").unwrap();
+    let a = r.claim(CHILD, secs(1)).unwrap();
+    let b = r.claim(OTHER_CHILD, secs(1)).unwrap();
+    assert_eq!(r.release(&b, secs(1)), Released::Idle);
+    let t = r.m.table();
+    let held = t.release(&a, f.class, 0, Outcome::Done, true, r.ns(secs(2)));
+    assert_eq!(held, Released::Held);
+    (a.proc_id, a.slot)
+}
+
+#[test]
+fn lending_a_held_process_breaks_its_holders_connection() {
+    let mut r = Rig::new(limits());
+    let (held, slot) = one_held(&mut r);
+    // Everyone else takes the unheld one; a request at the manager gets
+    // the held one, and its holder's connection is to be ended first.
+    let other = r.claim(OTHER_CHILD, secs(3)).unwrap();
+    assert_ne!(other.proc_id, held);
+    let acts = r.m.acquire(9, r.spec.clone(), secs(10), r.at(secs(3)));
+    let drop_at = acts.iter().position(|a| {
+        *a == Action::DropHold {
+            slot,
+            holder: CHILD,
+            proc: Some(held),
+        }
+    });
+    let grant_at = acts
+        .iter()
+        .position(|a| matches!(a, Action::Grant { conn: 9, .. }));
+    assert!(
+        drop_at.is_some() && drop_at < grant_at,
+        "the hold is broken before the grant: {acts:?}"
+    );
+}
+
+#[test]
+fn a_dead_holders_holds_are_let_go_and_its_connections_ended() {
+    let mut r = Rig::new(limits());
+    let (held, slot) = one_held(&mut r);
+    let acts = r.m.claimant_died(CHILD, r.at(secs(3)));
+    assert_eq!(
+        acts,
+        vec![Action::DropHold {
+            slot,
+            holder: CHILD,
+            proc: None
+        }]
+    );
+    // Not stopped: idle, and claimable by anyone now.
+    let v = r.view();
+    assert_eq!((v.busy, v.idle), (0, 2));
+    let mut got = Vec::new();
+    while let Some(c) = r.claim(OTHER_CHILD, secs(4)) {
+        got.push(c.proc_id);
+    }
+    assert!(got.contains(&held), "{got:?}");
+}
+
+#[test]
+fn stopping_a_held_process_breaks_its_holders_connection() {
+    let mut r = Rig::new(limits());
+    let (_, slot) = one_held(&mut r);
+    // Past FcgidIdleTimeout (100 s): both are stopped.
+    let acts = r.m.tick(r.at(secs(1000)));
+    assert!(
+        acts.iter().any(|a| matches!(
+            a,
+            Action::DropHold { slot: s, holder: CHILD, .. } if *s == slot
+        )),
+        "{acts:?}"
+    );
 }

@@ -16,7 +16,12 @@
 //! - the epoch changes whenever the slot is freed, so a claim on a process
 //!   that has since exited cannot release its successor;
 //! - the pid is the claimant's, written by the same compare-exchange that
-//!   claims: a claimant killed at any instant is known by the manager.
+//!   claims: a claimant killed at any instant is known by the manager. On
+//!   an Idle slot it is the *holder*'s (0: none): the child that kept its
+//!   connection to the app open (FCGI_KEEP_CONN). The app reads only that
+//!   connection: another child claims the slot only when nothing else is
+//!   idle, and then has the manager (which has a copy of the connection)
+//!   end it; the manager ends it too when it takes the slot itself.
 
 use super::wire::Outcome;
 use std::sync::atomic::{fence, AtomicU64, Ordering::*};
@@ -91,6 +96,10 @@ const S_INFO: usize = 8;
 /// here, so a slot stays a fixed size.
 pub const INFO_MAX: usize = (SLOT_WORDS - S_INFO) * 8;
 
+/// A process another child holds idle is taken from it only after it has
+/// been idle this long (nanoseconds).
+pub const STEAL_AFTER_NS: u64 = 20_000_000;
+
 /// The request a slot serves, as read from the table.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestInfo {
@@ -107,7 +116,7 @@ pub enum SlotState {
     Free,
     /// The manager's: starting, lent through the manager, or stopping.
     Held,
-    /// Claimable by one compare-exchange.
+    /// Claimable by one compare-exchange (by its holder only, if held).
     Idle,
     /// Claimed by a child.
     Busy,
@@ -223,6 +232,15 @@ pub struct Claim {
     pub proc_id: u64,
     /// The app process's pid.
     pub pid: i32,
+    /// The slot was held by the claimant: the app reads the connection
+    /// it kept.
+    pub held: bool,
+    /// Requests the process had served before this claim.
+    pub served_before: u64,
+    /// The httpd child that held the slot (0: none, or the claimant): the
+    /// app reads that child's connection until the manager ends it, so the
+    /// claimant must ask for that (`Message::Break`).
+    pub taken_from: u32,
 }
 
 /// Why a claim found nothing.
@@ -241,6 +259,9 @@ pub enum NoClaim {
 pub enum Released {
     /// Nothing: the process is idle in the table.
     Idle,
+    /// It is idle, held by the releaser (asked with `keep`, and another
+    /// process of the class was idle for anyone else).
+    Held,
     /// It is idle, but a request started waiting meanwhile: wake the
     /// manager (its tick finds it anyway).
     Nudge,
@@ -371,9 +392,10 @@ impl Table {
     // --- the children's side ---
 
     /// Claims an idle process of class `class` in generation `stamp` for
-    /// `pid`: one compare-exchange on the first idle slot of its list. The
-    /// list is walked at most `max_steps` slots (the class limit): it is
-    /// a hint, the compare-exchange is what decides.
+    /// `pid`: one compare-exchange on the first idle slot of its list
+    /// (`prefer` first, if given: the claimant's last). The list is walked
+    /// at most `max_steps` slots (the class limit): it is a hint, the
+    /// compare-exchange is what decides.
     pub fn claim(
         &self,
         class: u32,
@@ -381,6 +403,7 @@ impl Table {
         pid: u32,
         now_ns: u64,
         max_steps: u32,
+        prefer: Option<u32>,
     ) -> Result<Claim, NoClaim> {
         if class >= self.classes || self.closed() {
             return Err(NoClaim::Unusable);
@@ -390,37 +413,73 @@ impl Table {
         if self.class_word(class, C_WAITING).load(SeqCst) > 0 {
             return Err(NoClaim::Waiters);
         }
-        let hint = self.class_word(class, C_HINT).load(Relaxed);
-        if hint != 0 {
-            if let Some(c) = self.try_claim((hint - 1) as u32, class, stamp, pid, now_ns) {
-                return Ok(c);
-            }
-        }
-        let mut next = self.class_word(class, C_HEAD).load(Acquire);
-        let mut steps = 0;
-        while next != 0 && steps < max_steps.max(1) {
-            steps += 1;
-            let slot = (next - 1) as u32;
-            if slot >= self.slots {
+        // A process another child holds is taken only when no other is
+        // idle: its holder's connection must be broken first.
+        let mut others_hold = false;
+        for steal in [false, true] {
+            if steal && !others_hold {
                 break;
             }
-            if let Some(c) = self.try_claim(slot, class, stamp, pid, now_ns) {
+            let mut attempt = |slot: u32| {
+                let got = self.try_claim(slot, class, stamp, pid, now_ns, steal);
+                others_hold |= matches!(got, Err(true));
+                got.ok()
+            };
+            if let Some(c) = prefer.filter(|_| !steal).and_then(&mut attempt) {
                 return Ok(c);
             }
-            next = self.slot_word(slot, S_NEXT).load(Acquire);
+            let hint = self.class_word(class, C_HINT).load(Relaxed);
+            if hint != 0 {
+                if let Some(c) = attempt((hint - 1) as u32) {
+                    return Ok(c);
+                }
+            }
+            let mut next = self.class_word(class, C_HEAD).load(Acquire);
+            let mut steps = 0;
+            while next != 0 && steps < max_steps.max(1) {
+                steps += 1;
+                let slot = (next - 1) as u32;
+                if slot >= self.slots {
+                    break;
+                }
+                if let Some(c) = attempt(slot) {
+                    return Ok(c);
+                }
+                next = self.slot_word(slot, S_NEXT).load(Acquire);
+            }
         }
         Err(NoClaim::NoneIdle)
     }
 
-    /// One compare-exchange on `slot`: Idle of `stamp` -> Busy by `pid`.
-    fn try_claim(&self, slot: u32, class: u32, stamp: u32, pid: u32, now_ns: u64) -> Option<Claim> {
+    /// One compare-exchange on `slot`: Idle of `stamp`, held by nobody or
+    /// by `pid` (or by anyone, with `steal`), -> Busy by `pid`. Err(true):
+    /// it is idle but another child holds it.
+    fn try_claim(
+        &self,
+        slot: u32,
+        class: u32,
+        stamp: u32,
+        pid: u32,
+        now_ns: u64,
+        steal: bool,
+    ) -> Result<Claim, bool> {
         if slot >= self.slots {
-            return None;
+            return Err(false);
         }
         let cur = self.slot_word(slot, S_WORD).load(Acquire);
         let w = Word::unpack(cur);
         if w.state != SlotState::Idle || w.stamp != stamp {
-            return None;
+            return Err(false);
+        }
+        let others = w.pid != 0 && w.pid != pid;
+        if others {
+            // A hold used a moment ago is likely used again at once: taking
+            // it would leave its client connection to take another's, and
+            // so on. Only holds idle a while are taken.
+            let since = self.slot_word(slot, S_SINCE).load(Relaxed) >> 1;
+            if !steal || now_ns.saturating_sub(since) < STEAL_AFTER_NS {
+                return Err(true);
+            }
         }
         // Read before the compare-exchange: its success on the same word
         // (same epoch: the slot was not freed and re-occupied meanwhile)
@@ -431,27 +490,36 @@ impl Table {
         let busy = w.with(SlotState::Busy, pid).pack();
         self.slot_word(slot, S_WORD)
             .compare_exchange(cur, busy, SeqCst, Relaxed)
-            .ok()?;
+            .map_err(|_| false)?;
         self.slot_word(slot, S_SINCE)
             .store(now_ns << 1 | CLAIM_TIME, Relaxed);
         self.class_word(class, C_CLAIMS).fetch_add(1, Relaxed);
-        Some(Claim {
+        Ok(Claim {
             slot,
             word: busy,
             proc_id,
             pid: app_pid,
+            held: w.pid == pid,
+            taken_from: if others { w.pid } else { 0 },
+            // Nobody counts while we hold it: exact.
+            served_before: self.slot_word(slot, S_REQUESTS).load(Relaxed),
         })
     }
 
     /// Ends a claim's request (counted here): back to Idle unless it must
     /// go to the manager (an outcome other than Done, or the process has
-    /// served its `max_requests`, 0 = unlimited), then Returned.
+    /// served its `max_requests`, 0 = unlimited), then Returned. With
+    /// `keep`, Idle is held by the claimant (it keeps the connection; the
+    /// manager must have its copy already), if `may_hold`: so a hold
+    /// never leaves other client connections without an idle process to
+    /// claim, unless it is the only one.
     pub fn release(
         &self,
         claim: &Claim,
         class: u32,
         max_requests: u32,
         outcome: Outcome,
+        keep: bool,
         now_ns: u64,
     ) -> Released {
         let word = self.slot_word(claim.slot, S_WORD);
@@ -470,13 +538,20 @@ impl Table {
         }
         self.slot_word(claim.slot, S_SINCE)
             .store(now_ns << 1, Relaxed);
-        let idle = mine.with(SlotState::Idle, 0).pack();
+        let holder = if keep && self.may_hold(class, claim) {
+            mine.pid
+        } else {
+            0
+        };
+        let idle = mine.with(SlotState::Idle, holder).pack();
         match word.compare_exchange(claim.word, idle, SeqCst, Acquire) {
             // Dekker's pairing: we made it Idle, then look; the manager
             // raised `waiting`, then looks for Idle slots. One sees the other.
             Ok(_) if waiting.load(SeqCst) > 0 || self.w(H_SERVER_WAITING).load(SeqCst) > 0 => {
                 Released::Nudge
             }
+            // Held: not the hint, which is for anyone.
+            Ok(_) if holder != 0 => Released::Held,
             Ok(_) => {
                 self.class_word(class, C_HINT)
                     .store(u64::from(claim.slot) + 1, Relaxed);
@@ -487,6 +562,25 @@ impl Table {
             }
             Err(_) => Released::Gone,
         }
+    }
+
+    /// May `claim`'s process be held by its claimant? When another of its
+    /// class is idle for anyone (the one released last, unheld), or when
+    /// it is its class's only process (the manager lends it to others,
+    /// breaking the hold, or starts another).
+    pub fn may_hold(&self, class: u32, claim: &Claim) -> bool {
+        let only = self.class_word(class, C_HEAD).load(Acquire) == u64::from(claim.slot) + 1
+            && self.slot_word(claim.slot, S_NEXT).load(Acquire) == 0;
+        only || self.spare_idle(class, claim)
+    }
+
+    fn spare_idle(&self, class: u32, claim: &Claim) -> bool {
+        let hint = self.class_word(class, C_HINT).load(Relaxed);
+        if hint == 0 || (hint - 1) as u32 == claim.slot || hint > u64::from(self.slots) {
+            return false;
+        }
+        let h = Word::unpack(self.slot_word((hint - 1) as u32, S_WORD).load(Acquire));
+        h.state == SlotState::Idle && h.pid == 0 && h.stamp == Word::unpack(claim.word).stamp
     }
 
     /// Claimed (Busy or BusyRetire) by this claim -> Returned(`outcome`):
@@ -638,16 +732,41 @@ impl Table {
         word.store(idle.pack(), SeqCst);
     }
 
-    /// Idle -> Held, unless a child claimed it first.
-    pub fn hold(&self, slot: u32) -> bool {
+    /// Idle -> Held, unless a child claimed it first. Some(holder) when
+    /// taken: a holder (not 0) has a connection the app still reads, for
+    /// the manager to break.
+    pub fn hold(&self, slot: u32) -> Option<u32> {
         let word = self.slot_word(slot, S_WORD);
         // SeqCst: after a raise of `waiting`, this must not read a slot
         // older than a releaser's Idle that missed the raise.
         let cur = word.load(SeqCst);
         let w = Word::unpack(cur);
-        w.state == SlotState::Idle
+        (w.state == SlotState::Idle
             && word
                 .compare_exchange(cur, w.with(SlotState::Held, 0).pack(), SeqCst, Relaxed)
+                .is_ok())
+        .then_some(w.pid)
+    }
+
+    /// Idle slots held by `pid`.
+    pub fn held_by(&self, pid: u32) -> Vec<u32> {
+        (0..self.slots)
+            .filter(|s| {
+                let w = self.read(*s).word;
+                w.state == SlotState::Idle && w.pid == pid
+            })
+            .collect()
+    }
+
+    /// Idle held by `pid` -> Idle held by nobody (its holder died).
+    pub fn unhold(&self, slot: u32, pid: u32) -> bool {
+        let word = self.slot_word(slot, S_WORD);
+        let cur = word.load(SeqCst);
+        let w = Word::unpack(cur);
+        w.state == SlotState::Idle
+            && w.pid == pid
+            && word
+                .compare_exchange(cur, w.with(SlotState::Idle, 0).pack(), SeqCst, Relaxed)
                 .is_ok()
     }
 

@@ -19,50 +19,56 @@ fn one_idle() -> Table {
 #[test]
 fn a_claim_is_one_compare_exchange_and_a_release_makes_it_idle_again() {
     let t = one_idle();
-    let c = t.claim(0, 5, PID, 200, 10).unwrap();
+    let c = t.claim(0, 5, PID, 200, 10, None).unwrap();
     assert_eq!((c.slot, c.proc_id), (0, 7));
     let v = t.read(0);
     assert_eq!(
         (v.word.state, v.word.pid, v.since_ns),
         (SlotState::Busy, PID, 200)
     );
-    assert_eq!(t.claim(0, 5, OTHER, 210, 10), Err(NoClaim::NoneIdle));
-    assert_eq!(t.release(&c, 0, 0, Outcome::Done, 300), Released::Idle);
+    assert_eq!(t.claim(0, 5, OTHER, 210, 10, None), Err(NoClaim::NoneIdle));
+    assert_eq!(
+        t.release(&c, 0, 0, Outcome::Done, false, 300),
+        Released::Idle
+    );
     let v = t.read(0);
     assert_eq!(
         (v.word.state, v.requests, v.since_ns),
         (SlotState::Idle, 1, 300)
     );
-    assert!(t.claim(0, 5, OTHER, 310, 10).is_ok());
+    assert!(t.claim(0, 5, OTHER, 310, 10, None).is_ok());
 }
 
 #[test]
 fn a_claim_names_its_class_generation() {
     let t = one_idle();
     // Another class, or this class's older generation, finds nothing.
-    assert_eq!(t.claim(0, 6, PID, 1, 10), Err(NoClaim::NoneIdle));
+    assert_eq!(t.claim(0, 6, PID, 1, 10, None), Err(NoClaim::NoneIdle));
     // A slot reused by another class under the same list entry.
     let t2 = one_idle();
-    t2.hold(0);
+    t2.hold(0).unwrap();
     t2.free(0);
     t2.occupy(0, 8);
     t2.publish_idle(0, 9, 1);
-    assert_eq!(t2.claim(0, 5, PID, 1, 10), Err(NoClaim::NoneIdle));
+    assert_eq!(t2.claim(0, 5, PID, 1, 10, None), Err(NoClaim::NoneIdle));
 }
 
 #[test]
 fn waiters_come_first() {
     let t = one_idle();
     t.set_waiting(0, 1);
-    assert_eq!(t.claim(0, 5, PID, 1, 10), Err(NoClaim::Waiters));
+    assert_eq!(t.claim(0, 5, PID, 1, 10, None), Err(NoClaim::Waiters));
 }
 
 #[test]
 fn a_release_with_requests_waiting_hands_the_process_to_the_manager() {
     let t = one_idle();
-    let c = t.claim(0, 5, PID, 1, 10).unwrap();
+    let c = t.claim(0, 5, PID, 1, 10, None).unwrap();
     t.set_waiting(0, 1);
-    assert_eq!(t.release(&c, 0, 0, Outcome::Done, 2), Released::HandBack);
+    assert_eq!(
+        t.release(&c, 0, 0, Outcome::Done, false, 2),
+        Released::HandBack
+    );
     // Returned in the table, whatever becomes of the message: the
     // manager takes it from there, once.
     assert_eq!(t.read(0).word.state, SlotState::Returned(Outcome::Done));
@@ -78,51 +84,63 @@ fn a_release_racing_a_new_waiter_is_seen_by_one_side() {
     // Releaser: checks waiting (0) ... manager: raises waiting, finds no
     // idle slot (still Busy) ... releaser: makes it Idle, looks again.
     let t = one_idle();
-    let c = t.claim(0, 5, PID, 1, 10).unwrap();
+    let c = t.claim(0, 5, PID, 1, 10, None).unwrap();
     // The interleaving: waiting is raised between the check and the swap,
     // which `release` cannot be stopped in; the same order of the two
     // shared words is had by raising it after the manager's look failed.
-    assert!(!t.hold(0), "the manager finds it busy");
+    assert!(t.hold(0).is_none(), "the manager finds it busy");
     t.set_waiting(0, 1);
     // Now the releaser's first look sees the waiter: hand back.
-    assert_eq!(t.release(&c, 0, 0, Outcome::Done, 2), Released::HandBack);
+    assert_eq!(
+        t.release(&c, 0, 0, Outcome::Done, false, 2),
+        Released::HandBack
+    );
 
     // And the other order: the releaser made it Idle first; the manager,
     // raising waiting after, finds it idle and takes it (no nudge needed).
     let t = one_idle();
-    let c = t.claim(0, 5, PID, 1, 10).unwrap();
-    assert_eq!(t.release(&c, 0, 0, Outcome::Done, 2), Released::Idle);
+    let c = t.claim(0, 5, PID, 1, 10, None).unwrap();
+    assert_eq!(t.release(&c, 0, 0, Outcome::Done, false, 2), Released::Idle);
     t.set_waiting(0, 1);
-    assert!(t.hold(0));
+    assert_eq!(t.hold(0), Some(0));
 }
 
 #[test]
 fn max_requests_and_bad_outcomes_go_to_the_manager() {
     let t = one_idle();
-    let c = t.claim(0, 5, PID, 1, 10).unwrap();
-    assert_eq!(t.release(&c, 0, 2, Outcome::Done, 2), Released::Idle);
-    let c = t.claim(0, 5, PID, 3, 10).unwrap();
-    assert_eq!(t.release(&c, 0, 2, Outcome::Done, 4), Released::HandBack);
+    let c = t.claim(0, 5, PID, 1, 10, None).unwrap();
+    assert_eq!(t.release(&c, 0, 2, Outcome::Done, false, 2), Released::Idle);
+    let c = t.claim(0, 5, PID, 3, 10, None).unwrap();
+    assert_eq!(
+        t.release(&c, 0, 2, Outcome::Done, false, 4),
+        Released::HandBack
+    );
     assert_eq!(t.read(0).requests, 2);
     let t = one_idle();
-    let c = t.claim(0, 5, PID, 1, 10).unwrap();
-    assert_eq!(t.release(&c, 0, 0, Outcome::Broken, 2), Released::HandBack);
+    let c = t.claim(0, 5, PID, 1, 10, None).unwrap();
+    assert_eq!(
+        t.release(&c, 0, 0, Outcome::Broken, false, 2),
+        Released::HandBack
+    );
     assert_eq!(t.take_returned(0), Some(Outcome::Broken));
 }
 
 #[test]
 fn a_flagged_claim_comes_back_and_a_seized_one_is_gone() {
     let t = one_idle();
-    let c = t.claim(0, 5, PID, 1, 10).unwrap();
+    let c = t.claim(0, 5, PID, 1, 10, None).unwrap();
     assert!(t.flag_retire(0));
-    assert_eq!(t.release(&c, 0, 0, Outcome::Done, 2), Released::HandBack);
+    assert_eq!(
+        t.release(&c, 0, 0, Outcome::Done, false, 2),
+        Released::HandBack
+    );
     assert_eq!(t.read(0).word.state, SlotState::Returned(Outcome::Done));
 
     let t = one_idle();
-    let c = t.claim(0, 5, PID, 1, 10).unwrap();
+    let c = t.claim(0, 5, PID, 1, 10, None).unwrap();
     let was = t.seize(0);
     assert_eq!(was.state, SlotState::Busy);
-    assert_eq!(t.release(&c, 0, 0, Outcome::Done, 2), Released::Gone);
+    assert_eq!(t.release(&c, 0, 0, Outcome::Done, false, 2), Released::Gone);
     assert_eq!(t.read(0).word.state, SlotState::Held);
 }
 
@@ -132,17 +150,17 @@ fn a_stale_claim_cannot_release_the_slots_next_process() {
     // by process 8 of the same class, which thread B of the same child
     // claims. A's late release must not touch B's claim.
     let t = one_idle();
-    let a = t.claim(0, 5, PID, 1, 10).unwrap();
+    let a = t.claim(0, 5, PID, 1, 10, None).unwrap();
     t.seize(0);
     t.free(0);
     t.occupy(0, 8);
     t.publish_idle(0, 5, 2);
-    let b = t.claim(0, 5, PID, 3, 10).unwrap();
+    let b = t.claim(0, 5, PID, 3, 10, None).unwrap();
     assert_eq!(b.proc_id, 8);
-    assert_eq!(t.release(&a, 0, 0, Outcome::Done, 4), Released::Gone);
+    assert_eq!(t.release(&a, 0, 0, Outcome::Done, false, 4), Released::Gone);
     assert_eq!(t.read(0).word.state, SlotState::Busy);
     assert_eq!(t.read(0).requests, 0);
-    assert_eq!(t.release(&b, 0, 0, Outcome::Done, 5), Released::Idle);
+    assert_eq!(t.release(&b, 0, 0, Outcome::Done, false, 5), Released::Idle);
 }
 
 #[test]
@@ -153,9 +171,9 @@ fn a_dead_claimants_slots_are_found_by_its_pid() {
         t.publish_idle(s, 5, 0);
     }
     t.set_class_slots(0, &[0, 1, 2]);
-    t.claim(0, 5, PID, 1, 10).unwrap();
-    t.claim(0, 5, OTHER, 1, 10).unwrap();
-    t.claim(0, 5, PID, 1, 10).unwrap();
+    t.claim(0, 5, PID, 1, 10, None).unwrap();
+    t.claim(0, 5, OTHER, 1, 10, None).unwrap();
+    t.claim(0, 5, PID, 1, 10, None).unwrap();
     assert_eq!(t.claimed_by(PID).len(), 2);
     assert_eq!(t.claimed_count(), 3);
     for s in t.claimed_by(PID) {
@@ -179,21 +197,21 @@ fn a_claim_walks_only_its_class_and_is_bounded() {
     t.publish_idle(1, 5, 0);
     t.publish_idle(2, 6, 0);
     t.publish_idle(3, 6, 0);
-    assert_eq!(t.claim(1, 6, PID, 0, 10).unwrap().slot, 2);
-    assert_eq!(t.claim(0, 5, PID, 0, 1).unwrap().slot, 0);
+    assert_eq!(t.claim(1, 6, PID, 0, 10, None).unwrap().slot, 2);
+    assert_eq!(t.claim(0, 5, PID, 0, 1, None).unwrap().slot, 0);
     // One step allowed, the second idle one is out of reach.
-    assert_eq!(t.claim(0, 5, PID, 0, 1), Err(NoClaim::NoneIdle));
-    assert_eq!(t.claim(0, 5, PID, 0, 2).unwrap().slot, 1);
-    assert_eq!(t.claim(9, 5, PID, 0, 2), Err(NoClaim::Unusable));
+    assert_eq!(t.claim(0, 5, PID, 0, 1, None), Err(NoClaim::NoneIdle));
+    assert_eq!(t.claim(0, 5, PID, 0, 2, None).unwrap().slot, 1);
+    assert_eq!(t.claim(9, 5, PID, 0, 2, None), Err(NoClaim::Unusable));
 }
 
 #[test]
 fn a_closed_table_lends_nothing_but_takes_releases() {
     let t = one_idle();
-    let c = t.claim(0, 5, PID, 1, 10).unwrap();
+    let c = t.claim(0, 5, PID, 1, 10, None).unwrap();
     t.close();
-    assert_eq!(t.claim(0, 5, OTHER, 1, 10), Err(NoClaim::Unusable));
-    assert_eq!(t.release(&c, 0, 0, Outcome::Done, 2), Released::Idle);
+    assert_eq!(t.claim(0, 5, OTHER, 1, 10, None), Err(NoClaim::Unusable));
+    assert_eq!(t.release(&c, 0, 0, Outcome::Done, false, 2), Released::Idle);
 }
 
 #[test]
@@ -274,14 +292,14 @@ fn a_reader_never_sees_half_of_one_request_and_half_of_another() {
 #[test]
 fn a_release_clears_the_request_of_its_slot_only_while_it_holds_it() {
     let t = one_idle();
-    let c = t.claim(0, 5, PID, 0, 10).unwrap();
+    let c = t.claim(0, 5, PID, 0, 10, None).unwrap();
     t.set_request_info(c.slot, &[b"GET /slow"]);
-    assert_eq!(t.release(&c, 0, 0, Outcome::Done, 1), Released::Idle);
+    assert_eq!(t.release(&c, 0, 0, Outcome::Done, false, 1), Released::Idle);
     assert_eq!(t.request_info(0), None, "the request ended with the claim");
-    let c = t.claim(0, 5, PID, 2, 10).unwrap();
+    let c = t.claim(0, 5, PID, 2, 10, None).unwrap();
     t.seize(0);
     t.set_request_info(0, &[b"GET /the-next-one"]);
-    assert_eq!(t.release(&c, 0, 0, Outcome::Done, 3), Released::Gone);
+    assert_eq!(t.release(&c, 0, 0, Outcome::Done, false, 3), Released::Gone);
     assert!(
         t.request_info(0).is_some(),
         "not the old claimant's to clear"
@@ -296,16 +314,16 @@ fn the_process_released_last_is_claimed_first() {
         t.publish_idle(s, 5, 0);
     }
     t.set_class_slots(0, &[0, 1, 2]);
-    let a = t.claim(0, 5, PID, 0, 10).unwrap();
-    let b = t.claim(0, 5, PID, 0, 10).unwrap();
-    let c = t.claim(0, 5, PID, 0, 10).unwrap();
+    let a = t.claim(0, 5, PID, 0, 10, None).unwrap();
+    let b = t.claim(0, 5, PID, 0, 10, None).unwrap();
+    let c = t.claim(0, 5, PID, 0, 10, None).unwrap();
     assert_eq!((a.slot, b.slot, c.slot), (0, 1, 2));
-    assert_eq!(t.release(&c, 0, 0, Outcome::Done, 1), Released::Idle);
-    assert_eq!(t.claim(0, 5, OTHER, 2, 10).unwrap().slot, 2);
+    assert_eq!(t.release(&c, 0, 0, Outcome::Done, false, 1), Released::Idle);
+    assert_eq!(t.claim(0, 5, OTHER, 2, 10, None).unwrap().slot, 2);
     // A stale hint (the slot is busy) falls back to the walk.
-    assert_eq!(t.release(&a, 0, 0, Outcome::Done, 3), Released::Idle);
-    assert_eq!(t.claim(0, 5, OTHER, 4, 10).unwrap().slot, 0);
-    assert_eq!(t.claim(0, 5, OTHER, 5, 10), Err(NoClaim::NoneIdle));
+    assert_eq!(t.release(&a, 0, 0, Outcome::Done, false, 3), Released::Idle);
+    assert_eq!(t.claim(0, 5, OTHER, 4, 10, None).unwrap().slot, 0);
+    assert_eq!(t.claim(0, 5, OTHER, 5, 10, None), Err(NoClaim::NoneIdle));
 }
 
 /// Dekker's pairing under real threads: a child releasing while the
@@ -326,10 +344,10 @@ fn a_release_and_a_raise_of_waiting_never_both_miss() {
         std::thread::spawn(move || {
             for _ in 0..ROUNDS {
                 let c = t
-                    .claim(0, 5, PID, 1, 10)
+                    .claim(0, 5, PID, 1, 10, None)
                     .expect("idle at each round's start");
                 go.wait();
-                let r = t.release(&c, 0, 0, Outcome::Done, 2);
+                let r = t.release(&c, 0, 0, Outcome::Done, false, 2);
                 told.store(u8::from(r != Released::Idle), SeqCst);
                 go.wait();
                 go.wait();
@@ -340,7 +358,7 @@ fn a_release_and_a_raise_of_waiting_never_both_miss() {
     for _ in 0..ROUNDS {
         go.wait();
         t.set_waiting(0, 1);
-        let held = t.hold(0);
+        let held = t.hold(0).is_some();
         go.wait();
         if !held && told.load(SeqCst) == 0 {
             missed += 1;
@@ -353,4 +371,117 @@ fn a_release_and_a_raise_of_waiting_never_both_miss() {
     }
     child.join().unwrap();
     assert_eq!(missed, 0, "rounds where both sides missed each other");
+}
+
+/// A table with processes 7 and 8 idle in slots 0 and 1, class 0, stamp 5.
+fn two_idle() -> Table {
+    let t = Table::in_memory(4, 4);
+    for (slot, proc) in [(0, 7), (1, 8)] {
+        t.occupy(slot, proc);
+        t.publish_idle(slot, 5, 100);
+    }
+    t.set_class_slots(0, &[0, 1]);
+    t
+}
+
+const MS: u64 = 1_000_000;
+
+#[test]
+fn a_process_is_held_only_while_another_of_its_class_is_idle_for_anyone() {
+    let t = two_idle();
+    // The only idle process of the class: released unheld, whatever is asked.
+    let a = t.claim(0, 5, PID, MS, 10, None).unwrap();
+    let b = t.claim(0, 5, OTHER, MS, 10, None).unwrap();
+    assert_eq!(
+        t.release(&a, 0, 0, Outcome::Done, false, 2 * MS),
+        Released::Idle
+    );
+    assert!(t.may_hold(0, &b), "a's process is idle for anyone");
+    assert_eq!(
+        t.release(&b, 0, 0, Outcome::Done, true, 3 * MS),
+        Released::Held
+    );
+    let held = t.read(b.slot).word;
+    assert_eq!((held.state, held.pid), (SlotState::Idle, OTHER));
+    // Now a's is the only one left for anyone: it is not held either.
+    let a = t.claim(0, 5, PID, 4 * MS, 10, None).unwrap();
+    assert_eq!(a.slot, 0, "the held one is not offered to another child");
+    assert!(!t.may_hold(0, &a));
+    assert_eq!(
+        t.release(&a, 0, 0, Outcome::Done, true, 5 * MS),
+        Released::Idle
+    );
+    assert_eq!(t.read(0).word.pid, 0);
+}
+
+#[test]
+fn the_holder_claims_its_hold_and_others_take_it_only_once_it_has_cooled() {
+    let t = two_idle();
+    let a = t.claim(0, 5, PID, MS, 10, None).unwrap();
+    let other = t.claim(0, 5, OTHER, MS, 10, None).unwrap();
+    t.release(&other, 0, 0, Outcome::Done, false, MS);
+    assert_eq!(
+        t.release(&a, 0, 0, Outcome::Done, true, 2 * MS),
+        Released::Held
+    );
+    // Its holder gets it back, first if it asks for it, and knows it held it.
+    let again = t.claim(0, 5, PID, 3 * MS, 10, Some(a.slot)).unwrap();
+    assert_eq!(
+        (again.slot, again.held, again.taken_from),
+        (a.slot, true, 0)
+    );
+    assert_eq!(
+        t.release(&again, 0, 0, Outcome::Done, true, 4 * MS),
+        Released::Held
+    );
+    // Another child takes the unheld one, then nothing while the hold is warm.
+    let b = t.claim(0, 5, OTHER, 5 * MS, 10, None).unwrap();
+    assert_ne!(b.slot, a.slot);
+    let warm = 4 * MS + STEAL_AFTER_NS - 1;
+    assert_eq!(t.claim(0, 5, 777, warm, 10, None), Err(NoClaim::NoneIdle));
+    // A cold hold is taken, and the claim names whose connection to end.
+    let cold = t
+        .claim(0, 5, 777, 4 * MS + STEAL_AFTER_NS, 10, None)
+        .unwrap();
+    assert_eq!(
+        (cold.slot, cold.held, cold.taken_from),
+        (a.slot, false, PID)
+    );
+}
+
+#[test]
+fn the_manager_taking_a_held_slot_learns_its_holder_and_a_dead_holder_lets_go() {
+    let t = two_idle();
+    let a = t.claim(0, 5, PID, MS, 10, None).unwrap();
+    let b = t.claim(0, 5, OTHER, MS, 10, None).unwrap();
+    t.release(&b, 0, 0, Outcome::Done, false, MS);
+    assert_eq!(
+        t.release(&a, 0, 0, Outcome::Done, true, 2 * MS),
+        Released::Held
+    );
+    assert_eq!(t.held_by(PID), vec![a.slot]);
+    assert!(!t.unhold(a.slot, OTHER), "only its holder's hold is let go");
+    assert!(t.unhold(a.slot, PID));
+    assert_eq!(t.read(a.slot).word.pid, 0);
+    assert!(t.held_by(PID).is_empty());
+    // Held again, then taken by the manager: it hears from whom.
+    let a = t.claim(0, 5, PID, 3 * MS, 10, Some(a.slot)).unwrap();
+    assert!(!a.held);
+    assert_eq!(
+        t.release(&a, 0, 0, Outcome::Done, true, 4 * MS),
+        Released::Held
+    );
+    assert_eq!(t.hold(a.slot), Some(PID));
+    assert_eq!(t.hold(b.slot), Some(0));
+}
+
+#[test]
+fn a_class_s_only_process_may_be_held() {
+    let t = one_idle();
+    let a = t.claim(0, 5, PID, MS, 10, None).unwrap();
+    assert!(t.may_hold(0, &a));
+    assert_eq!(
+        t.release(&a, 0, 0, Outcome::Done, true, 2 * MS),
+        Released::Held
+    );
 }

@@ -102,6 +102,22 @@ pub enum Message {
     /// child -> PM: a process went idle in the table while requests of
     /// its class started waiting.
     Nudge { table: u64, class: u32 },
+    /// child -> PM, with a copy of the child's connection to the process
+    /// in `slot` (SCM_RIGHTS): the child keeps that connection open
+    /// between requests, and may hold the slot idle. The manager breaks
+    /// such a hold by shutting its copy down. `epoch`: the slot's, so a
+    /// copy for a process since replaced is known; `served`: the process's
+    /// request count at the hold, so a copy overtaken by a later holder's
+    /// (sent on another connection, read first) is known too.
+    Holding {
+        table: u64,
+        slot: u32,
+        epoch: u8,
+        served: u64,
+    },
+    /// child -> PM: this child claimed `slot` while child `holder` held it
+    /// idle: end that child's connection, so the app accepts this one.
+    Break { table: u64, slot: u32, holder: u32 },
     /// anyone -> PM: describe the pools.
     StatusQuery,
     /// PM -> asker: the description's head (how many classes follow)...
@@ -123,6 +139,8 @@ const STATUS_CLASS: u8 = 9;
 const CANNOT_START: u8 = 10;
 const HAND_BACK: u8 = 11;
 const NUDGE: u8 = 12;
+const HOLDING: u8 = 13;
+const BREAK: u8 = 14;
 
 /// A frame larger than this is refused: it can only be corruption.
 pub const MAX_FRAME: usize = 16 * 1024 * 1024;
@@ -313,6 +331,28 @@ impl Message {
                 w.u64(*table);
                 w.u32(*class);
             }
+            Message::Holding {
+                table,
+                slot,
+                epoch,
+                served,
+            } => {
+                w.u8(HOLDING);
+                w.u64(*table);
+                w.u32(*slot);
+                w.u8(*epoch);
+                w.u64(*served);
+            }
+            Message::Break {
+                table,
+                slot,
+                holder,
+            } => {
+                w.u8(BREAK);
+                w.u64(*table);
+                w.u32(*slot);
+                w.u32(*holder);
+            }
             Message::Refused { reason } => {
                 w.u8(REFUSED);
                 w.bytes(reason.as_bytes());
@@ -453,6 +493,17 @@ impl Message {
             NUDGE => Message::Nudge {
                 table: r.u64()?,
                 class: r.u32()?,
+            },
+            HOLDING => Message::Holding {
+                table: r.u64()?,
+                slot: r.u32()?,
+                epoch: r.u8()?,
+                served: r.u64()?,
+            },
+            BREAK => Message::Break {
+                table: r.u64()?,
+                slot: r.u32()?,
+                holder: r.u32()?,
             },
             REFUSED => Message::Refused {
                 reason: r.string()?,

@@ -60,6 +60,17 @@ fn all_messages() -> Vec<Message> {
             table: 99,
             class: 3,
         },
+        Message::Holding {
+            table: 99,
+            slot: 6,
+            epoch: 255,
+            served: u64::MAX,
+        },
+        Message::Break {
+            table: 99,
+            slot: 6,
+            holder: 4_000_000,
+        },
         Message::Refused {
             reason: "class at FcgidMaxProcessesPerClass 4".into(),
         },

@@ -13,20 +13,35 @@ const PADDING: [u8; 8] = [0; 8];
 pub struct RequestWriter {
     request_id: u16,
     role: Role,
+    keep_conn: bool,
 }
 
 impl RequestWriter {
+    /// A request after which the app closes the connection.
     pub fn new(request_id: u16, role: Role) -> Self {
-        RequestWriter { request_id, role }
+        RequestWriter {
+            request_id,
+            role,
+            keep_conn: false,
+        }
     }
 
-    /// BEGIN_REQUEST (the connection is closed after the request) and the
-    /// whole PARAMS stream with its terminator.
+    /// A request that asks the app to keep the connection open for the
+    /// next one (FCGI_KEEP_CONN).
+    pub fn keeping(request_id: u16, role: Role) -> Self {
+        RequestWriter {
+            keep_conn: true,
+            ..RequestWriter::new(request_id, role)
+        }
+    }
+
+    /// BEGIN_REQUEST (with FCGI_KEEP_CONN if the writer keeps the
+    /// connection) and the whole PARAMS stream with its terminator.
     pub fn head<'a, I>(&self, dst: &mut Vec<u8>, params: I)
     where
         I: IntoIterator<Item = (&'a [u8], &'a [u8])>,
     {
-        encode_begin_request(dst, self.request_id, self.role, false);
+        encode_begin_request(dst, self.request_id, self.role, self.keep_conn);
         encode_params(dst, self.request_id, params);
     }
 

@@ -488,3 +488,19 @@ fn a_stdin_frame_around_the_content_is_the_stdin_record() {
         assert_eq!(framed, whole, "{len} bytes");
     }
 }
+
+#[test]
+fn a_keeping_request_asks_the_app_to_keep_the_connection() {
+    let mut out = Vec::new();
+    RequestWriter::keeping(REQUEST_ID, Role::Responder).head(&mut out, []);
+    assert_eq!(
+        records(&out)[0].begin_request(),
+        Ok((Role::Responder, true))
+    );
+    out.clear();
+    RequestWriter::new(REQUEST_ID, Role::Responder).head(&mut out, []);
+    assert_eq!(
+        records(&out)[0].begin_request(),
+        Ok((Role::Responder, false))
+    );
+}
