@@ -266,7 +266,9 @@ fn eventually_claim(
 ) -> fcgid_core::pm::table::Claim {
     let mut claim = None;
     eventually(10, "the process idle in the table", || {
-        claim = table_snapshot(httpd).claim(class, stamp, pid, 1, 1).ok();
+        claim = table_snapshot(httpd)
+            .claim(class, stamp, pid, 1, 1, None)
+            .ok();
         claim.is_some()
     });
     claim.unwrap()
