@@ -224,6 +224,56 @@ fn one_client_reuses_one_app_connection() {
     httpd.stop();
 }
 
+/// Under mpm_event one child serves many keep-alive clients from many
+/// threads, and a thread may take a hold another thread of the same child
+/// has just made. It must then use that kept connection: one made anew
+/// waits, unaccepted, behind an app still reading the kept one (it hung
+/// until FcgidIOTimeout, 6 of 8 clients on a change from 1 to 8 clients).
+#[test]
+fn threads_of_one_event_child_share_its_holds() {
+    let conf = format!(
+        "{KEEP_ALIVE}StartServers 1\nServerLimit 1\nThreadsPerChild 32\nMaxRequestWorkers 32\n\
+         MinSpareThreads 1\nMaxSpareThreads 32\n"
+    );
+    let httpd = Httpd::new("keep-threads", Mpm::Event, &["conninfo"], &conf).start();
+    let mut first = Client::open(&httpd);
+    let mut seen: Vec<Info> = (0..20)
+        .map(|_| info(&first.get("/conninfo.fcgi")))
+        .collect();
+    for _ in 0..3 {
+        // Eight clients at once, while the first keeps its connection.
+        let burst: Vec<Info> = std::thread::scope(|s| {
+            let clients: Vec<_> = (0..8)
+                .map(|_| {
+                    s.spawn(|| {
+                        let mut c = Client::open(&httpd);
+                        (0..40)
+                            .map(|_| info(&c.get("/conninfo.fcgi")))
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            clients
+                .into_iter()
+                .flat_map(|c| c.join().expect("a client got no answer"))
+                .collect()
+        });
+        seen.extend(burst);
+        seen.push(info(&first.get("/conninfo.fcgi")));
+    }
+    // Each request reached an app once: per process, its counts are distinct.
+    let mut per_proc: Vec<(i32, u64)> = seen.iter().map(|i| (i.pid, i.n)).collect();
+    per_proc.sort();
+    per_proc.dedup();
+    assert_eq!(
+        per_proc.len(),
+        seen.len(),
+        "a request counted twice: {seen:?}"
+    );
+    eventually(10, "nothing busy", || httpd.pm_number("busy") == 0);
+    httpd.stop();
+}
+
 #[test]
 fn a_hold_is_broken_for_another_httpd_child() {
     let conf = format!("FcgidMaxProcessesPerClass 1\n{KEEP_ALIVE}{CHILDREN}");

@@ -355,9 +355,11 @@ impl<'a> Request<'a> {
         // send one request per connection, HTTP/1.1 or not, are most.
         let reused = c.keepalives > 0;
         ClientConnection {
-            // `long`: 32 bits on some targets.
-            #[allow(clippy::useless_conversion)]
-            id: i64::from(c.id),
+            // Not `c->id`: mpm_event derives it from the worker thread that
+            // accepted the connection, so two open keep-alive connections
+            // can share one. The conn_rec's address is unique among open
+            // connections, and its pool's cleanups run before it is reused.
+            id: std::ptr::from_ref(c) as i64,
             // SAFETY: as above.
             pool: unsafe { Pool::from_raw(c.pool) },
             persists: srv.keep_alive != 0 && room && wants && reused,

@@ -637,23 +637,23 @@ impl Lease {
                     }
                     keep
                 });
-                let keep = conn.is_some();
-                let released = t.release(
-                    &claim,
-                    class,
-                    max_requests,
-                    outcome,
-                    keep,
-                    sys::monotonic_ns(),
-                );
-                match (released, conn) {
-                    (Released::Held, Some(c)) => {
-                        self.first_hold =
-                            kept_conns::held(self.client, table, class, &claim, c.stream);
+                let now = sys::monotonic_ns();
+                let release = |keep| t.release(&claim, class, max_requests, outcome, keep, now);
+                let released = match conn {
+                    Some(c) => {
+                        let (released, first) = kept_conns::release_holding(
+                            self.client,
+                            table,
+                            class,
+                            &claim,
+                            c.stream,
+                            release,
+                        );
+                        self.first_hold = first;
+                        released
                     }
-                    (_, Some(c)) => end(&c.stream),
-                    (_, None) => {}
-                }
+                    None => release(false),
+                };
                 match released {
                     Released::Idle | Released::Held | Released::Gone => {}
                     Released::Nudge => {

@@ -9,7 +9,7 @@
 //! process first, and ends when that client connection closes. Clients
 //! that open a connection per request never leave a process held.
 
-use super::table::{Claim, Table, Word};
+use super::table::{Claim, Released, Table, Word};
 use std::collections::HashMap;
 use std::os::unix::net::UnixStream;
 use std::sync::Mutex;
@@ -90,14 +90,33 @@ pub fn claimed(table: u64, claim: &Claim) -> (Option<UnixStream>, bool) {
     }
 }
 
-/// `claim`'s process is held again, `stream` kept for client connection
-/// `client`. True if this is that client connection's first hold (its
-/// closing must then end them: `client_closed`).
-pub fn held(client: i64, table: u64, class: u32, claim: &Claim, stream: UnixStream) -> bool {
+/// Releases `claim` through `release(keep)` (the table's compare-exchange) and,
+/// if that leaves the slot held by this child, keeps `stream` for client
+/// connection `client`; otherwise the stream is ended. Both happen under
+/// this child's lock: the moment the slot is held, another thread of the
+/// child may claim it as its own hold, and it must then find the
+/// connection here. (Found missing, that thread would connect anew and
+/// wait in the backlog of an app still reading the kept connection.)
+/// The second value is true if this is that client connection's first
+/// hold (its closing must then end them: `client_closed`).
+pub fn release_holding(
+    client: i64,
+    table: u64,
+    class: u32,
+    claim: &Claim,
+    stream: UnixStream,
+    release: impl FnOnce(bool) -> Released,
+) -> (Released, bool) {
     let Ok(mut st) = STATE.lock() else {
+        // No hold can be recorded (a panic elsewhere): none is made.
         end(&stream);
-        return false;
+        return (release(false), false);
     };
+    let released = release(true);
+    if released != Released::Held {
+        end(&stream);
+        return (released, false);
+    }
     let kept = Kept {
         epoch: epoch(claim),
         stream: Some(stream),
@@ -111,9 +130,11 @@ pub fn held(client: i64, table: u64, class: u32, claim: &Claim, stream: UnixStre
     {
         end(&s);
     }
-    st.by_client
+    let first = st
+        .by_client
         .insert(client, (table, class, claim.slot))
-        .is_none()
+        .is_none();
+    (released, first)
 }
 
 /// `claim`'s process closed a connection it was asked to keep.
