@@ -1034,24 +1034,19 @@ impl Daemon {
     }
 
     /// The manager took `slot` from `holder`: its kept connection is ended.
-    /// Its copy is sent before the slot can be held idle, so if it is not
-    /// here yet it waits unread on one of the holder's connections: those
-    /// are read first. Only a copy that never came (this manager at its
-    /// descriptor limit) leaves the process unreachable: it is stopped.
+    /// The holder sends its copy before the slot can be held idle, so it
+    /// is here or waits unread on one of the holder's connections. Those
+    /// are read first: the copy here may be of a connection the holder
+    /// has since replaced (its client connection closed, a new one took
+    /// the process), and ending that one would leave the app reading the
+    /// live one until the holder lets it go. Only a copy that never came
+    /// (this manager at its descriptor limit) leaves the process
+    /// unreachable: it is stopped.
     fn drop_hold(&mut self, slot: u32, holder: u32, stop_if_unbroken: bool) {
+        if stop_if_unbroken {
+            self.read_from(holder);
+        }
         if self.held.break_hold(slot, holder) || !stop_if_unbroken {
-            return;
-        }
-        let theirs: Vec<ConnId> = self
-            .conns
-            .iter()
-            .filter(|(_, c)| c.pid == Some(holder as i32))
-            .map(|(id, _)| *id)
-            .collect();
-        for id in theirs {
-            self.read_conn(id);
-        }
-        if self.held.break_hold(slot, holder) {
             return;
         }
         log(
@@ -1063,6 +1058,19 @@ impl Daemon {
         );
         let acts = self.mgr.hold_unbroken(slot, Instant::now());
         self.pending.extend(acts);
+    }
+
+    /// Reads what httpd child `pid` has sent on any of its connections.
+    fn read_from(&mut self, pid: u32) {
+        let theirs: Vec<ConnId> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.pid == Some(pid as i32))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in theirs {
+            self.read_conn(id);
+        }
     }
 
     /// Stops every app: SIGTERM, then SIGKILL after the grace period.
