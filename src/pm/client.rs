@@ -622,13 +622,14 @@ impl Lease {
                 let t = &mapped.table;
                 let table = t.generation();
                 let bad = outcome != Outcome::Done;
+                let now = sys::monotonic_ns();
                 // Held only once the manager has its copy of the connection.
                 let conn = conn.filter(|c| {
                     // Sending the copy wakes the manager: not for a hold
                     // that `release` would not make.
                     let keep = !bad
                         && self.keep
-                        && t.may_hold(class, &claim)
+                        && t.may_hold(class, &claim, now)
                         && (c.reused || send_copy(table, &claim, &c.stream));
                     if !keep {
                         // Ended before the slot is free: the app accepts
@@ -637,7 +638,6 @@ impl Lease {
                     }
                     keep
                 });
-                let now = sys::monotonic_ns();
                 let release = |keep| t.release(&claim, class, max_requests, outcome, keep, now);
                 let released = match conn {
                     Some(c) => {

@@ -40,7 +40,7 @@ impl Region for Vec<AtomicU64> {
     }
 }
 
-pub const MAGIC: u64 = 0x6663_6769_6474_0002; // "fcgidt", layout 2
+pub const MAGIC: u64 = 0x6663_6769_6474_0003; // "fcgidt", layout 3
 
 // Header words.
 const H_MAGIC: usize = 0;
@@ -64,7 +64,7 @@ const HEADER_WORDS: usize = H_PREFIX + PREFIX_MAX / 8;
 /// over): claim nothing from it any more.
 const FLAG_CLOSED: u64 = 1;
 
-const CLASS_WORDS: usize = 4;
+const CLASS_WORDS: usize = 5;
 const C_HEAD: usize = 0;
 const C_WAITING: usize = 1;
 /// Claims made from the table (the status page counts them as waits of 0).
@@ -73,6 +73,12 @@ const C_CLAIMS: usize = 2;
 /// not walk past busy slots, and the warmest process serves (the others
 /// can age out, as when the manager lends the most recently used).
 const C_HINT: usize = 3;
+/// When a request of the class last found no process idle for it (ns,
+/// plus 1; 0: never). Holds are not made for a while after: a process
+/// held for one client connection is one the others cannot claim, and a
+/// class short of processes serves more by letting each go to anyone
+/// (each miss costs a trip through the manager, a taken hold one more).
+const C_PRESSED: usize = 4;
 
 const SLOT_WORDS: usize = 32;
 const S_WORD: usize = 0;
@@ -99,6 +105,10 @@ pub const INFO_MAX: usize = (SLOT_WORDS - S_INFO) * 8;
 /// A process another child holds idle is taken from it only after it has
 /// been idle this long (nanoseconds).
 pub const STEAL_AFTER_NS: u64 = 20_000_000;
+
+/// No hold is made for this long after a request of the class found no
+/// process idle for it (nanoseconds).
+pub const HOLD_OFF_NS: u64 = 1_000_000_000;
 
 /// The request a slot serves, as read from the table.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -411,8 +421,26 @@ impl Table {
         // SeqCst: pairs with the manager's raise of `waiting` before it
         // looks for an idle slot itself.
         if self.class_word(class, C_WAITING).load(SeqCst) > 0 {
+            self.pressed(class, now_ns);
             return Err(NoClaim::Waiters);
         }
+        let got = self.claim_idle(class, stamp, pid, now_ns, max_steps, prefer);
+        // Nothing idle for anyone, or only another child's hold.
+        if got.as_ref().map_or(true, |c| c.taken_from != 0) {
+            self.pressed(class, now_ns);
+        }
+        got
+    }
+
+    fn claim_idle(
+        &self,
+        class: u32,
+        stamp: u32,
+        pid: u32,
+        now_ns: u64,
+        max_steps: u32,
+        prefer: Option<u32>,
+    ) -> Result<Claim, NoClaim> {
         // A process another child holds is taken only when no other is
         // idle: its holder's connection must be broken first.
         let mut others_hold = false;
@@ -449,6 +477,22 @@ impl Table {
             }
         }
         Err(NoClaim::NoneIdle)
+    }
+
+    /// A request of `class` found no process idle for it at `now_ns`.
+    /// Written at most once a millisecond: every child's misses would
+    /// otherwise all write one word.
+    fn pressed(&self, class: u32, now_ns: u64) {
+        let word = self.class_word(class, C_PRESSED);
+        if now_ns.saturating_sub(word.load(Relaxed)) >= 1_000_000 {
+            word.store(now_ns + 1, Relaxed);
+        }
+    }
+
+    /// Has a request of `class` found no process idle for it lately?
+    fn recently_pressed(&self, class: u32, now_ns: u64) -> bool {
+        let at = self.class_word(class, C_PRESSED).load(Relaxed);
+        at != 0 && now_ns.saturating_sub(at - 1) < HOLD_OFF_NS
     }
 
     /// One compare-exchange on `slot`: Idle of `stamp`, held by nobody or
@@ -538,7 +582,7 @@ impl Table {
         }
         self.slot_word(claim.slot, S_SINCE)
             .store(now_ns << 1, Relaxed);
-        let holder = if keep && self.may_hold(class, claim) {
+        let holder = if keep && self.may_hold(class, claim, now_ns) {
             mine.pid
         } else {
             0
@@ -568,7 +612,10 @@ impl Table {
     /// class is idle for anyone (the one released last, unheld), or when
     /// it is its class's only process (the manager lends it to others,
     /// breaking the hold, or starts another).
-    pub fn may_hold(&self, class: u32, claim: &Claim) -> bool {
+    pub fn may_hold(&self, class: u32, claim: &Claim, now_ns: u64) -> bool {
+        if self.recently_pressed(class, now_ns) {
+            return false;
+        }
         let only = self.class_word(class, C_HEAD).load(Acquire) == u64::from(claim.slot) + 1
             && self.slot_word(claim.slot, S_NEXT).load(Acquire) == 0;
         only || self.spare_idle(class, claim)

@@ -396,7 +396,7 @@ fn a_process_is_held_only_while_another_of_its_class_is_idle_for_anyone() {
         t.release(&a, 0, 0, Outcome::Done, false, 2 * MS),
         Released::Idle
     );
-    assert!(t.may_hold(0, &b), "a's process is idle for anyone");
+    assert!(t.may_hold(0, &b, 2 * MS), "a's process is idle for anyone");
     assert_eq!(
         t.release(&b, 0, 0, Outcome::Done, true, 3 * MS),
         Released::Held
@@ -406,7 +406,7 @@ fn a_process_is_held_only_while_another_of_its_class_is_idle_for_anyone() {
     // Now a's is the only one left for anyone: it is not held either.
     let a = t.claim(0, 5, PID, 4 * MS, 10, None).unwrap();
     assert_eq!(a.slot, 0, "the held one is not offered to another child");
-    assert!(!t.may_hold(0, &a));
+    assert!(!t.may_hold(0, &a, 4 * MS));
     assert_eq!(
         t.release(&a, 0, 0, Outcome::Done, true, 5 * MS),
         Released::Idle
@@ -479,9 +479,34 @@ fn the_manager_taking_a_held_slot_learns_its_holder_and_a_dead_holder_lets_go() 
 fn a_class_s_only_process_may_be_held() {
     let t = one_idle();
     let a = t.claim(0, 5, PID, MS, 10, None).unwrap();
-    assert!(t.may_hold(0, &a));
+    assert!(t.may_hold(0, &a, 4 * MS));
     assert_eq!(
         t.release(&a, 0, 0, Outcome::Done, true, 2 * MS),
+        Released::Held
+    );
+}
+
+#[test]
+fn no_hold_is_made_for_a_while_after_a_request_found_nothing_idle() {
+    let t = two_idle();
+    let a = t.claim(0, 5, PID, MS, 10, None).unwrap();
+    let b = t.claim(0, 5, OTHER, MS, 10, None).unwrap();
+    // A third request finds both busy: the class is short of processes.
+    assert_eq!(t.claim(0, 5, 777, 2 * MS, 10, None), Err(NoClaim::NoneIdle));
+    t.release(&a, 0, 0, Outcome::Done, false, 3 * MS);
+    assert!(
+        !t.may_hold(0, &b, 4 * MS),
+        "a's process is idle, but lately one was missed"
+    );
+    assert_eq!(
+        t.release(&b, 0, 0, Outcome::Done, true, 4 * MS),
+        Released::Idle
+    );
+    // Once the class has gone HOLD_OFF_NS without a miss, holds are made again.
+    let later = 2 * MS + HOLD_OFF_NS;
+    let a = t.claim(0, 5, PID, later, 10, Some(a.slot)).unwrap();
+    assert_eq!(
+        t.release(&a, 0, 0, Outcome::Done, true, later + MS),
         Released::Held
     );
 }
