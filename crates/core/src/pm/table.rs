@@ -106,6 +106,10 @@ pub const INFO_MAX: usize = (SLOT_WORDS - S_INFO) * 8;
 /// been idle this long (nanoseconds).
 pub const STEAL_AFTER_NS: u64 = 20_000_000;
 
+/// How many of a class's processes a release looks at for one idle for
+/// anyone, past the one released last (a hold needs one).
+const SPARE_LOOK: usize = 8;
+
 /// No hold is made for this long after a request of the class found no
 /// process idle for it (nanoseconds).
 pub const HOLD_OFF_NS: u64 = 1_000_000_000;
@@ -621,13 +625,34 @@ impl Table {
         only || self.spare_idle(class, claim)
     }
 
+    /// Is another process of `claim`'s class idle for anyone? The one
+    /// released last first; else a few of the class's list. (The hint
+    /// alone is not enough: a process released unheld becomes the hint,
+    /// and its next release would then never find a spare.)
     fn spare_idle(&self, class: u32, claim: &Claim) -> bool {
+        let stamp = Word::unpack(claim.word).stamp;
+        let spare = |slot: u64| {
+            let slot = slot as u32;
+            slot != claim.slot && slot < self.slots && {
+                let w = Word::unpack(self.slot_word(slot, S_WORD).load(Acquire));
+                w.state == SlotState::Idle && w.pid == 0 && w.stamp == stamp
+            }
+        };
         let hint = self.class_word(class, C_HINT).load(Relaxed);
-        if hint == 0 || (hint - 1) as u32 == claim.slot || hint > u64::from(self.slots) {
-            return false;
+        if hint != 0 && spare(hint - 1) {
+            return true;
         }
-        let h = Word::unpack(self.slot_word((hint - 1) as u32, S_WORD).load(Acquire));
-        h.state == SlotState::Idle && h.pid == 0 && h.stamp == Word::unpack(claim.word).stamp
+        let mut next = self.class_word(class, C_HEAD).load(Acquire);
+        for _ in 0..SPARE_LOOK {
+            if next == 0 || next > u64::from(self.slots) {
+                return false;
+            }
+            if spare(next - 1) {
+                return true;
+            }
+            next = self.slot_word((next - 1) as u32, S_NEXT).load(Acquire);
+        }
+        false
     }
 
     /// Claimed (Busy or BusyRetire) by this claim -> Returned(`outcome`):

@@ -510,3 +510,18 @@ fn no_hold_is_made_for_a_while_after_a_request_found_nothing_idle() {
         Released::Held
     );
 }
+
+#[test]
+fn a_process_released_unheld_may_be_held_on_its_next_release() {
+    let t = two_idle();
+    // Released without a hold, a's process is the one released last.
+    let a = t.claim(0, 5, PID, MS, 10, None).unwrap();
+    t.release(&a, 0, 0, Outcome::Done, false, 2 * MS);
+    // Claimed again: the other process is idle for anyone, so it may be held.
+    let a = t.claim(0, 5, PID, 3 * MS, 10, None).unwrap();
+    assert!(t.may_hold(0, &a, 3 * MS));
+    assert_eq!(
+        t.release(&a, 0, 0, Outcome::Done, true, 4 * MS),
+        Released::Held
+    );
+}
