@@ -5,6 +5,7 @@
 use super::policy::GlobalLimits;
 use super::refuse_kind::{RefuseKind, SpawnStage};
 use super::state::{Action, ConnId, Manager};
+use super::table::SlotState;
 use super::wire::{ClassSpec, Message, TableSlot};
 use crate::ffi::log::{main_server as log, Level};
 use crate::ffi::process;
@@ -667,13 +668,27 @@ impl Daemon {
             } => {
                 let fd = self.conns.get_mut(&id).and_then(|c| c.fds.pop_front());
                 let holder = self.conns.get(&id).and_then(|c| c.pid);
+                // Sent while the slot was its sender's (claimed, or held
+                // once released): anything else is a hold already broken.
                 let current = table == self.mgr.table().generation()
                     && slot < self.mgr.table().slots()
-                    && self.mgr.table().read(slot).word.epoch == epoch;
-                // A copy for another table or a process since gone is
-                // just closed: its holder has its own descriptor.
-                if let (Some(fd), Some(holder), true) = (fd, holder, current) {
-                    self.held.keep(slot, holder as u32, served, fd);
+                    && holder.is_some_and(|h| {
+                        let w = self.mgr.table().read(slot).word;
+                        w.epoch == epoch
+                            && w.pid == h as u32
+                            && (w.state.claimed() || w.state == SlotState::Idle)
+                    });
+                match (fd, holder) {
+                    (Some(fd), Some(holder)) if current => {
+                        self.held.keep(slot, holder as u32, served, fd)
+                    }
+                    // A hold broken already, or a process since gone: ended,
+                    // so its app does not go on reading it.
+                    (Some(fd), _) => {
+                        let _ = std::os::unix::net::UnixStream::from(fd)
+                            .shutdown(std::net::Shutdown::Both);
+                    }
+                    (None, _) => {}
                 }
                 Vec::new()
             }
@@ -1025,6 +1040,12 @@ impl Daemon {
 
     /// httpd child `pid` has exited.
     fn claimant_gone(&mut self, pid: i32) {
+        // Copies of kept connections it sent before it died may still wait
+        // unread: taken now, so that what follows ends them too (read
+        // later, one would keep its app reading a connection nobody
+        // writes to). Read while it is still watched: its connections'
+        // ends do not call this again.
+        self.read_from(pid as u32);
         if let Some(fd) = self.claimants.watched.remove(&pid) {
             self.poller.remove(fd.as_raw_fd());
         }
