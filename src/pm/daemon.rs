@@ -682,12 +682,7 @@ impl Daemon {
                     (Some(fd), Some(holder)) if current => {
                         self.held.keep(slot, holder as u32, served, fd)
                     }
-                    // A hold broken already, or a process since gone: ended,
-                    // so its app does not go on reading it.
-                    (Some(fd), _) => {
-                        let _ = std::os::unix::net::UnixStream::from(fd)
-                            .shutdown(std::net::Shutdown::Both);
-                    }
+                    (Some(fd), _) => super::held_conns::end_unkept(fd),
                     (None, _) => {}
                 }
                 Vec::new()

@@ -30,6 +30,12 @@ struct Copy {
     conn: UnixStream,
 }
 
+/// Ends a copy that is not kept (a hold broken already, or a process
+/// since gone), so its app does not go on reading that connection.
+pub fn end_unkept(fd: OwnedFd) {
+    end(&UnixStream::from(fd));
+}
+
 #[derive(Default)]
 pub struct HeldConns {
     by_slot: HashMap<u32, Copy>,

@@ -479,7 +479,7 @@ fn the_manager_taking_a_held_slot_learns_its_holder_and_a_dead_holder_lets_go() 
 fn a_class_s_only_process_may_be_held() {
     let t = one_idle();
     let a = t.claim(0, 5, PID, MS, 10, None).unwrap();
-    assert!(t.may_hold(0, &a, 4 * MS));
+    assert!(t.may_hold(0, &a, MS));
     assert_eq!(
         t.release(&a, 0, 0, Outcome::Done, true, 2 * MS),
         Released::Held
