@@ -606,9 +606,13 @@ impl Lease {
                 });
                 // Broken: the connection closes with it, as the manager expects.
                 if sent && outcome != Outcome::Broken {
-                    let _ = stream.set_read_timeout(None);
                     match self.learn.take() {
-                        Some((key, f)) => keep_watch(&self.pm_socket, stream, &key, f),
+                        Some((key, f)) => {
+                            let _ = stream.set_read_timeout(None);
+                            keep_watch(&self.pm_socket, stream, &key, f)
+                        }
+                        // Its read timeout stays: an idle connection is only
+                        // written to (`tell`), or read after `ask` sets its own.
                         None => keep_idle_conn(std::mem::take(&mut self.pm_socket), stream),
                     }
                 }

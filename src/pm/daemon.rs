@@ -270,7 +270,7 @@ pub fn run(settings: DaemonSettings) -> i32 {
                     }
                 }
                 pidfd if pidfd & PIDFD_TOKEN != 0 => d.claimant_gone((pidfd & !PIDFD_TOKEN) as i32),
-                conn => d.read_conn(conn),
+                conn => d.read_conn(conn, false),
             }
         }
         // Timers (idle, lifetime, busy, stop grace, score) need no finer
@@ -588,7 +588,11 @@ impl Daemon {
         }
     }
 
-    fn read_conn(&mut self, id: ConnId) {
+    /// Reads and handles what connection `id` has sent: everything queued
+    /// if `all`, else up to a short read (epoll is level-triggered and
+    /// reports the rest; a read that only meets EAGAIN is a syscall per
+    /// message wasted, and under a queue every request brings two).
+    fn read_conn(&mut self, id: ConnId, all: bool) {
         let mut closed = false;
         let mut buf = [0u8; 8192];
         if let Some(conn) = self.conns.get_mut(&id) {
@@ -603,7 +607,12 @@ impl Daemon {
                         closed = true;
                         break;
                     }
-                    Ok((n, _)) => conn.inbox.extend_from_slice(&buf[..n]),
+                    Ok((n, _)) => {
+                        conn.inbox.extend_from_slice(&buf[..n]);
+                        if !all && n < buf.len() {
+                            break;
+                        }
+                    }
                     Err(e) if e.kind() == ErrorKind::WouldBlock => break,
                     Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                     Err(_) => {
@@ -1085,7 +1094,7 @@ impl Daemon {
             .map(|(id, _)| *id)
             .collect();
         for id in theirs {
-            self.read_conn(id);
+            self.read_conn(id, true);
         }
     }
 
