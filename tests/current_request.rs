@@ -139,8 +139,13 @@ fn serde_like(items: &[&str]) -> String {
 
 #[test]
 fn busy_processes_show_their_request_on_every_status_form() {
+    // One child: a class is claimed from the table only by a child that
+    // has learnt it, and with several the 30 requests below need not reach
+    // the child the slow one lands on (a clean-clone run failed so).
     let conf = format!(
         "FcgidMaxProcessesPerClass 2\n\
+         StartServers 1\nServerLimit 1\nThreadsPerChild 25\nMaxRequestWorkers 25\n\
+         MinSpareThreads 1\nMaxSpareThreads 25\n\
          <Location /fcgid-status>\n  SetHandler fcgid-status\n</Location>\n\
          LoadModule status_module {MODULES}/mod_status.so\n\
          <Location /server-status>\n  SetHandler server-status\n</Location>\n"
@@ -161,7 +166,7 @@ fn busy_processes_show_their_request_on_every_status_form() {
         "lent by the manager, not claimed from the table"
     );
 
-    // Every child learns the class (a second process serves meanwhile),
+    // The child learns the class (a second process serves meanwhile),
     // then a slow request claims that one from the table.
     for _ in 0..30 {
         assert_eq!(httpd.get("/echo.fcgi").status, 200);
