@@ -592,55 +592,60 @@ impl Daemon {
     /// if `all`, else up to a short read (epoll is level-triggered and
     /// reports the rest; a read that only meets EAGAIN is a syscall per
     /// message wasted, and under a queue every request brings two).
+    ///
+    /// What each read brings is handled before the next read. A descriptor
+    /// comes with the first byte of the message that carries it, and a read
+    /// ends after it; so one the kernel dropped (no room here) is missed by
+    /// its own Holding message only (that hold is broken by stopping),
+    /// never taken by an earlier one from a later message.
     fn read_conn(&mut self, id: ConnId, all: bool) {
-        let mut closed = false;
         let mut buf = [0u8; 8192];
-        if let Some(conn) = self.conns.get_mut(&id) {
-            let mut fds = Vec::new();
-            loop {
-                // Descriptors dropped for want of room here are missed by
-                // their Holding message: that hold is broken by stopping.
-                let got = sys::recv_with_fds(&conn.stream, &mut buf, &mut fds);
-                conn.fds.extend(fds.drain(..));
-                match got {
-                    Ok((0, _)) => {
-                        closed = true;
-                        break;
-                    }
-                    Ok((n, _)) => {
-                        conn.inbox.extend_from_slice(&buf[..n]);
-                        if !all && n < buf.len() {
-                            break;
-                        }
-                    }
-                    Err(e) if e.kind() == ErrorKind::WouldBlock => break,
-                    Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                    Err(_) => {
-                        closed = true;
-                        break;
-                    }
-                }
-            }
-        }
+        let mut fds = Vec::new();
         loop {
             let Some(conn) = self.conns.get_mut(&id) else {
                 return;
             };
+            let got = sys::recv_with_fds(&conn.stream, &mut buf, &mut fds);
+            conn.fds.extend(fds.drain(..));
+            // (read on, the peer has closed or failed)
+            let (more, ended) = match got {
+                Ok((0, _)) => (false, true),
+                Ok((n, _)) => {
+                    conn.inbox.extend_from_slice(&buf[..n]);
+                    (all || n == buf.len(), false)
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => (false, false),
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(_) => (false, true),
+            };
+            if !self.handle_inbox(id) || ended {
+                self.close(id);
+                return;
+            }
+            if !more {
+                return;
+            }
+        }
+    }
+
+    /// Handles every whole message in connection `id`'s inbox; false if
+    /// one could not be decoded (the connection is then closed).
+    fn handle_inbox(&mut self, id: ConnId) -> bool {
+        loop {
+            let Some(conn) = self.conns.get_mut(&id) else {
+                return true;
+            };
             match Message::decode(&mut conn.inbox) {
                 Ok(Some(msg)) => self.handle(id, msg),
-                Ok(None) => break,
+                Ok(None) => return true,
                 Err(e) => {
                     log(
                         Level::Err,
                         &format!("mod_fcgid: process manager: {e}; closing that connection"),
                     );
-                    closed = true;
-                    break;
+                    return false;
                 }
             }
-        }
-        if closed {
-            self.close(id);
         }
     }
 
