@@ -607,7 +607,7 @@ impl Daemon {
             };
             let got = sys::recv_with_fds(&conn.stream, &mut buf, &mut fds);
             conn.fds.extend(fds.drain(..));
-            // (read on, the peer has closed or failed)
+            // more: read again now; ended: the peer closed, or the read failed.
             let (more, ended) = match got {
                 Ok((0, _)) => (false, true),
                 Ok((n, _)) => {
