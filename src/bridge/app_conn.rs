@@ -114,6 +114,9 @@ pub struct AppConn<'l> {
     ended: bool,
     log_stderr: &'l dyn Fn(&str),
     io_timeout: Duration,
+    /// The longest one read waits for the app (the IO timeout, or less
+    /// while the rest of an abandoned answer is discarded).
+    read_wait: Duration,
     /// Request bytes the kernel has accepted so far.
     sent: u64,
     /// Has any byte of an answer arrived?
@@ -148,9 +151,6 @@ impl<'l> AppConn<'l> {
             Some(k) => k,
             None => sys::connect_unix(socket, connect_timeout).map_err(AppError::Connect)?,
         };
-        stream
-            .set_read_timeout(Some(io_timeout))
-            .map_err(AppError::Io)?;
         Ok(AppConn {
             stream: Some(stream),
             keep,
@@ -166,6 +166,7 @@ impl<'l> AppConn<'l> {
             ended: false,
             log_stderr,
             io_timeout,
+            read_wait: io_timeout,
             sent: 0,
             answered: false,
         })
@@ -317,8 +318,29 @@ impl<'l> AppConn<'l> {
 
     /// One read from the socket into the answer's buffer (a new one when
     /// it is nearly full), at most `max` bytes; 0 at the end. With `wait`
-    /// false it never waits (WouldBlock when there is nothing).
+    /// false it never waits (WouldBlock when there is nothing); with `wait`
+    /// it waits up to `read_wait` (then fails as a timed-out read would,
+    /// EAGAIN). It waits in poll, not in a blocked recv: see
+    /// [`sys::wait_readable`]. Until the first byte of the answer the app
+    /// is still working, so it waits before trying.
     fn read(&mut self, max: usize, wait: bool) -> io::Result<usize> {
+        let mut ready = wait && !self.answered;
+        loop {
+            if ready {
+                let fd = self.sock().as_raw_fd();
+                if !sys::wait_readable(fd, self.read_wait)? {
+                    return Err(io::Error::from_raw_os_error(libc::EAGAIN));
+                }
+            }
+            match self.read_now_into(max) {
+                Err(e) if wait && e.kind() == io::ErrorKind::WouldBlock => ready = true,
+                other => return other,
+            }
+        }
+    }
+
+    /// One recv that does not wait, into the answer's buffer.
+    fn read_now_into(&mut self, max: usize) -> io::Result<usize> {
         if self.buf.as_ref().is_none_or(|b| b.room() < MIN_ROOM) {
             // Bytes parsed already live on in their chunks.
             self.buf = Some(ReadBuf::new(self.alloc, READ_BUF));
@@ -329,7 +351,7 @@ impl<'l> AppConn<'l> {
             .as_ref()
             .expect("read before the connection is handed back");
         let buf = self.buf.as_mut().expect("set above");
-        let n = buf.read_from(stream, max, wait)?;
+        let n = buf.read_from(stream, max)?;
         if n > 0 {
             self.answered = true;
         }
@@ -542,9 +564,7 @@ impl<'l> AppConn<'l> {
             }
             // Never wait longer than the bound for one read.
             let wait = left.min(self.io_timeout).max(Duration::from_millis(1));
-            if self.sock().set_read_timeout(Some(wait)).is_err() {
-                return false;
-            }
+            self.read_wait = wait;
             match self.next_body(READ_BUF) {
                 Ok(chunks) => discarded += chunks.map(|c| c.len()).sum::<usize>(),
                 Err(_) => return false,

@@ -64,11 +64,10 @@ impl ReadBuf {
         unsafe { std::slice::from_raw_parts(self.base, self.filled) }
     }
 
-    /// One read(2) (or, with `wait` false, one recv that does not wait) of
-    /// at most `max` bytes into the room; 0 at the end of the stream.
-    pub fn read_from(&mut self, fd: &impl AsRawFd, max: usize, wait: bool) -> io::Result<usize> {
+    /// One recv that does not wait (WouldBlock when nothing is there) of at
+    /// most `max` bytes into the room; 0 at the end of the stream.
+    pub fn read_from(&mut self, fd: &impl AsRawFd, max: usize) -> io::Result<usize> {
         let len = max.min(self.room());
-        let flags = if wait { 0 } else { libc::MSG_DONTWAIT };
         loop {
             // SAFETY: the kernel writes at most `len` bytes after the filled
             // part, inside the allocation.
@@ -77,7 +76,7 @@ impl ReadBuf {
                     fd.as_raw_fd(),
                     self.base.add(self.filled).cast::<libc::c_void>(),
                     len,
-                    flags,
+                    libc::MSG_DONTWAIT,
                 )
             };
             if n >= 0 {

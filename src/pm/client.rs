@@ -24,6 +24,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::ffi::OsString;
 use std::io::{self, ErrorKind, Write};
+use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStringExt;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
@@ -138,15 +139,25 @@ fn connect(pm_socket: &Path) -> io::Result<UnixStream> {
     }
 }
 
-/// Reads one message; `inbox` is scratch (left empty), reused between
-/// calls. Bytes go straight into it: no zeroed buffer, no copy.
-fn read_message(stream: &mut UnixStream, inbox: &mut Vec<u8>) -> io::Result<Message> {
+/// Reads one message, waiting up to `wait` for each read; `inbox` is
+/// scratch (left empty), reused between calls. Bytes go straight into it:
+/// no zeroed buffer, no copy. The wait is in poll, not in a blocked read,
+/// which the manager taking our request would wake for nothing (see
+/// [`sys::wait_readable`]).
+fn read_message(
+    stream: &mut UnixStream,
+    inbox: &mut Vec<u8>,
+    wait: Duration,
+) -> io::Result<Message> {
     inbox.clear();
     loop {
         if let Some(m) = Message::decode(inbox)
             .map_err(|e| io::Error::new(ErrorKind::InvalidData, e.to_string()))?
         {
             return Ok(m);
+        }
+        if !sys::wait_readable(stream.as_raw_fd(), wait)? {
+            return Err(io::Error::from_raw_os_error(libc::EAGAIN));
         }
         let n = sys::read_append(stream, inbox, 4096)?;
         if n == 0 {
@@ -413,8 +424,7 @@ fn ask(
 ) -> io::Result<Message> {
     stream.write_all(frame)?;
     // The manager answers by `wait`; the margin covers a slow spawn.
-    stream.set_read_timeout(Some(wait + Duration::from_secs(10)))?;
-    read_message(stream, inbox)
+    read_message(stream, inbox, wait + Duration::from_secs(10))
 }
 
 /// The manager went away without answering: closed, or reset by a manager
@@ -521,12 +531,10 @@ fn acquire_with(
             })
         }
         Message::Refused { reason } => {
-            let _ = stream.set_read_timeout(None);
             keep_idle_conn(path, stream);
             Err(AcquireError::Refused(reason))
         }
         Message::CannotStart { reason } => {
-            let _ = stream.set_read_timeout(None);
             keep_idle_conn(path, stream);
             Err(AcquireError::CannotStart(reason))
         }
@@ -607,12 +615,7 @@ impl Lease {
                 // Broken: the connection closes with it, as the manager expects.
                 if sent && outcome != Outcome::Broken {
                     match self.learn.take() {
-                        Some((key, f)) => {
-                            let _ = stream.set_read_timeout(None);
-                            keep_watch(&self.pm_socket, stream, &key, f)
-                        }
-                        // Its read timeout stays: an idle connection is only
-                        // written to (`tell`), or read after `ask` sets its own.
+                        Some((key, f)) => keep_watch(&self.pm_socket, stream, &key, f),
                         None => keep_idle_conn(std::mem::take(&mut self.pm_socket), stream),
                     }
                 }

@@ -12,7 +12,7 @@ mod socket;
 
 pub use fd::{drain_pipe, read_append, read_retrying};
 pub use fd_pass::{peer_hung_up, recv_with_fds, send_with_fd};
-pub use poll::{poll_readable, wait_io, Poller};
+pub use poll::{poll_readable, wait_io, wait_readable, Poller};
 pub use process::{
     die_with_parent, euid, exit_now, fork_process, getpid, is_alive, is_root, is_running,
     keep_caps_across_setuid, keep_only_kill, nofile_limit, own_process_group, pidfd_open,
