@@ -236,11 +236,14 @@ fn take_idle_conn(pm_socket: &Path) -> Option<(PathBuf, UnixStream)> {
 }
 
 fn keep_idle_conn(pm_socket: PathBuf, stream: UnixStream) {
+    // Asked before the lock is taken: the child's threads queue on it, and
+    // a system call inside made them sleep on it (futex) under load.
+    let manager = sys::peer_pid(&stream);
     if let Ok(mut conns) = IDLE_CONNS.lock() {
         if conns.len() < IDLE_CONNS_KEPT {
             conns.push(IdleConn {
                 path: pm_socket,
-                manager: sys::peer_pid(&stream),
+                manager,
                 stream,
             });
         }
