@@ -224,6 +224,7 @@ fn a_live_claimant_that_closes_its_last_connection_keeps_its_claim() {
     Message::Release {
         proc_id,
         outcome: Outcome::Done,
+        with_conn: false,
     }
     .encode(&mut frame);
     conn.write_all(&frame).unwrap();

@@ -484,3 +484,23 @@ fn a_graceful_restart_with_kept_connections_serves_on() {
     eventually(10, "nothing busy", || httpd.pm_number("busy") == 0);
     httpd.stop();
 }
+
+/// An app that closes each connection a moment after its answer: the
+/// connection kept for the client's next request still looks open when
+/// that request goes out on it, then closes under it. The request goes
+/// again on a new connection to the same process, which is fine: not to
+/// another process, stopping this one for nothing (nor a 500 for a
+/// request that was never read).
+#[test]
+fn a_kept_connection_closed_under_a_request_is_not_the_process_failing() {
+    let conf =
+        format!("FcgidMaxProcessesPerClass 1\nFcgidInitialEnv CLOSE_AFTER_MS 200\n{KEEP_ALIVE}");
+    let httpd = Httpd::new("keep-closes-late", Mpm::Event, &["closeeach"], &conf).start();
+    let mut client = Client::open(&httpd);
+    let counts: Vec<u64> = (0..10)
+        .map(|_| closed_each_count(&client.get("/closeeach.fcgi")))
+        .collect();
+    assert_eq!(counts, (1..=10).collect::<Vec<u64>>());
+    assert_eq!(httpd.app_pids().len(), 1);
+    httpd.stop();
+}

@@ -111,7 +111,9 @@ pub fn start<'l>(
 /// Connects to the lent process, sends the request and waits for the
 /// first answer (before httpd's scanner reads lines): a process that was
 /// already gone shows here. A failure comes with the status it answers
-/// and whether any answer had arrived.
+/// and whether any answer had arrived. A kept connection the app closes
+/// under a request safe to repeat is no failure: the request goes again,
+/// on a new connection to the same process (`retry`).
 fn connect_and_send<'l>(
     loan: &mut Loan,
     opts: &ProcessOptions,
@@ -121,27 +123,42 @@ fn connect_and_send<'l>(
     body: &mut Body,
     log_stderr: &'l dyn Fn(&str),
 ) -> Result<AppConn<'l>, (HttpStatus, AppError, bool)> {
-    let kept = loan.take_kept();
-    let had_kept = kept.is_some();
-    let mut app = AppConn::connect(
-        loan.socket(),
-        kept,
-        loan.keep(),
-        opts.connect_timeout,
-        opts.io_timeout,
-        alloc,
-        log_stderr,
-    )
-    .map_err(|e| (HttpStatus::SERVICE_UNAVAILABLE, e, false))?;
-    if had_kept && !app.reused() {
-        loan.app_closes_connections();
-    }
-    let sent = app
-        .send_request(role, params, body)
-        .and_then(|()| app.await_answer());
-    match sent {
-        Ok(()) => Ok(app),
-        Err(e) => Err((HttpStatus::INTERNAL_SERVER_ERROR, e, app.answered())),
+    let (has_body, safe) = (!body.is_empty(), safe_to_repeat(role, params));
+    let tried = |answered| retry::Attempt {
+        has_body,
+        safe,
+        answered,
+    };
+    let mut kept = loan.take_kept(safe && !has_body);
+    loop {
+        let had_kept = kept.is_some();
+        let mut app = AppConn::connect(
+            loan.socket(),
+            kept.take(),
+            loan.keep(),
+            opts.connect_timeout,
+            opts.io_timeout,
+            alloc,
+            log_stderr,
+        )
+        .map_err(|e| (HttpStatus::SERVICE_UNAVAILABLE, e, false))?;
+        if had_kept && !app.reused() {
+            loan.app_closes_connections();
+        }
+        let sent = app
+            .send_request(role, params, body)
+            .and_then(|()| app.await_answer());
+        match sent {
+            Ok(()) => return Ok(app),
+            // Closed by the app under the request: once more, anew.
+            Err(e)
+                if app.reused()
+                    && retry::may_resend_on_new_connection(&e, tried(app.answered())) =>
+            {
+                loan.app_closes_connections();
+            }
+            Err(e) => return Err((HttpStatus::INTERNAL_SERVER_ERROR, e, app.answered())),
+        }
     }
 }
 

@@ -103,9 +103,10 @@ impl Loan {
         }
     }
 
-    /// The connection this child kept to the process, if any.
-    pub fn take_kept(&mut self) -> Option<UnixStream> {
-        self.0.as_mut().and_then(Lease::take_kept)
+    /// The connection kept to the process, if any, for a request `safe`
+    /// to repeat or not (see `Lease::take_kept`).
+    pub fn take_kept(&mut self, safe: bool) -> Option<UnixStream> {
+        self.0.as_mut().and_then(|l| l.take_kept(safe))
     }
 
     /// Should the app be asked to keep the connection?

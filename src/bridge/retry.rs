@@ -23,6 +23,7 @@
 //! a connection was never accepted.
 
 use super::app_conn::AppError;
+use crate::fcgi::client::ExchangeError;
 use std::io;
 
 fn peer_gone(e: &io::Error) -> bool {
@@ -56,6 +57,22 @@ pub fn may_retry(error: &AppError, attempt: Attempt) -> bool {
     }
 }
 
+/// May a request that failed with `error` on a kept connection (one that
+/// had carried an earlier request) be sent again to the same process, on
+/// a new connection? When it was safe to repeat and the connection ended
+/// or was reset before any answer: the app closed it under the request,
+/// as apps that do not keep connections do (it may look open for a moment
+/// after their last answer). The process is fine and accepts the new one;
+/// trying another would stop it for nothing.
+pub fn may_resend_on_new_connection(error: &AppError, attempt: Attempt) -> bool {
+    let closed = match error {
+        AppError::Send { error, .. } | AppError::Io(error) => peer_gone(error),
+        AppError::Exchange(ExchangeError::Closed) => true,
+        AppError::Connect(_) | AppError::Exchange(_) => false,
+    };
+    closed && attempt.safe && !attempt.has_body && !attempt.answered
+}
+
 /// For the log line of a failure that looks like a vanished process but is
 /// not retried: why not.
 pub fn why_not_retried(error: &AppError) -> Option<&'static str> {
@@ -70,7 +87,6 @@ pub fn why_not_retried(error: &AppError) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fcgi::client::ExchangeError;
 
     fn os(kind: io::ErrorKind) -> io::Error {
         io::Error::from(kind)
@@ -158,5 +174,27 @@ mod tests {
         assert!(why_not_retried(&e).is_some());
         assert!(why_not_retried(&AppError::Io(os(io::ErrorKind::BrokenPipe))).is_some());
         assert!(why_not_retried(&AppError::Exchange(ExchangeError::Closed)).is_none());
+    }
+
+    #[test]
+    fn a_kept_connection_closed_under_a_safe_request_is_resent_to_the_same_process() {
+        let reset = || AppError::Io(os(io::ErrorKind::ConnectionReset));
+        let closed = || AppError::Exchange(ExchangeError::Closed);
+        let pipe = AppError::Send {
+            error: os(io::ErrorKind::BrokenPipe),
+            sent: 900,
+        };
+        for error in [reset(), closed(), pipe] {
+            assert!(may_resend_on_new_connection(&error, GET), "{error:?}");
+            assert!(!may_resend_on_new_connection(&error, POST), "{error:?}");
+        }
+        let answered = Attempt {
+            answered: true,
+            ..GET
+        };
+        assert!(!may_resend_on_new_connection(&closed(), answered));
+        // A timeout is the app's fault, not a close.
+        let timeout = AppError::Io(os(io::ErrorKind::WouldBlock));
+        assert!(!may_resend_on_new_connection(&timeout, GET));
     }
 }

@@ -24,7 +24,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::ffi::OsString;
 use std::io::{self, ErrorKind, Write};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStringExt;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
@@ -49,6 +49,9 @@ pub struct Lease {
     pub socket: SocketPath,
     /// The connection this child kept to the process, to send on again.
     kept: Option<UnixStream>,
+    /// `kept` came with the grant, from the request before on another
+    /// thread or child: see `take_kept`.
+    passed: bool,
     /// Ask the app to keep the connection (FCGI_KEEP_CONN): claimed from
     /// the table, for a client connection that may send more, and the
     /// process has not shown that it closes anyway.
@@ -139,27 +142,36 @@ fn connect(pm_socket: &Path) -> io::Result<UnixStream> {
     }
 }
 
-/// Reads one message, waiting up to `wait` for each read; `inbox` is
-/// scratch (left empty), reused between calls. Bytes go straight into it:
-/// no zeroed buffer, no copy. The wait is in poll, not in a blocked read,
-/// which the manager taking our request would wake for nothing (see
-/// [`sys::wait_readable`]).
+/// Reads one message, waiting up to `wait` for each read, and the
+/// descriptor that came with it if any (a grant's connection); `inbox` is
+/// scratch (left empty), reused between calls. The wait is in poll, not in
+/// a blocked read, which the manager taking our request would wake for
+/// nothing (see [`sys::wait_readable`]).
 fn read_message(
     stream: &mut UnixStream,
     inbox: &mut Vec<u8>,
     wait: Duration,
-) -> io::Result<Message> {
+) -> io::Result<(Message, Option<OwnedFd>)> {
     inbox.clear();
+    let mut fds = Vec::new();
+    // Small: a grant is about a hundred bytes, and this is zeroed per read.
+    let mut buf = [0u8; 512];
     loop {
         if let Some(m) = Message::decode(inbox)
             .map_err(|e| io::Error::new(ErrorKind::InvalidData, e.to_string()))?
         {
-            return Ok(m);
+            return Ok((m, fds.pop()));
         }
         if !sys::wait_readable(stream.as_raw_fd(), wait)? {
             return Err(io::Error::from_raw_os_error(libc::EAGAIN));
         }
-        let n = sys::read_append(stream, inbox, 4096)?;
+        let n = loop {
+            match sys::recv_with_fds(stream, &mut buf, &mut fds) {
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                got => break got?.0,
+            }
+        };
+        inbox.extend_from_slice(&buf[..n]);
         if n == 0 {
             return Err(io::Error::new(
                 ErrorKind::UnexpectedEof,
@@ -382,6 +394,7 @@ pub fn claim(spec: &ClassSpec, request: &[&[u8]], client: Client) -> Option<Leas
     }
     Some(Lease {
         kept,
+        passed: false,
         keep,
         client: client.id,
         first_hold: false,
@@ -424,7 +437,7 @@ fn ask(
     frame: &[u8],
     inbox: &mut Vec<u8>,
     wait: Duration,
-) -> io::Result<Message> {
+) -> io::Result<(Message, Option<OwnedFd>)> {
     stream.write_all(frame)?;
     // The manager answers by `wait`; the margin covers a slow spawn.
     read_message(stream, inbox, wait + Duration::from_secs(10))
@@ -449,7 +462,7 @@ fn ask_fresh(
     frame: &[u8],
     inbox: &mut Vec<u8>,
     wait: Duration,
-) -> io::Result<(UnixStream, Message)> {
+) -> io::Result<(UnixStream, (Message, Option<OwnedFd>))> {
     let give_up = Instant::now() + MANAGER_RESTART_WAIT;
     loop {
         let mut stream = connect(pm_socket)?;
@@ -491,7 +504,7 @@ fn acquire_with(
     let kept = take_idle_conn(pm_socket).map(|(path, mut stream)| {
         ask(&mut stream, frame, inbox, wait).map(|answer| (path, stream, answer))
     });
-    let (path, stream, answer) = match kept {
+    let (path, stream, (answer, conn)) = match kept {
         Some(Ok(asked)) => asked,
         // A kept connection to a manager that has since gone (restart,
         // crash): it never answered, so ask the current one.
@@ -507,6 +520,7 @@ fn acquire_with(
             socket,
             fast,
             slot,
+            with_conn,
         } => {
             // A class is claimed from only once this child keeps its watch
             // connection (this one, when the lease ends well).
@@ -519,8 +533,14 @@ fn acquire_with(
                 None => None,
             };
             Ok(Lease {
-                kept: None,
-                keep: false,
+                // The connection the process's last request ended on, when
+                // the manager passed it on with the grant. Every granted
+                // request asks the app to keep its connection, so that the
+                // next one granted this process (requests waiting) can
+                // have it.
+                kept: conn.filter(|_| with_conn).map(UnixStream::from),
+                passed: with_conn,
+                keep: true,
                 client: 0,
                 first_hold: false,
                 counted: false,
@@ -571,9 +591,22 @@ impl Lease {
         self.first_hold
     }
 
-    /// The connection this child kept to the process, if any.
-    pub fn take_kept(&mut self) -> Option<UnixStream> {
-        self.kept.take()
+    /// The connection this child kept to the process, if any, for a
+    /// request that is `safe` to repeat or not. One passed on with the
+    /// grant is used for a safe request only: an app that does not keep
+    /// connections closes it just after its answer, and passed on that
+    /// fast it may look open yet close under the next request. A safe
+    /// request is repeated then (see `bridge::retry`); any other is sent on
+    /// a new connection, this one ended first so the app accepts that.
+    pub fn take_kept(&mut self, safe: bool) -> Option<UnixStream> {
+        let kept = self.kept.take();
+        if self.passed && !safe {
+            if let Some(k) = kept {
+                end(&k);
+            }
+            return None;
+        }
+        kept
     }
 
     /// The kept connection had been closed by the app: it closes what it
@@ -605,15 +638,23 @@ impl Lease {
                 self.revalidate(&mapped);
             }
             Some(How::Granted(mut stream)) => {
+                // The connection goes to the manager with the process, for
+                // the grant it may make at once; our copy closes here.
+                let conn =
+                    conn.filter(|c| outcome == Outcome::Done && !sys::peer_hung_up(&c.stream));
                 let sent = SCRATCH.with(|scratch| {
                     let frame = &mut scratch.borrow_mut().0;
                     frame.clear();
                     Message::Release {
                         proc_id: self.proc_id,
                         outcome,
+                        with_conn: conn.is_some(),
                     }
                     .encode(frame);
-                    stream.write_all(frame).is_ok()
+                    match &conn {
+                        Some(c) => sys::send_with_fd(&stream, frame, c.stream.as_fd()).is_ok(),
+                        None => stream.write_all(frame).is_ok(),
+                    }
                 });
                 // Broken: the connection closes with it, as the manager expects.
                 if sent && outcome != Outcome::Broken {

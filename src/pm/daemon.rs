@@ -6,13 +6,13 @@ use super::policy::GlobalLimits;
 use super::refuse_kind::{RefuseKind, SpawnStage};
 use super::state::{Action, ConnId, Manager};
 use super::table::SlotState;
-use super::wire::{ClassSpec, Message, TableSlot};
+use super::wire::{ClassSpec, Message, Outcome, TableSlot};
 use crate::ffi::log::{main_server as log, Level};
 use crate::ffi::process;
 use crate::sys;
 use std::collections::{HashMap, VecDeque};
 use std::io::{ErrorKind, Write};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
@@ -69,6 +69,10 @@ struct Daemon {
     claimants: Claimants,
     /// Copies of the connections children keep to apps.
     held: super::held_conns::HeldConns,
+    /// The connection that came with the Release being handled, and its
+    /// process: it goes with that process's grant if the release makes
+    /// one, and is ended when the handling is done otherwise.
+    passing: Option<(u64, OwnedFd)>,
 }
 
 /// Running apps as other users through httpd's suexec.
@@ -196,6 +200,7 @@ pub fn run(settings: DaemonSettings) -> i32 {
         },
         conns: HashMap::new(),
         held: Default::default(),
+        passing: None,
         next_conn: FIRST_CONN,
         pending: VecDeque::new(),
         pid: sys::getpid(),
@@ -665,7 +670,21 @@ impl Daemon {
                 self.reap();
                 self.mgr.acquire(id, spec, wait, now)
             }
-            Message::Release { proc_id, outcome } => self.mgr.release(id, proc_id, outcome, now),
+            Message::Release {
+                proc_id,
+                outcome,
+                with_conn,
+            } => {
+                // Taken even for an outcome that ends the process, so no
+                // descriptor is left for a later message to take.
+                let fd = with_conn
+                    .then(|| self.conns.get_mut(&id).and_then(|c| c.fds.pop_front()))
+                    .flatten();
+                self.passing = fd
+                    .filter(|_| outcome == Outcome::Done)
+                    .map(|fd| (proc_id, fd));
+                self.mgr.release(id, proc_id, outcome, now)
+            }
             // Another manager's table (one that drained): not ours to judge.
             // A wake-up: the slot says what was handed back, and how.
             Message::HandBack { table, proc_id, .. } if table == self.mgr.table().generation() => {
@@ -730,6 +749,10 @@ impl Daemon {
             }
         };
         self.perform(acts);
+        if let Some((_, fd)) = self.passing.take() {
+            // Not lent on at once: the app goes back to accepting.
+            super::held_conns::end_unkept(fd);
+        }
     }
 
     fn close(&mut self, id: ConnId) {
@@ -783,6 +806,29 @@ impl Daemon {
         let mut frame = Vec::new();
         msg.encode(&mut frame);
         self.send_bytes(id, &frame);
+    }
+
+    /// Sends a grant with the connection to its process. Should the frame
+    /// not go at once (the waiter's socket full, never seen), the grant
+    /// goes without it, and the connection is ended.
+    fn send_with_conn(&mut self, id: ConnId, mut granted: Message, fd: OwnedFd) {
+        let Some(conn) = self.conns.get(&id) else {
+            return;
+        };
+        let mut frame = Vec::new();
+        granted.encode(&mut frame);
+        match sys::send_with_fd(&conn.stream, &frame, fd.as_fd()) {
+            Ok(()) => {}
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                if let Message::Granted { with_conn, .. } = &mut granted {
+                    *with_conn = false;
+                }
+                super::held_conns::end_unkept(fd);
+                self.send(id, &granted);
+            }
+            // A short write or a gone peer, as in `send_bytes`.
+            Err(_) => self.close(id),
+        }
     }
 
     /// Sends whole frames.
@@ -840,16 +886,19 @@ impl Daemon {
                                 slot,
                             }
                         });
-                        self.send(
-                            conn,
-                            &Message::Granted {
-                                proc_id: proc,
-                                pid: self.mgr.pid_of(proc),
-                                socket,
-                                fast,
-                                slot,
-                            },
-                        );
+                        let passed = self.passing.take_if(|(p, _)| *p == proc);
+                        let granted = Message::Granted {
+                            proc_id: proc,
+                            pid: self.mgr.pid_of(proc),
+                            socket,
+                            fast,
+                            slot,
+                            with_conn: passed.is_some(),
+                        };
+                        match passed {
+                            Some((_, fd)) => self.send_with_conn(conn, granted, fd),
+                            None => self.send(conn, &granted),
+                        }
                     } else {
                         let more = self.mgr.grant_undelivered(conn, proc, Instant::now());
                         self.pending.extend(more);

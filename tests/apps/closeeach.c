@@ -5,10 +5,13 @@
  * It accepts on fd 0 (the listening socket the web server gave it), reads
  * records (however the reads cut them) until the empty FCGI_STDIN record,
  * answers with one FCGI_STDOUT record, the empty one and FCGI_END_REQUEST,
- * then close()s and accepts again. */
+ * then close()s and accepts again. With SLEEP_MS=N in its environment it
+ * waits N ms before each answer, with CLOSE_AFTER_MS=N as long between
+ * its answer and the close (the connection looks open meanwhile). */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -59,6 +62,15 @@ static size_t header(unsigned char *dst, int type, unsigned id, size_t len)
     return 8;
 }
 
+/* How long to wait before each answer (SLEEP_MS). */
+static useconds_t delay_us;
+
+static useconds_t env_ms(const char *name)
+{
+    const char *v = getenv(name);
+    return v ? (useconds_t)atoi(v) * 1000 : 0;
+}
+
 /* Serves one request on `fd`: 0 when answered, -1 if the connection ended
  * or broke before its empty STDIN record. */
 static int serve(int fd, unsigned long count)
@@ -77,6 +89,8 @@ static int serve(int fd, unsigned long count)
             break;
     }
     char body[128];
+    if (delay_us)
+        usleep(delay_us);
     int body_len = snprintf(body, sizeof body,
                             "Content-Type: text/plain\r\n\r\nclosed-each %lu", count);
     unsigned char out[256];
@@ -93,6 +107,8 @@ static int serve(int fd, unsigned long count)
 int main(void)
 {
     unsigned long count = 0;
+    useconds_t close_after_us = env_ms("CLOSE_AFTER_MS");
+    delay_us = env_ms("SLEEP_MS");
     /* A web server that hung up early is an error on write, not a death. */
     signal(SIGPIPE, SIG_IGN);
     for (;;) {
@@ -104,6 +120,8 @@ int main(void)
         }
         if (serve(fd, count + 1) == 0)
             count++;
+        if (close_after_us)
+            usleep(close_after_us);
         close(fd);
     }
 }

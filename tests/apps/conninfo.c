@@ -2,9 +2,12 @@
  *   pid=<process id> conn=<inode of the accepted socket> n=<requests so far>
  * libfcgi keeps reading an accepted connection while the web server asks
  * for that (FCGI_KEEP_CONN), so the same inode on two requests means the
- * second one came over the connection the first one kept open. */
+ * second one came over the connection the first one kept open.
+ * With ?sleep_ms=N in the query it waits N ms before answering. */
 #include <fcgiapp.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -19,6 +22,10 @@ int main(void)
         unsigned long long conn = 0;
         if (fstat(req.ipcFd, &st) == 0)
             conn = (unsigned long long)st.st_ino;
+        const char *qs = FCGX_GetParam("QUERY_STRING", req.envp);
+        const char *ms = qs ? strstr(qs, "sleep_ms=") : NULL;
+        if (ms)
+            usleep((useconds_t)atoi(ms + strlen("sleep_ms=")) * 1000);
         n++;
         FCGX_FPrintF(req.out, "Content-Type: text/plain\r\n\r\npid=%d conn=%llu n=%lu", (int)getpid(),
                      conn, n);

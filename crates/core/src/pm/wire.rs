@@ -69,12 +69,16 @@ pub enum Message {
     /// for the request's log notes). `fast` tells how to claim this
     /// class's idle processes from the shared table; `slot` where the
     /// child records the request it serves (for the status page).
+    /// `with_conn`: an open connection to the process comes with the
+    /// message (SCM_RIGHTS), the one its last request ended on; the child
+    /// sends on it instead of connecting (see `Release`).
     Granted {
         proc_id: u64,
         pid: i32,
         socket: Vec<u8>,
         fast: Option<FastRef>,
         slot: Option<TableSlot>,
+        with_conn: bool,
     },
     /// PM -> child: no process could be had; `reason` is for the log.
     Refused { reason: String },
@@ -82,8 +86,17 @@ pub enum Message {
     /// cannot be executed, suexec is off): a fault of the configuration or
     /// the file, not of load, so the request gets 500, not 503.
     CannotStart { reason: String },
-    /// child -> PM: the lent process is back.
-    Release { proc_id: u64, outcome: Outcome },
+    /// child -> PM: the lent process is back. `with_conn`: the connection
+    /// its request ended on comes with the message (SCM_RIGHTS), open, the
+    /// app asked to keep it: when the manager lends the process on at once
+    /// (requests wait), the connection goes with the grant, and the app
+    /// serves the next request without a new connection to accept; else
+    /// the manager ends it.
+    Release {
+        proc_id: u64,
+        outcome: Outcome,
+        with_conn: bool,
+    },
     /// httpd parent -> PM: a new configuration's server-wide limits (a
     /// graceful restart that keeps this manager and its warm processes).
     Reconfigure {
@@ -224,6 +237,14 @@ fn outcome_from(c: u8) -> Result<Outcome, WireError> {
     })
 }
 
+fn flag(c: u8) -> Result<bool, WireError> {
+    match c {
+        0 => Ok(false),
+        1 => Ok(true),
+        _ => Err(WireError("bad flag")),
+    }
+}
+
 /// An Acquire frame for `spec`, from a borrowed spec (the request keeps
 /// it for a retry; `Message::Acquire` would need its own copy).
 pub fn encode_acquire(dst: &mut Vec<u8>, spec: &ClassSpec, wait: Duration) {
@@ -291,6 +312,7 @@ impl Message {
                 socket,
                 fast,
                 slot,
+                with_conn,
             } => {
                 w.u8(GRANTED);
                 w.u64(*proc_id);
@@ -313,6 +335,7 @@ impl Message {
                         w.u32(s.slot);
                     }
                 }
+                w.u8(u8::from(*with_conn));
             }
             Message::HandBack {
                 table,
@@ -361,10 +384,15 @@ impl Message {
                 w.u8(CANNOT_START);
                 w.bytes(reason.as_bytes());
             }
-            Message::Release { proc_id, outcome } => {
+            Message::Release {
+                proc_id,
+                outcome,
+                with_conn,
+            } => {
                 w.u8(RELEASE);
                 w.u64(*proc_id);
                 w.u8(outcome_code(*outcome));
+                w.u8(u8::from(*with_conn));
             }
             Message::Reconfigure { global: g, allow } => {
                 w.u8(RECONFIGURE);
@@ -483,6 +511,7 @@ impl Message {
                     }),
                     _ => return Err(WireError("bad table slot")),
                 },
+                with_conn: flag(r.u8()?)?,
             },
             HAND_BACK => Message::HandBack {
                 table: r.u64()?,
@@ -514,6 +543,7 @@ impl Message {
             RELEASE => Message::Release {
                 proc_id: r.u64()?,
                 outcome: outcome_from(r.u8()?)?,
+                with_conn: flag(r.u8()?)?,
             },
             RECONFIGURE => {
                 let global = GlobalLimits {

@@ -38,6 +38,7 @@ fn all_messages() -> Vec<Message> {
             socket: b"/run/fcgid/1-7.sock".to_vec(),
             fast: None,
             slot: None,
+            with_conn: false,
         },
         Message::Granted {
             proc_id: 8,
@@ -49,6 +50,7 @@ fn all_messages() -> Vec<Message> {
                 stamp: 12,
             }),
             slot: Some(TableSlot { table: 99, slot: 5 }),
+            with_conn: true,
         },
         Message::HandBack {
             table: 99,
@@ -80,10 +82,12 @@ fn all_messages() -> Vec<Message> {
         Message::Release {
             proc_id: 7,
             outcome: Outcome::Done,
+            with_conn: true,
         },
         Message::Release {
             proc_id: 9,
             outcome: Outcome::Broken,
+            with_conn: false,
         },
         Message::Reconfigure {
             global: super::policy::GlobalLimits {
@@ -156,11 +160,16 @@ fn corrupt_frames_are_errors_not_guesses() {
     Message::Release {
         proc_id: 1,
         outcome: Outcome::Done,
+        with_conn: false,
     }
     .encode(&mut ok);
+    let mut flag = ok.clone();
     ok[3] += 1; // claim one more byte than the fields hold
     ok.push(0);
     assert!(Message::decode(&mut ok).is_err(), "trailing bytes");
+    // A connection comes with the message or not: nothing in between.
+    *flag.last_mut().unwrap() = 2;
+    assert!(Message::decode(&mut flag).is_err(), "a flag of 2");
 }
 
 /// Found by the `wire` fuzz target: duplicate allow-list entries decoded
