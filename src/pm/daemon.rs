@@ -2,6 +2,7 @@
 //! httpd children, spawns and signals app processes, reaps them, and carries
 //! out what the `Manager` state machine decides.
 
+use super::paired_fds::PairedFds;
 use super::policy::GlobalLimits;
 use super::refuse_kind::{RefuseKind, SpawnStage};
 use super::state::{Action, ConnId, Manager};
@@ -35,9 +36,9 @@ pub struct DaemonSettings {
 struct Conn {
     stream: UnixStream,
     inbox: Vec<u8>,
-    /// Descriptors received and not yet taken by their message (Holding),
-    /// in order of arrival.
-    fds: VecDeque<std::os::fd::OwnedFd>,
+    /// Descriptors received and not yet taken by their message (Holding,
+    /// Release).
+    fds: PairedFds<OwnedFd>,
     /// Who connected (SO_PEERCRED): the claimant its hand-backs speak for.
     pid: Option<i32>,
 }
@@ -519,7 +520,7 @@ impl Daemon {
                         Conn {
                             stream,
                             inbox: Vec::new(),
-                            fds: VecDeque::new(),
+                            fds: PairedFds::default(),
                             pid,
                         },
                     );
@@ -598,11 +599,11 @@ impl Daemon {
     /// reports the rest; a read that only meets EAGAIN is a syscall per
     /// message wasted, and under a queue every request brings two).
     ///
-    /// What each read brings is handled before the next read. A descriptor
-    /// comes with the first byte of the message that carries it, and a read
-    /// ends after it; so one the kernel dropped (no room here) is missed by
-    /// its own Holding message only (that hold is broken by stopping),
-    /// never taken by an earlier one from a later message.
+    /// What each read brings is handled before the next read. Descriptors
+    /// are paired with their message by stream offset (`Conn::fds`): one
+    /// the kernel dropped (no room here) is missed by its own message only,
+    /// never taken by an earlier one from a later message, also when that
+    /// earlier one was cut across two reads.
     fn read_conn(&mut self, id: ConnId, all: bool) {
         let mut buf = [0u8; 8192];
         let mut fds = Vec::new();
@@ -611,11 +612,11 @@ impl Daemon {
                 return;
             };
             let got = sys::recv_with_fds(&conn.stream, &mut buf, &mut fds);
-            conn.fds.extend(fds.drain(..));
             // more: read again now; ended: the peer closed, or the read failed.
             let (more, ended) = match got {
                 Ok((0, _)) => (false, true),
                 Ok((n, _)) => {
+                    conn.fds.read(n, fds.drain(..));
                     conn.inbox.extend_from_slice(&buf[..n]);
                     (all || n == buf.len(), false)
                 }
@@ -640,8 +641,12 @@ impl Daemon {
             let Some(conn) = self.conns.get_mut(&id) else {
                 return true;
             };
+            let before = conn.inbox.len();
             match Message::decode(&mut conn.inbox) {
-                Ok(Some(msg)) => self.handle(id, msg),
+                Ok(Some(msg)) => {
+                    conn.fds.decoded(before - conn.inbox.len());
+                    self.handle(id, msg)
+                }
                 Ok(None) => return true,
                 Err(e) => {
                     log(
@@ -677,9 +682,7 @@ impl Daemon {
             } => {
                 // Taken even for an outcome that ends the process, so no
                 // descriptor is left for a later message to take.
-                let fd = with_conn
-                    .then(|| self.conns.get_mut(&id).and_then(|c| c.fds.pop_front()))
-                    .flatten();
+                let fd = with_conn.then(|| self.take_fd(id)).flatten();
                 self.passing = fd
                     .filter(|_| outcome == Outcome::Done)
                     .map(|fd| (proc_id, fd));
@@ -699,7 +702,7 @@ impl Daemon {
                 epoch,
                 served,
             } => {
-                let fd = self.conns.get_mut(&id).and_then(|c| c.fds.pop_front());
+                let fd = self.take_fd(id);
                 let holder = self.conns.get(&id).and_then(|c| c.pid);
                 // Sent while the slot was its sender's (claimed, or held
                 // once released): anything else is a hold already broken.
@@ -755,6 +758,14 @@ impl Daemon {
         }
     }
 
+    /// The descriptor that came with the message being handled on `id`, if
+    /// it came; those of earlier messages that did not take theirs are
+    /// ended on the way.
+    fn take_fd(&mut self, id: ConnId) -> Option<OwnedFd> {
+        let conn = self.conns.get_mut(&id)?;
+        conn.fds.take(super::held_conns::end_unkept)
+    }
+
     fn close(&mut self, id: ConnId) {
         if let Some(conn) = self.conns.remove(&id) {
             self.poller.remove(conn.stream.as_raw_fd());
@@ -808,9 +819,9 @@ impl Daemon {
         self.send_bytes(id, &frame);
     }
 
-    /// Sends a grant with the connection to its process. Should the frame
-    /// not go at once (the waiter's socket full, never seen), the grant
-    /// goes without it, and the connection is ended.
+    /// Sends a grant with the connection to its process. Should nothing
+    /// go (the waiter's socket full, never seen), the grant goes without
+    /// it, and the connection is ended.
     fn send_with_conn(&mut self, id: ConnId, mut granted: Message, fd: OwnedFd) {
         let Some(conn) = self.conns.get(&id) else {
             return;
@@ -819,15 +830,24 @@ impl Daemon {
         granted.encode(&mut frame);
         match sys::send_with_fd(&conn.stream, &frame, fd.as_fd()) {
             Ok(()) => {}
-            Err(e) if e.kind() == ErrorKind::WouldBlock => {
+            // A short write or a gone peer, as in `send_bytes`.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    ErrorKind::WriteZero | ErrorKind::BrokenPipe | ErrorKind::ConnectionReset
+                ) =>
+            {
+                self.close(id)
+            }
+            // Nothing went (a full socket, the peer at its descriptor
+            // limit): the grant goes without the connection.
+            Err(_) => {
                 if let Message::Granted { with_conn, .. } = &mut granted {
                     *with_conn = false;
                 }
                 super::held_conns::end_unkept(fd);
                 self.send(id, &granted);
             }
-            // A short write or a gone peer, as in `send_bytes`.
-            Err(_) => self.close(id),
         }
     }
 

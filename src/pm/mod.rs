@@ -19,5 +19,6 @@ pub mod held_conns;
 pub mod ipc_dir;
 pub mod kept_conns;
 pub mod launch;
+mod paired_fds;
 pub mod shared_table;
 pub mod socket_path;
