@@ -121,6 +121,10 @@ pub struct AppConn<'l> {
     sent: u64,
     /// Has any byte of an answer arrived?
     answered: bool,
+    /// Did the whole request go out, STDIN's end record included? An app
+    /// that answers before reading the body leaves the rest unsent, and
+    /// itself inside a record: the connection carries no next request.
+    request_sent: bool,
 }
 
 impl<'l> AppConn<'l> {
@@ -169,6 +173,7 @@ impl<'l> AppConn<'l> {
             read_wait: io_timeout,
             sent: 0,
             answered: false,
+            request_sent: false,
         })
     }
 
@@ -260,8 +265,12 @@ impl<'l> AppConn<'l> {
             if last {
                 iov[1 + 3 * n] = IoSlice::new(after);
             }
-            self.write_while_reading(&mut iov[..2 + 3 * n])?;
-            if last || self.ended {
+            let all = self.write_while_reading(&mut iov[..2 + 3 * n])?;
+            if last {
+                self.request_sent = all;
+                return Ok(());
+            }
+            if self.ended {
                 return Ok(());
             }
         }
@@ -276,8 +285,8 @@ impl<'l> AppConn<'l> {
 
     /// Writes `bufs` without waiting on the socket, reading whenever it is
     /// full. Stops early, without error, once the app has ended the request:
-    /// it answered without wanting the rest.
-    fn write_while_reading(&mut self, bufs: &mut [IoSlice<'_>]) -> Result<(), AppError> {
+    /// it answered without wanting the rest. True if all of it went.
+    fn write_while_reading(&mut self, bufs: &mut [IoSlice<'_>]) -> Result<bool, AppError> {
         let fd = self.sock().as_raw_fd();
         let mut bufs = bufs;
         IoSlice::advance_slices(&mut bufs, 0);
@@ -303,7 +312,7 @@ impl<'l> AppConn<'l> {
                 Err(e) => return Err(self.send_error(e)),
             }
         }
-        Ok(())
+        Ok(bufs.is_empty())
     }
 
     /// One non-blocking read into the exchange.
@@ -413,10 +422,15 @@ impl<'l> AppConn<'l> {
     }
 
     /// The connection, to hand back with the process, if it can carry the
-    /// next request: the app was asked to keep it and ended this request
-    /// cleanly, with nothing after its END_REQUEST.
+    /// next request: the app was asked to keep it, had all of this request
+    /// and ended it cleanly, with nothing after its END_REQUEST. One it
+    /// was asked to keep that cannot is ended now: the app would go on
+    /// reading it while its process is lent to the next request.
     pub fn take_reusable(&mut self) -> Option<AppStream> {
-        if !(self.keep && self.finished() && !self.trailing) {
+        if !(self.keep && self.finished() && !self.trailing && self.request_sent) {
+            if let (true, Some(s)) = (self.keep, &self.stream) {
+                let _ = s.shutdown(std::net::Shutdown::Both);
+            }
             return None;
         }
         let stream = self.stream.take()?;
