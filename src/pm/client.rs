@@ -644,17 +644,27 @@ impl Lease {
                     conn.filter(|c| outcome == Outcome::Done && !sys::peer_hung_up(&c.stream));
                 let sent = SCRATCH.with(|scratch| {
                     let frame = &mut scratch.borrow_mut().0;
-                    frame.clear();
-                    Message::Release {
-                        proc_id: self.proc_id,
-                        outcome,
-                        with_conn: conn.is_some(),
+                    let release = |frame: &mut Vec<u8>, with_conn| {
+                        frame.clear();
+                        Message::Release {
+                            proc_id: self.proc_id,
+                            outcome,
+                            with_conn,
+                        }
+                        .encode(frame);
+                    };
+                    if let Some(c) = &conn {
+                        release(frame, true);
+                        match sys::send_with_fd(&stream, frame, c.stream.as_fd()) {
+                            Ok(()) => return true,
+                            // Part of it went: the stream is out of step.
+                            Err(e) if e.kind() == ErrorKind::WriteZero => return false,
+                            // Nothing went: without the connection, then.
+                            Err(_) => end(&c.stream),
+                        }
                     }
-                    .encode(frame);
-                    match &conn {
-                        Some(c) => sys::send_with_fd(&stream, frame, c.stream.as_fd()).is_ok(),
-                        None => stream.write_all(frame).is_ok(),
-                    }
+                    release(frame, false);
+                    stream.write_all(frame).is_ok()
                 });
                 // Broken: the connection closes with it, as the manager expects.
                 if sent && outcome != Outcome::Broken {
