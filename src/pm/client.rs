@@ -54,7 +54,8 @@ pub struct Lease {
     passed: bool,
     /// Ask the app to keep the connection (FCGI_KEEP_CONN): claimed from
     /// the table, for a client connection that may send more, and the
-    /// process has not shown that it closes anyway.
+    /// process has not shown that it closes anyway; or granted, for the
+    /// next request the manager lends the process to.
     pub keep: bool,
     /// The client connection the request came on.
     client: i64,
