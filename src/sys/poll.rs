@@ -103,18 +103,18 @@ impl Poller {
 /// on a Unix socket it is also woken each time the peer reads what we sent
 /// (the kernel's write-space wake-up ignores what the sleeper waits for),
 /// which costs a useless switch per message; poll(2) is woken for input
-/// only. A signal does not cut the wait short.
+/// only. A signal does not cut the wait short: it starts again, whole, as
+/// a recv under SO_RCVTIMEO did (no clock read per wait on the request
+/// path).
 pub fn wait_readable(fd: RawFd, timeout: Duration) -> io::Result<bool> {
-    let deadline = std::time::Instant::now() + timeout;
+    // Rounded up, so a wait never ends early.
+    let ms = timeout.as_micros().div_ceil(1000).min(i32::MAX as u128) as libc::c_int;
     loop {
         let mut p = libc::pollfd {
             fd,
             events: libc::POLLIN,
             revents: 0,
         };
-        let left = deadline.saturating_duration_since(std::time::Instant::now());
-        // Rounded up, so a wait never ends early.
-        let ms = left.as_micros().div_ceil(1000).min(i32::MAX as u128) as libc::c_int;
         // SAFETY: one valid pollfd.
         let rc = unsafe { libc::poll(&raw mut p, 1, ms) };
         if rc >= 0 {
