@@ -59,15 +59,25 @@ fn field(res: &Response, name: &str) -> u64 {
         .unwrap_or_else(|| panic!("no {name}= in {:?}", res.text()))
 }
 
-/// Lines at warn level or worse.
-fn complaints(log: &str) -> Vec<&str> {
-    log.lines()
+/// The error log has no line at warn level or worse.
+fn assert_no_complaints(httpd: &Httpd) {
+    let log = httpd.error_log();
+    let complaints: Vec<&str> = log
+        .lines()
         .filter(|l| {
             [":warn]", ":error]", ":crit]", ":alert]", ":emerg]"]
                 .iter()
                 .any(|level| l.contains(level))
         })
-        .collect()
+        .collect();
+    assert!(complaints.is_empty(), "{log}");
+}
+
+/// Each of the load's requests reached the app once: its counts, in any
+/// order, are 1, 2, … without a gap or a repeat.
+fn assert_each_once(mut counts: Vec<u64>) {
+    counts.sort_unstable();
+    assert_eq!(counts, (1..=(CLIENTS * EACH) as u64).collect::<Vec<_>>());
 }
 
 #[test]
@@ -81,11 +91,7 @@ fn queued_requests_go_on_the_connection_the_request_before_ended_on() {
     let answers = load(|_| send(&httpd, "GET", "/conninfo.fcgi?sleep_ms=10", b""));
     let pids: BTreeSet<u64> = answers.iter().map(|r| field(r, "pid")).collect();
     assert_eq!(pids.len(), 1, "one process served all: {pids:?}");
-    // Each request reached the app once: its count went 1, 2, … without a
-    // gap or a repeat.
-    let mut counts: Vec<u64> = answers.iter().map(|r| field(r, "n")).collect();
-    counts.sort_unstable();
-    assert_eq!(counts, (1..=(CLIENTS * EACH) as u64).collect::<Vec<_>>());
+    assert_each_once(answers.iter().map(|r| field(r, "n")).collect());
     // A new connection per request, without passing: one per request.
     // With it, one for all, but for a connection ended when a request came
     // back while the next had not reached the manager yet.
@@ -102,11 +108,7 @@ fn queued_requests_go_on_the_connection_the_request_before_ended_on() {
         let n = field(&send(&httpd, "GET", "/conninfo.fcgi", b""), "n");
         assert!(n > (CLIENTS * EACH) as u64);
     }
-    assert!(
-        complaints(&httpd.error_log()).is_empty(),
-        "{}",
-        httpd.error_log()
-    );
+    assert_no_complaints(&httpd);
     httpd.stop();
 }
 
@@ -131,7 +133,7 @@ fn an_app_that_closes_its_connections_answers_every_queued_request() {
             send(&httpd, "POST", "/closeeach.fcgi", &[b'x'; 3000])
         }
     });
-    let mut counts: Vec<u64> = answers
+    let counts: Vec<u64> = answers
         .iter()
         .map(|r| {
             assert_eq!(r.status, 200, "{}", r.text());
@@ -144,16 +146,11 @@ fn an_app_that_closes_its_connections_answers_every_queued_request() {
     // Every request reached the app once, and the one process answered
     // all: a GET sent on a connection the app was closing went again on a
     // new one, to the same process (stopping it would be for nothing).
-    counts.sort_unstable();
-    assert_eq!(counts, (1..=(CLIENTS * EACH) as u64).collect::<Vec<_>>());
+    assert_each_once(counts);
     assert_eq!(httpd.app_pids().len(), 1);
     assert_eq!(answers.len(), CLIENTS * EACH);
     // A connection the app closed is no fault: nothing to warn of.
-    assert!(
-        complaints(&httpd.error_log()).is_empty(),
-        "{}",
-        httpd.error_log()
-    );
+    assert_no_complaints(&httpd);
     httpd.stop();
 }
 
