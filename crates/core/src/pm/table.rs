@@ -107,8 +107,10 @@ pub const INFO_MAX: usize = (SLOT_WORDS - S_INFO) * 8;
 pub const STEAL_AFTER_NS: u64 = 20_000_000;
 
 /// How many of a class's processes a release looks at for one idle for
-/// anyone, past the one released last (a hold needs one).
-const SPARE_LOOK: usize = 8;
+/// anyone, past the one released last (a hold needs one). Claims take
+/// the list from its head, so with n client connections each holding a
+/// process the first n are held or busy: the look must reach past them.
+const SPARE_LOOK: usize = 64;
 
 /// No hold is made for this long after a request of the class found no
 /// process idle for it (nanoseconds).
@@ -648,6 +650,9 @@ impl Table {
                 return false;
             }
             if spare(next - 1) {
+                // The hint for the next look, and for the next claim with
+                // no hold of its own: neither walks past the held ones.
+                self.class_word(class, C_HINT).store(next, Relaxed);
                 return true;
             }
             next = self.slot_word((next - 1) as u32, S_NEXT).load(Acquire);

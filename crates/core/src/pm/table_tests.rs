@@ -525,3 +525,33 @@ fn a_process_released_unheld_may_be_held_on_its_next_release() {
         Released::Held
     );
 }
+
+#[test]
+fn nine_holds_at_the_head_of_the_list_leave_the_tenth_found_spare_and_named() {
+    // Ten idle processes; nine client connections (of nine children) each
+    // claim one, taking the list from its head, and keep it.
+    let t = Table::in_memory(10, 1);
+    for slot in 0..10 {
+        t.occupy(slot, 100 + u64::from(slot));
+        t.publish_idle(slot, 5, 100);
+    }
+    t.set_class_slots(0, &(0..10).collect::<Vec<_>>());
+    let claims: Vec<_> = (0..9)
+        .map(|k| t.claim(0, 5, PID + k, MS, 10, None).unwrap())
+        .collect();
+    assert_eq!(
+        claims.iter().map(|c| c.slot).collect::<Vec<_>>(),
+        (0..9).collect::<Vec<_>>()
+    );
+    // Each release finds the tenth idle for anyone, past the nine.
+    for c in &claims {
+        assert_eq!(
+            t.release(c, 0, 0, Outcome::Done, true, 2 * MS),
+            Released::Held
+        );
+    }
+    // And names it for the next claim: one allowed step past the hint
+    // (the head, held) is enough to get it.
+    let next = t.claim(0, 5, OTHER, 3 * MS, 1, None).unwrap();
+    assert_eq!((next.slot, next.taken_from), (9, 0));
+}
