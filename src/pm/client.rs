@@ -689,13 +689,19 @@ impl Lease {
                 let conn = conn.filter(|c| {
                     // Sending the copy wakes the manager: not for a hold
                     // that `release` would not make.
+                    let mut copied = c.reused;
                     let keep = !bad
                         && self.keep
                         && t.may_hold(class, &claim, now)
-                        && (c.reused || send_copy(table, &claim, &c.stream));
-                    if !keep {
-                        // Ended before the slot is free: the app accepts
-                        // the next claimant's connection at once.
+                        && (c.reused || {
+                            copied = true;
+                            send_copy(table, &claim, &c.stream)
+                        });
+                    if !keep && copied {
+                        // The manager may have a copy: ended, so the app
+                        // accepts the next claimant's connection at once.
+                        // Ours alone closes as the filter drops it, also
+                        // before the slot is free.
                         end(&c.stream);
                     }
                     keep
