@@ -69,9 +69,11 @@ const C_HEAD: usize = 0;
 const C_WAITING: usize = 1;
 /// Claims made from the table (the status page counts them as waits of 0).
 const C_CLAIMS: usize = 2;
-/// The slot (+1) released last: tried first, so a claim under load need
-/// not walk past busy slots, and the warmest process serves (the others
-/// can age out, as when the manager lends the most recently used).
+/// The slot (+1) released last without a hold, or the spare a release
+/// found for its hold (`spare_idle`): tried first, so a claim under load
+/// need not walk past busy or held slots, and the warmest process serves
+/// (the others can age out, as when the manager lends the most recently
+/// used).
 const C_HINT: usize = 3;
 /// When a request of the class last found no process idle for it (ns,
 /// plus 1; 0: never). Holds are not made for a while after: a process

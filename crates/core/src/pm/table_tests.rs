@@ -550,8 +550,8 @@ fn nine_holds_at_the_head_of_the_list_leave_the_tenth_found_spare_and_named() {
             Released::Held
         );
     }
-    // And names it for the next claim: one allowed step past the hint
-    // (the head, held) is enough to get it.
+    // And names it for the next claim: the hint is tried first, so a
+    // claim allowed one step of the list (spent on the held head) gets it.
     let next = t.claim(0, 5, OTHER, 3 * MS, 1, None).unwrap();
     assert_eq!((next.slot, next.taken_from), (9, 0));
 }
