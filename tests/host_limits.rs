@@ -148,11 +148,13 @@ fn a_soft_limit_of_1024_descriptors_is_raised_and_the_manager_serves_past_it() {
         .collect();
     let (failed, most) = std::thread::scope(|s| {
         let waiters = s.spawn(|| get_all(port, &paths, WAITING));
-        // More descriptors than the soft limit allowed, at once.
+        // More descriptors than the soft limit allowed, at once, and enough
+        // (90 % of the raised limit) for the warning: only then is the
+        // class freed (freed at 1025, the queue could drain before 1095).
         let mut most = 0;
-        common::eventually(240, "more than 1024 descriptors in the manager", || {
+        common::eventually(240, "the manager near its raised limit", || {
             most = most.max(open_fds(manager));
-            most > 1024
+            most > 1024 && httpd.error_log().contains("file descriptors in use")
         });
         // Free the class: its next process serves the queue.
         common::kill9(holder);
