@@ -123,13 +123,16 @@ fn connect_and_send<'l>(
     body: &mut Body,
     log_stderr: &'l dyn Fn(&str),
 ) -> Result<AppConn<'l>, (HttpStatus, AppError, bool)> {
-    let (has_body, safe) = (!body.is_empty(), safe_to_repeat(role, params));
+    // Whether the request is safe to repeat is looked up (a walk of the
+    // params) only when it matters: a passed connection, or a failure.
+    let has_body = !body.is_empty();
+    let safe = || safe_to_repeat(role, params);
     let tried = |answered| retry::Attempt {
         has_body,
-        safe,
+        safe: safe(),
         answered,
     };
-    let mut kept = loan.take_kept(safe && !has_body);
+    let mut kept = loan.take_kept(|| !has_body && safe());
     loop {
         let had_kept = kept.is_some();
         let mut app = AppConn::connect(

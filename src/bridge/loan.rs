@@ -105,7 +105,7 @@ impl Loan {
 
     /// The connection kept to the process, if any, for a request `safe`
     /// to repeat or not (see `Lease::take_kept`).
-    pub fn take_kept(&mut self, safe: bool) -> Option<UnixStream> {
+    pub fn take_kept(&mut self, safe: impl FnOnce() -> bool) -> Option<UnixStream> {
         self.0.as_mut().and_then(|l| l.take_kept(safe))
     }
 

@@ -593,15 +593,16 @@ impl Lease {
     }
 
     /// The connection this child kept to the process, if any, for a
-    /// request that is `safe` to repeat or not. One passed on with the
+    /// request that is `safe` to repeat or not (asked only of a passed
+    /// connection: most requests need not look). One passed on with the
     /// grant is used for a safe request only: an app that does not keep
     /// connections closes it just after its answer, and passed on that
     /// fast it may look open yet close under the next request. A safe
     /// request is repeated then (see `bridge::retry`); any other is sent on
     /// a new connection, this one ended first so the app accepts that.
-    pub fn take_kept(&mut self, safe: bool) -> Option<UnixStream> {
+    pub fn take_kept(&mut self, safe: impl FnOnce() -> bool) -> Option<UnixStream> {
         let kept = self.kept.take();
-        if self.passed && !safe {
+        if self.passed && kept.is_some() && !safe() {
             if let Some(k) = kept {
                 end(&k);
             }
