@@ -411,14 +411,7 @@ fn an_app_that_closes_each_connection_still_serves() {
     // A connection the app closed is no fault: no warning, no error
     // (request lines name the client, not always the app, so any).
     let log = httpd.error_log();
-    let complaints: Vec<&str> = log
-        .lines()
-        .filter(|l| {
-            [":warn]", ":error]", ":crit]", ":alert]", ":emerg]"]
-                .iter()
-                .any(|level| l.contains(level))
-        })
-        .collect();
+    let complaints: Vec<&str> = log.lines().filter(|l| common::warn_or_worse(l)).collect();
     assert!(complaints.is_empty(), "{complaints:#?}\n{log}");
     httpd.stop();
 }

@@ -62,14 +62,7 @@ fn field(res: &Response, name: &str) -> u64 {
 /// The error log has no line at warn level or worse.
 fn assert_no_complaints(httpd: &Httpd) {
     let log = httpd.error_log();
-    let complaints: Vec<&str> = log
-        .lines()
-        .filter(|l| {
-            [":warn]", ":error]", ":crit]", ":alert]", ":emerg]"]
-                .iter()
-                .any(|level| l.contains(level))
-        })
-        .collect();
+    let complaints: Vec<&str> = log.lines().filter(|l| common::warn_or_worse(l)).collect();
     assert!(complaints.is_empty(), "{log}");
 }
 

@@ -778,10 +778,7 @@ fn target_diff(a: &Usage, b: &Usage) -> String {
 fn log_summary(log: &str) -> Vec<(String, usize)> {
     let mut groups: BTreeMap<String, usize> = BTreeMap::new();
     for l in log.lines() {
-        let bad = [":warn]", ":error]", ":crit]", ":alert]", ":emerg]"]
-            .iter()
-            .any(|lvl| l.contains(lvl));
-        if !bad {
+        if !common::warn_or_worse(l) {
             continue;
         }
         // Drop the "[time] [module:level] [pid N:tid M] " prefix.

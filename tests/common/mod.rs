@@ -530,6 +530,13 @@ pub fn kill9(pid: i32) {
         .unwrap();
 }
 
+/// Is this error-log line at warn level or worse?
+pub fn warn_or_worse(line: &str) -> bool {
+    [":warn]", ":error]", ":crit]", ":alert]", ":emerg]"]
+        .iter()
+        .any(|level| line.contains(level))
+}
+
 /// Polls `cond` every 50 ms for up to `secs` seconds.
 pub fn eventually(secs: u64, what: &str, mut cond: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(secs);
